@@ -1,0 +1,37 @@
+//! # vasco-core
+//!
+//! The registry model and every decision Vasco makes, with no I/O of its own.
+//!
+//! * **Sans-IO**: nothing here reads a clock, a random source or the network. Callers pass
+//!   `now` (milliseconds since the Unix epoch) and an [`Rng`]; the same code therefore runs
+//!   natively, in a Cloudflare Worker, in Node and in a browser, and every test is
+//!   deterministic.
+//! * **no_std + alloc**: the `std` feature (on by default) only forwards to dependencies.
+//!
+//! The pieces, one module each: [`name`] and [`version`] validate what users type,
+//! [`instance`] holds records and leases, [`registry`] is the in-memory registry (used by the
+//! `memory:` transport and the simulator) together with the live-instance query shared with the
+//! Worker, [`resolve`] turns dependencies and mocks into endpoints, [`select`] picks one
+//! instance, [`outlier`] ejects failing ones, and [`codec`] is the Workers KV layout.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod codec;
+pub mod error;
+pub mod instance;
+pub mod name;
+pub mod outlier;
+pub mod registry;
+pub mod resolve;
+pub mod rng;
+pub mod select;
+pub mod version;
+
+pub use error::{Error, Result};
+pub use instance::{Instance, InstanceKey, InstanceSpec, Millis};
+pub use name::{InstanceId, ServiceName};
+pub use registry::{Catalog, Change, Query, Registry};
+pub use resolve::{Dependencies, Mocks, Resolution, Resolved};
+pub use rng::{Rng, SplitMix64};
+pub use version::{Version, VersionReq};
