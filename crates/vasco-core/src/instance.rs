@@ -1,1 +1,591 @@
-//! TODO
+//! Instance records and their leases.
+//!
+//! An instance is alive while `now < expires_at`. A registration or heartbeat sets
+//! `expires_at = now + ttl`; nothing else extends it. Clients beat every `ttl / 3`
+//! ([`heartbeat_period_ms`]) so that one late or lost beat never lets the lease lapse, which is
+//! the flicker the original Vasco suffered from (it beat exactly once per TTL).
+
+use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    error::{Error, Result},
+    name::{InstanceId, ServiceName},
+    version::Version,
+};
+
+/// Milliseconds since the Unix epoch, always passed in by the caller.
+pub type Millis = u64;
+
+/// Identifies one instance: `name@version/id`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InstanceKey {
+    /// The service it belongs to.
+    pub service: ServiceName,
+    /// The version it runs.
+    pub version: Version,
+    /// Its id, unique within `service@version`.
+    pub id: InstanceId,
+}
+
+impl core::fmt::Display for InstanceKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}@{}/{}", self.service, self.version, self.id)
+    }
+}
+
+/// What a service says about itself when it registers; [`Instance::lease`] turns it into a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    /// Where to reach it: `host:port` or an `http(s)://` URL.
+    pub url: String,
+    /// How long the lease lasts without a heartbeat.
+    pub ttl_ms: u64,
+    /// Free-form labels to filter on (`canary`, `v1`).
+    pub tags: Vec<String>,
+    /// Free-form key/value data returned with the instance.
+    pub meta: BTreeMap<String, String>,
+    /// Relative share of traffic for weighted selection, 1..=1000.
+    pub weight: u32,
+    /// Failure domain for zone-preferring selection.
+    pub zone: Option<String>,
+}
+
+/// Limits on what an instance may carry; the encoded record must also fit KV metadata.
+pub mod limits {
+    /// Longest `url`.
+    pub const URL_LEN: usize = 256;
+    /// Shortest lease, in seconds.
+    pub const TTL_MIN_S: u64 = 1;
+    /// Longest lease, in seconds.
+    pub const TTL_MAX_S: u64 = 3600;
+    /// Most tags on one instance.
+    pub const TAGS: usize = 16;
+    /// Longest tag.
+    pub const TAG_LEN: usize = 64;
+    /// Most metadata entries.
+    pub const META_ENTRIES: usize = 16;
+    /// Longest metadata key.
+    pub const META_KEY_LEN: usize = 64;
+    /// Longest metadata value.
+    pub const META_VALUE_LEN: usize = 256;
+    /// Smallest weight.
+    pub const WEIGHT_MIN: u32 = 1;
+    /// Largest weight.
+    pub const WEIGHT_MAX: u32 = 1000;
+    /// Longest zone name.
+    pub const ZONE_LEN: usize = 63;
+}
+
+impl InstanceSpec {
+    /// The lease length when the caller gives none (the original Vasco's `aliveDuration`).
+    pub const DEFAULT_TTL_MS: u64 = 10_000;
+
+    /// A spec with defaults: 10 s lease, weight 1, no tags, metadata or zone.
+    pub fn new(url: &str) -> Result<Self> {
+        let spec = Self {
+            url: url.into(),
+            ttl_ms: Self::DEFAULT_TTL_MS,
+            tags: Vec::new(),
+            meta: BTreeMap::new(),
+            weight: 1,
+            zone: None,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks every field against [`limits`]; the error names the first bad field.
+    pub fn validate(&self) -> Result<()> {
+        validate_url(&self.url)?;
+        let ttl_range = limits::TTL_MIN_S * 1000..=limits::TTL_MAX_S * 1000;
+        if !ttl_range.contains(&self.ttl_ms) {
+            return Err(Error::invalid(
+                "ttl",
+                format!(
+                    "must be between {} and {} seconds",
+                    limits::TTL_MIN_S,
+                    limits::TTL_MAX_S
+                ),
+            ));
+        }
+        if self.tags.len() > limits::TAGS {
+            return Err(Error::invalid(
+                "tags",
+                format!("at most {} tags are allowed", limits::TAGS),
+            ));
+        }
+        for tag in &self.tags {
+            check_label("tags", tag, limits::TAG_LEN)?;
+        }
+        if self.meta.len() > limits::META_ENTRIES {
+            return Err(Error::invalid(
+                "meta",
+                format!("at most {} entries are allowed", limits::META_ENTRIES),
+            ));
+        }
+        for (key, value) in &self.meta {
+            check_label("meta", key, limits::META_KEY_LEN)?;
+            if value.len() > limits::META_VALUE_LEN || value.chars().any(char::is_control) {
+                return Err(Error::invalid(
+                    "meta",
+                    format!(
+                        "value of {key:?} must be at most {} characters without control characters",
+                        limits::META_VALUE_LEN
+                    ),
+                ));
+            }
+        }
+        if !(limits::WEIGHT_MIN..=limits::WEIGHT_MAX).contains(&self.weight) {
+            return Err(Error::invalid(
+                "weight",
+                format!(
+                    "must be an integer from {} to {}",
+                    limits::WEIGHT_MIN,
+                    limits::WEIGHT_MAX
+                ),
+            ));
+        }
+        if let Some(zone) = &self.zone {
+            let ok = !zone.is_empty()
+                && zone.len() <= limits::ZONE_LEN
+                && zone
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok {
+                return Err(Error::invalid(
+                    "zone",
+                    format!(
+                        "must be 1 to {} of letters, digits, '-', '_' and '.'",
+                        limits::ZONE_LEN
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the JSON body of a registration:
+    /// `{"url": "10.0.0.1:3000", "ttl": 10, "tags": [], "meta": {}, "weight": 1, "zone": "eu-1"}`.
+    /// Only `url` is required; `ttl` is in seconds (fractions allowed). Unknown fields are
+    /// refused so that a typo (`"tll"`) is not silently ignored.
+    pub fn from_json(body: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(body)
+            .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
+        Self::from_json_value(&value)
+    }
+
+    /// Like [`InstanceSpec::from_json`], for an already parsed value.
+    pub fn from_json_value(value: &Value) -> Result<Self> {
+        let object = value
+            .as_object()
+            .ok_or_else(|| Error::invalid("body", "must be a JSON object"))?;
+        for key in object.keys() {
+            if !matches!(
+                key.as_str(),
+                "url" | "ttl" | "tags" | "meta" | "weight" | "zone"
+            ) {
+                return Err(Error::invalid(
+                    "body",
+                    format!("unknown field {key:?} (expected url, ttl, tags, meta, weight, zone)"),
+                ));
+            }
+        }
+        let url = match object.get("url") {
+            Some(Value::String(url)) => url.clone(),
+            Some(_) => return Err(Error::invalid("url", "must be a string")),
+            None => return Err(Error::invalid("url", "is required")),
+        };
+        let ttl_ms = match object.get("ttl") {
+            None | Some(Value::Null) => Self::DEFAULT_TTL_MS,
+            Some(Value::Number(n)) => seconds_to_ms(n.as_f64())?,
+            Some(_) => return Err(Error::invalid("ttl", "must be a number of seconds")),
+        };
+        let tags = match object.get("tags") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(tag) => Ok(tag.clone()),
+                    _ => Err(Error::invalid("tags", "must be an array of strings")),
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => return Err(Error::invalid("tags", "must be an array of strings")),
+        };
+        let meta = match object.get("meta") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(entries)) => entries
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(v) => Ok((k.clone(), v.clone())),
+                    _ => Err(Error::invalid(
+                        "meta",
+                        format!("value of {k:?} must be a string"),
+                    )),
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => return Err(Error::invalid("meta", "must be an object of strings")),
+        };
+        let weight = match object.get("weight") {
+            None | Some(Value::Null) => 1,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|w| u32::try_from(w).ok())
+                .ok_or_else(|| Error::invalid("weight", "must be an integer from 1 to 1000"))?,
+            Some(_) => {
+                return Err(Error::invalid(
+                    "weight",
+                    "must be an integer from 1 to 1000",
+                ))
+            }
+        };
+        let zone = match object.get("zone") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(zone)) => Some(zone.clone()),
+            Some(_) => return Err(Error::invalid("zone", "must be a string")),
+        };
+        let spec = Self {
+            url,
+            ttl_ms,
+            tags,
+            meta,
+            weight,
+            zone,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+fn seconds_to_ms(seconds: Option<f64>) -> Result<u64> {
+    let bad = || {
+        Error::invalid(
+            "ttl",
+            format!(
+                "must be between {} and {} seconds",
+                limits::TTL_MIN_S,
+                limits::TTL_MAX_S
+            ),
+        )
+    };
+    let seconds = seconds.filter(|s| s.is_finite()).ok_or_else(bad)?;
+    if !(limits::TTL_MIN_S as f64..=limits::TTL_MAX_S as f64).contains(&seconds) {
+        return Err(bad());
+    }
+    // In range, so the product is a small positive number; +0.5 rounds to the nearest ms.
+    Ok((seconds * 1000.0 + 0.5) as u64)
+}
+
+fn check_label(field: &'static str, text: &str, max: usize) -> Result<()> {
+    if text.is_empty() || text.len() > max || text.chars().any(|c| c.is_control()) {
+        return Err(Error::invalid(
+            field,
+            format!("{text:?} must be 1 to {max} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Accepts `host:port` (host a name, IPv4 or `[IPv6]`) or an `http://` / `https://` URL.
+fn validate_url(url: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Error::invalid(
+            "url",
+            format!("{url:?} {why}; expected host:port or an http(s) URL"),
+        )
+    };
+    if url.is_empty() {
+        return Err(bad("is empty"));
+    }
+    if url.len() > limits::URL_LEN {
+        return Err(Error::invalid(
+            "url",
+            format!("is longer than {} characters", limits::URL_LEN),
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains whitespace or control characters"));
+    }
+    let (authority, needs_port) = if let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    {
+        (rest.split(['/', '?', '#']).next().unwrap_or(""), false)
+    } else if url.contains("://") {
+        return Err(bad("has a scheme other than http or https"));
+    } else {
+        (url, true)
+    };
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (host, port) = split_host_port(authority);
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+        inner.strip_suffix(']').is_some_and(|ip| {
+            !ip.is_empty()
+                && ip
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        })
+    } else {
+        host.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    };
+    if !host_ok {
+        return Err(bad("has an invalid host"));
+    }
+    match port {
+        Some(port) if !port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            return Err(bad("has an invalid port"))
+        }
+        None if needs_port => return Err(bad("has no port")),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => {
+                let (host, rest) = authority.split_at(end + 1);
+                (host, rest.strip_prefix(':'))
+            }
+            None => (authority, None),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    }
+}
+
+/// A registered instance with its lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// The service it belongs to.
+    pub service: ServiceName,
+    /// The version it runs.
+    pub version: Version,
+    /// Its id within `service@version`.
+    pub id: InstanceId,
+    /// Where to reach it.
+    pub url: String,
+    /// Labels to filter on.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Free-form data.
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+    /// Share of traffic for weighted selection.
+    pub weight: u32,
+    /// Failure domain, if any.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// When this instance was first registered (kept across heartbeats and re-registrations).
+    pub registered_at: Millis,
+    /// When the lease lapses unless renewed.
+    pub expires_at: Millis,
+    /// The lease length a heartbeat renews.
+    pub ttl_ms: u64,
+}
+
+impl Instance {
+    /// Registers (or re-registers) `key` at `now`. A re-registration of a live instance keeps
+    /// its `registered_at`, so a heartbeat-by-upsert is not mistaken for a restart.
+    pub fn lease(
+        key: InstanceKey,
+        spec: InstanceSpec,
+        now: Millis,
+        previous: Option<&Instance>,
+    ) -> Self {
+        let registered_at = previous
+            .filter(|p| p.is_live(now))
+            .map_or(now, |p| p.registered_at);
+        Self {
+            service: key.service,
+            version: key.version,
+            id: key.id,
+            url: spec.url,
+            tags: spec.tags,
+            meta: spec.meta,
+            weight: spec.weight,
+            zone: spec.zone,
+            registered_at,
+            expires_at: now.saturating_add(spec.ttl_ms),
+            ttl_ms: spec.ttl_ms,
+        }
+    }
+
+    /// The instance's identity.
+    pub fn key(&self) -> InstanceKey {
+        InstanceKey {
+            service: self.service.clone(),
+            version: self.version.clone(),
+            id: self.id.clone(),
+        }
+    }
+
+    /// Whether the lease holds at `now`. At exactly `expires_at` it has lapsed.
+    pub fn is_live(&self, now: Millis) -> bool {
+        now < self.expires_at
+    }
+
+    /// The same instance after a heartbeat at `now`.
+    pub fn renewed(&self, now: Millis) -> Self {
+        Self {
+            expires_at: now.saturating_add(self.ttl_ms),
+            ..self.clone()
+        }
+    }
+
+    /// The spec this instance was registered with (what a re-registration would send).
+    pub fn spec(&self) -> InstanceSpec {
+        InstanceSpec {
+            url: self.url.clone(),
+            ttl_ms: self.ttl_ms,
+            tags: self.tags.clone(),
+            meta: self.meta.clone(),
+            weight: self.weight,
+            zone: self.zone.clone(),
+        }
+    }
+}
+
+/// How often a client should renew a lease of `ttl_ms`: a third of it, so a single late or
+/// lost beat still leaves a full period of margin before the lease lapses.
+pub fn heartbeat_period_ms(ttl_ms: u64) -> u64 {
+    (ttl_ms / 3).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> InstanceKey {
+        InstanceKey {
+            service: ServiceName::parse("api").unwrap(),
+            version: Version::parse("2.1.0").unwrap(),
+            id: InstanceId::parse("a1").unwrap(),
+        }
+    }
+
+    #[test]
+    fn urls() {
+        for ok in [
+            "10.0.0.1:3000",
+            "localhost:3000",
+            "[::1]:8080",
+            "http://api.internal",
+            "https://user@api.example.com:8443/base?x=1",
+            "my_host.local:1",
+        ] {
+            assert!(InstanceSpec::new(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "localhost",
+            "localhost:0",
+            "localhost:65536",
+            "host:port",
+            "redis://x:1",
+            "http://",
+            "a b:80",
+            "[::1:80",
+            ":80",
+            &alloc::format!("h:{}", "1".repeat(300)),
+        ] {
+            assert_eq!(
+                InstanceSpec::new(bad).unwrap_err().code(),
+                "invalid_url",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn body_parsing_names_the_bad_field() {
+        let cases = [
+            ("{", "invalid_body"),
+            ("[]", "invalid_body"),
+            ("{}", "invalid_url"),
+            (r#"{"url": 5}"#, "invalid_url"),
+            (r#"{"url":"h:1","tll":5}"#, "invalid_body"),
+            (r#"{"url":"h:1","ttl":0}"#, "invalid_ttl"),
+            (r#"{"url":"h:1","ttl":3601}"#, "invalid_ttl"),
+            (r#"{"url":"h:1","ttl":"10"}"#, "invalid_ttl"),
+            (r#"{"url":"h:1","weight":0}"#, "invalid_weight"),
+            (r#"{"url":"h:1","weight":1001}"#, "invalid_weight"),
+            (r#"{"url":"h:1","weight":1.5}"#, "invalid_weight"),
+            (r#"{"url":"h:1","tags":"a"}"#, "invalid_tags"),
+            (r#"{"url":"h:1","tags":[1]}"#, "invalid_tags"),
+            (r#"{"url":"h:1","tags":[""]}"#, "invalid_tags"),
+            (r#"{"url":"h:1","meta":{"k":1}}"#, "invalid_meta"),
+            (r#"{"url":"h:1","zone":"eu 1"}"#, "invalid_zone"),
+            (r#"{"url":"h:1","zone":7}"#, "invalid_zone"),
+        ];
+        for (body, code) in cases {
+            assert_eq!(
+                InstanceSpec::from_json(body).unwrap_err().code(),
+                code,
+                "{body}"
+            );
+        }
+        let too_many: Vec<String> = (0..17).map(|i| alloc::format!("t{i}")).collect();
+        let body = serde_json::json!({"url": "h:1", "tags": too_many}).to_string();
+        assert_eq!(
+            InstanceSpec::from_json(&body).unwrap_err().code(),
+            "invalid_tags"
+        );
+    }
+
+    #[test]
+    fn body_defaults_and_fractional_ttl() {
+        let spec = InstanceSpec::from_json(r#"{"url":"10.0.0.1:3000"}"#).unwrap();
+        assert_eq!(spec.ttl_ms, 10_000);
+        assert_eq!(spec.weight, 1);
+        let spec = InstanceSpec::from_json(
+            r#"{"url":"h:1","ttl":2.5,"tags":["v1"],"meta":{"k":"v"},"weight":7,"zone":"eu-1"}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.ttl_ms, 2_500);
+        assert_eq!(spec.tags, ["v1"]);
+        assert_eq!(spec.meta.get("k").map(String::as_str), Some("v"));
+        assert_eq!((spec.weight, spec.zone.as_deref()), (7, Some("eu-1")));
+    }
+
+    #[test]
+    fn lease_expires_exactly_at_ttl() {
+        let spec = InstanceSpec::new("h:1").unwrap();
+        let instance = Instance::lease(key(), spec, 1_000, None);
+        assert_eq!(instance.expires_at, 11_000);
+        assert!(instance.is_live(10_999));
+        assert!(!instance.is_live(11_000));
+        let renewed = instance.renewed(5_000);
+        assert_eq!(renewed.expires_at, 15_000);
+        assert_eq!(renewed.registered_at, 1_000);
+    }
+
+    #[test]
+    fn reregistering_keeps_registered_at_only_while_live() {
+        let spec = InstanceSpec::new("h:1").unwrap();
+        let first = Instance::lease(key(), spec.clone(), 1_000, None);
+        let again = Instance::lease(key(), spec.clone(), 5_000, Some(&first));
+        assert_eq!(again.registered_at, 1_000);
+        let after_lapse = Instance::lease(key(), spec, 20_000, Some(&first));
+        assert_eq!(after_lapse.registered_at, 20_000);
+    }
+
+    #[test]
+    fn heartbeat_period_leaves_room_for_a_missed_beat() {
+        assert_eq!(heartbeat_period_ms(10_000), 3_333);
+        assert!(2 * heartbeat_period_ms(10_000) < 10_000);
+        assert_eq!(heartbeat_period_ms(1), 1);
+    }
+}

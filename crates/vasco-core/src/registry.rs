@@ -1,1 +1,402 @@
-//! TODO
+//! The registry: which instances are live, and the queries over them.
+//!
+//! [`live_matching`] and [`catalog`] are the read path shared by everyone: the Worker runs
+//! them over records decoded from KV, [`Registry`] over its own map. [`Registry`] is the
+//! in-memory registry behind the npm package's `memory:` mode and the page's simulator.
+
+use alloc::{collections::BTreeMap, string::String, vec::Vec};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{Error, Result},
+    instance::{Instance, InstanceKey, InstanceSpec, Millis},
+    name::{InstanceId, ServiceName},
+    resolve::{self, Dependencies, Mocks, Resolution},
+    version::{Version, VersionReq},
+};
+
+/// Which live instances of one service a caller wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// Versions accepted.
+    pub version: VersionReq,
+    /// Tags an instance must all carry.
+    pub tags: Vec<String>,
+    /// The zone an instance must be in, if set.
+    pub zone: Option<String>,
+}
+
+impl Query {
+    /// Every live instance, whatever its version, tags or zone.
+    pub fn any() -> Self {
+        Self {
+            version: VersionReq::any(),
+            tags: Vec::new(),
+            zone: None,
+        }
+    }
+
+    /// Live instances whose version matches `version`.
+    pub fn version(version: VersionReq) -> Self {
+        Self {
+            version,
+            ..Self::any()
+        }
+    }
+
+    /// Whether `instance` passes this query at `now`.
+    pub fn accepts(&self, instance: &Instance, now: Millis) -> bool {
+        instance.is_live(now)
+            && self.version.matches(&instance.version)
+            && self.tags.iter().all(|tag| instance.tags.contains(tag))
+            && self
+                .zone
+                .as_ref()
+                .is_none_or(|zone| instance.zone.as_ref() == Some(zone))
+    }
+}
+
+/// The instances that pass `query` at `now`, newest version first, then by id, so every
+/// reader sees the same order.
+pub fn live_matching<'a>(
+    instances: impl IntoIterator<Item = &'a Instance>,
+    query: &Query,
+    now: Millis,
+) -> Vec<&'a Instance> {
+    let mut live: Vec<&Instance> = instances
+        .into_iter()
+        .filter(|instance| query.accepts(instance, now))
+        .collect();
+    live.sort_by(|a, b| b.version.cmp(&a.version).then_with(|| a.id.cmp(&b.id)));
+    live
+}
+
+/// Every service with its versions and their live instance counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Services by name.
+    pub services: Vec<CatalogService>,
+}
+
+/// One service in the [`Catalog`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogService {
+    /// Its name.
+    pub name: ServiceName,
+    /// Its versions with live instances, newest first.
+    pub versions: Vec<CatalogVersion>,
+}
+
+/// One version in the [`Catalog`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogVersion {
+    /// The version.
+    pub version: Version,
+    /// How many live instances run it.
+    pub instances: usize,
+}
+
+/// Builds the catalog of the instances live at `now`; services sorted by name.
+pub fn catalog<'a>(instances: impl IntoIterator<Item = &'a Instance>, now: Millis) -> Catalog {
+    let mut counts: BTreeMap<&ServiceName, BTreeMap<&Version, usize>> = BTreeMap::new();
+    for instance in instances.into_iter().filter(|i| i.is_live(now)) {
+        *counts
+            .entry(&instance.service)
+            .or_default()
+            .entry(&instance.version)
+            .or_default() += 1;
+    }
+    Catalog {
+        services: counts
+            .into_iter()
+            .map(|(name, versions)| CatalogService {
+                name: name.clone(),
+                versions: versions
+                    .into_iter()
+                    .rev()
+                    .map(|(version, instances)| CatalogVersion {
+                        version: version.clone(),
+                        instances,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A change to the set of live instances, for watchers (as in tower's `discover`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An instance was registered or its record replaced.
+    Insert(Instance),
+    /// An instance was deregistered or its lease lapsed.
+    Remove(InstanceKey),
+}
+
+/// An in-memory registry. Expired instances are dropped lazily by [`Registry::expire`] and
+/// never returned by queries in between.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    services: BTreeMap<ServiceName, BTreeMap<(Version, InstanceId), Instance>>,
+    changes: Vec<Change>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `key`, or replaces its record and renews its lease if it exists (an upsert,
+    /// which is also what a heartbeat-by-registration does).
+    pub fn register(
+        &mut self,
+        key: InstanceKey,
+        spec: InstanceSpec,
+        now: Millis,
+    ) -> Result<&Instance> {
+        spec.validate()?;
+        let slot = (key.version.clone(), key.id.clone());
+        let versions = self.services.entry(key.service.clone()).or_default();
+        let instance = Instance::lease(key, spec, now, versions.get(&slot));
+        self.changes.push(Change::Insert(instance.clone()));
+        versions.insert(slot.clone(), instance);
+        Ok(&versions[&slot])
+    }
+
+    /// Renews the lease of a live instance. A lapsed or unknown one is `NotFound`: the caller
+    /// must register again (its record may have been collected meanwhile).
+    pub fn heartbeat(&mut self, key: &InstanceKey, now: Millis) -> Result<&Instance> {
+        let slot = (key.version.clone(), key.id.clone());
+        let instance = self
+            .services
+            .get_mut(&key.service)
+            .and_then(|versions| versions.get_mut(&slot))
+            .filter(|instance| instance.is_live(now))
+            .ok_or_else(|| not_found(key))?;
+        *instance = instance.renewed(now);
+        Ok(instance)
+    }
+
+    /// Removes an instance. Unknown (or already lapsed) instances are `NotFound`.
+    pub fn deregister(&mut self, key: &InstanceKey, now: Millis) -> Result<Instance> {
+        let slot = (key.version.clone(), key.id.clone());
+        let versions = self
+            .services
+            .get_mut(&key.service)
+            .ok_or_else(|| not_found(key))?;
+        let removed = versions.remove(&slot).ok_or_else(|| not_found(key))?;
+        if versions.is_empty() {
+            self.services.remove(&key.service);
+        }
+        self.changes.push(Change::Remove(removed.key()));
+        if removed.is_live(now) {
+            Ok(removed)
+        } else {
+            Err(not_found(key))
+        }
+    }
+
+    /// Drops every instance whose lease has lapsed at `now`; returns how many.
+    pub fn expire(&mut self, now: Millis) -> usize {
+        let mut removed = 0;
+        for versions in self.services.values_mut() {
+            versions.retain(|_, instance| {
+                let live = instance.is_live(now);
+                if !live {
+                    self.changes.push(Change::Remove(instance.key()));
+                    removed += 1;
+                }
+                live
+            });
+        }
+        self.services.retain(|_, versions| !versions.is_empty());
+        removed
+    }
+
+    /// The live instances of `service` that pass `query`, newest version first.
+    pub fn instances(&self, service: &ServiceName, query: &Query, now: Millis) -> Vec<&Instance> {
+        match self.services.get(service) {
+            Some(versions) => live_matching(versions.values(), query, now),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every record held, live or not (lapsed ones stay until [`Registry::expire`]).
+    pub fn all(&self) -> impl Iterator<Item = &Instance> {
+        self.services
+            .values()
+            .flat_map(|versions| versions.values())
+    }
+
+    /// The catalog of live services.
+    pub fn catalog(&self, now: Millis) -> Catalog {
+        catalog(self.all(), now)
+    }
+
+    /// Resolves dependencies against this registry (see [`resolve::resolve`]).
+    pub fn resolve(&self, dependencies: &Dependencies, mocks: &Mocks, now: Millis) -> Resolution {
+        resolve::resolve(dependencies, mocks, now, |name| {
+            self.services
+                .get(name)
+                .into_iter()
+                .flat_map(|versions| versions.values())
+        })
+    }
+
+    /// The changes since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        core::mem::take(&mut self.changes)
+    }
+}
+
+fn not_found(key: &InstanceKey) -> Error {
+    Error::NotFound {
+        instance: alloc::format!("{key}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(service: &str, version: &str, id: &str) -> InstanceKey {
+        InstanceKey {
+            service: ServiceName::parse(service).unwrap(),
+            version: Version::parse(version).unwrap(),
+            id: InstanceId::parse(id).unwrap(),
+        }
+    }
+
+    fn spec(url: &str, ttl_ms: u64) -> InstanceSpec {
+        InstanceSpec {
+            ttl_ms,
+            ..InstanceSpec::new(url).unwrap()
+        }
+    }
+
+    fn ids(instances: &[&Instance]) -> Vec<String> {
+        instances
+            .iter()
+            .map(|i| alloc::format!("{}", i.key()))
+            .collect()
+    }
+
+    #[test]
+    fn register_list_and_expire_at_the_exact_boundary() {
+        let mut registry = Registry::new();
+        registry
+            .register(key("api", "2.0.0", "a"), spec("h:1", 3_000), 0)
+            .unwrap();
+        let api = ServiceName::parse("api").unwrap();
+        assert_eq!(registry.instances(&api, &Query::any(), 2_999).len(), 1);
+        assert_eq!(registry.instances(&api, &Query::any(), 3_000).len(), 0);
+        assert_eq!(registry.expire(2_999), 0);
+        assert_eq!(registry.expire(3_000), 1);
+        assert!(registry.all().next().is_none());
+    }
+
+    #[test]
+    fn heartbeats_extend_and_lapsed_leases_cannot_be_renewed() {
+        let mut registry = Registry::new();
+        let k = key("api", "2.0.0", "a");
+        registry.register(k.clone(), spec("h:1", 3_000), 0).unwrap();
+        // Beating every ttl/3 keeps it alive indefinitely.
+        for beat in 1..100 {
+            let now = beat * 1_000;
+            assert_eq!(registry.heartbeat(&k, now).unwrap().expires_at, now + 3_000);
+        }
+        let err = registry.heartbeat(&k, 99_000 + 3_000).unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        let err = registry
+            .heartbeat(&key("api", "2.0.0", "zz"), 0)
+            .unwrap_err();
+        assert_eq!(err.code(), "not_found");
+    }
+
+    #[test]
+    fn register_is_an_upsert() {
+        let mut registry = Registry::new();
+        let k = key("api", "2.0.0", "a");
+        registry.register(k.clone(), spec("h:1", 3_000), 0).unwrap();
+        let again = registry.register(k, spec("h:2", 3_000), 1_000).unwrap();
+        assert_eq!(
+            (again.url.as_str(), again.registered_at, again.expires_at),
+            ("h:2", 0, 4_000)
+        );
+        assert_eq!(registry.all().count(), 1);
+    }
+
+    #[test]
+    fn deregister_removes_and_reports_unknown() {
+        let mut registry = Registry::new();
+        let k = key("api", "2.0.0", "a");
+        registry.register(k.clone(), spec("h:1", 3_000), 0).unwrap();
+        assert_eq!(registry.deregister(&k, 1).unwrap().url, "h:1");
+        assert_eq!(registry.deregister(&k, 1).unwrap_err().code(), "not_found");
+        let changes = registry.take_changes();
+        assert!(
+            matches!(changes.as_slice(), [Change::Insert(_), Change::Remove(removed)] if *removed == k)
+        );
+        assert!(registry.take_changes().is_empty());
+    }
+
+    #[test]
+    fn queries_filter_and_sort_newest_first() {
+        let mut registry = Registry::new();
+        for (version, id, tags, zone) in [
+            ("1.0.0", "a", &["stable"][..], "eu"),
+            ("2.1.0", "b", &["canary", "stable"][..], "us"),
+            ("2.0.0", "c", &["stable"][..], "eu"),
+            ("2.1.0", "a", &[][..], "eu"),
+        ] {
+            let mut s = spec("h:1", 5_000);
+            s.tags = tags.iter().map(|t| String::from(*t)).collect();
+            s.zone = Some(zone.into());
+            registry.register(key("api", version, id), s, 0).unwrap();
+        }
+        let api = ServiceName::parse("api").unwrap();
+        let all = registry.instances(&api, &Query::any(), 1);
+        assert_eq!(
+            ids(&all),
+            ["api@2.1.0/a", "api@2.1.0/b", "api@2.0.0/c", "api@1.0.0/a"]
+        );
+        let mut query = Query::version(VersionReq::parse("^2").unwrap());
+        query.tags = alloc::vec!["stable".into()];
+        assert_eq!(
+            ids(&registry.instances(&api, &query, 1)),
+            ["api@2.1.0/b", "api@2.0.0/c"]
+        );
+        query.zone = Some("eu".into());
+        assert_eq!(ids(&registry.instances(&api, &query, 1)), ["api@2.0.0/c"]);
+        let unknown = ServiceName::parse("nope").unwrap();
+        assert!(registry.instances(&unknown, &Query::any(), 1).is_empty());
+    }
+
+    #[test]
+    fn catalog_counts_live_instances_only() {
+        let mut registry = Registry::new();
+        registry
+            .register(key("api", "1.0.0", "a"), spec("h:1", 1_000), 0)
+            .unwrap();
+        registry
+            .register(key("api", "2.0.0", "a"), spec("h:1", 5_000), 0)
+            .unwrap();
+        registry
+            .register(key("api", "2.0.0", "b"), spec("h:1", 5_000), 0)
+            .unwrap();
+        registry
+            .register(key("web", "0.1.0", "a"), spec("h:1", 5_000), 0)
+            .unwrap();
+        let catalog = registry.catalog(2_000);
+        let json = serde_json::to_value(&catalog).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"services": [
+                {"name": "api", "versions": [{"version": "2.0.0", "instances": 2}]},
+                {"name": "web", "versions": [{"version": "0.1.0", "instances": 1}]},
+            ]})
+        );
+    }
+}

@@ -1,1 +1,280 @@
-//! TODO
+//! Dependency resolution: `{name: version-or-range}` plus mocks to endpoints, all at once.
+//!
+//! Unlike the original Vasco, which failed on the first missing dependency, a resolution
+//! lists every missing name, so a service can start, register itself and keep retrying.
+
+use alloc::{collections::BTreeMap, string::String, vec::Vec};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{Error, Result},
+    instance::{Instance, Millis},
+    name::ServiceName,
+    registry::{live_matching, Query},
+    version::{Version, VersionReq},
+};
+
+/// What a service depends on: a version requirement per service name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dependencies(pub BTreeMap<ServiceName, VersionReq>);
+
+impl Dependencies {
+    /// Parses `(name, requirement)` pairs, as found in package.json's `vasco.dependencies`.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut map = BTreeMap::new();
+        for (name, requirement) in pairs {
+            let name = ServiceName::parse(name).map_err(|e| in_field("dependencies", e))?;
+            let requirement =
+                VersionReq::parse(requirement).map_err(|e| in_field("dependencies", e))?;
+            map.insert(name, requirement);
+        }
+        Ok(Self(map))
+    }
+
+    /// Parses a JSON object `{"api": "^2", ...}`.
+    pub fn from_json_value(value: &serde_json::Value) -> Result<Self> {
+        Self::parse(string_pairs("dependencies", value)?)
+    }
+
+    /// The number of dependencies.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Fixed urls that replace registry lookups (`vasco.mocks` in package.json). A mock only
+/// applies to a name that is also a dependency, as in the original.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mocks(pub BTreeMap<ServiceName, String>);
+
+impl Mocks {
+    /// Parses `(name, url)` pairs. The url is returned as given, never validated or rewritten.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut map = BTreeMap::new();
+        for (name, url) in pairs {
+            let name = ServiceName::parse(name).map_err(|e| in_field("mocks", e))?;
+            map.insert(name, url.into());
+        }
+        Ok(Self(map))
+    }
+
+    /// Parses a JSON object `{"auth": "localhost:3000", ...}`.
+    pub fn from_json_value(value: &serde_json::Value) -> Result<Self> {
+        Self::parse(string_pairs("mocks", value)?)
+    }
+}
+
+fn string_pairs<'a>(
+    field: &'static str,
+    value: &'a serde_json::Value,
+) -> Result<Vec<(&'a str, &'a str)>> {
+    match value {
+        serde_json::Value::Null => Ok(Vec::new()),
+        serde_json::Value::Object(entries) => entries
+            .iter()
+            .map(|(name, v)| match v {
+                serde_json::Value::String(text) => Ok((name.as_str(), text.as_str())),
+                _ => Err(Error::invalid(
+                    field,
+                    alloc::format!("value of {name:?} must be a string"),
+                )),
+            })
+            .collect(),
+        _ => Err(Error::invalid(field, "must be an object of name to string")),
+    }
+}
+
+/// Re-labels an error about a name or version as an error about the whole argument.
+fn in_field(field: &'static str, error: Error) -> Error {
+    match error {
+        Error::Invalid {
+            field: inner,
+            reason,
+        } => Error::invalid(field, alloc::format!("{inner} {reason}")),
+        other => other,
+    }
+}
+
+/// What one dependency resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// The newest version that has live instances (absent for a mock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// Its live instances, by id (empty for a mock).
+    #[serde(default)]
+    pub instances: Vec<Instance>,
+    /// The mock url that replaced the lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<String>,
+}
+
+impl Resolved {
+    /// The urls to use: the mock, or every instance's url.
+    pub fn urls(&self) -> Vec<&str> {
+        match &self.mock {
+            Some(url) => alloc::vec![url.as_str()],
+            None => self.instances.iter().map(|i| i.url.as_str()).collect(),
+        }
+    }
+}
+
+/// The outcome of resolving a set of dependencies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// Each dependency that has a mock or a live instance.
+    pub resolved: BTreeMap<String, Resolved>,
+    /// Each dependency with neither, sorted by name.
+    pub missing: Vec<String>,
+}
+
+impl Resolution {
+    /// Whether every dependency resolved.
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty()
+    }
+}
+
+/// Resolves every dependency at once. Mocks win; otherwise the newest version with a live
+/// instance matching the requirement is chosen and all of its live instances returned.
+/// `lookup` yields the stored instances of one service (live or not; filtering happens here).
+pub fn resolve<'a, F, I>(
+    dependencies: &Dependencies,
+    mocks: &Mocks,
+    now: Millis,
+    mut lookup: F,
+) -> Resolution
+where
+    F: FnMut(&ServiceName) -> I,
+    I: IntoIterator<Item = &'a Instance>,
+{
+    let mut resolution = Resolution::default();
+    for (name, requirement) in &dependencies.0 {
+        if let Some(url) = mocks.0.get(name) {
+            resolution.resolved.insert(
+                name.as_str().into(),
+                Resolved {
+                    version: None,
+                    instances: Vec::new(),
+                    mock: Some(url.clone()),
+                },
+            );
+            continue;
+        }
+        let live = live_matching(lookup(name), &Query::version(requirement.clone()), now);
+        match live.first().map(|newest| newest.version.clone()) {
+            Some(version) => {
+                let instances = live
+                    .into_iter()
+                    .take_while(|i| i.version == version)
+                    .cloned()
+                    .collect();
+                resolution.resolved.insert(
+                    name.as_str().into(),
+                    Resolved {
+                        version: Some(version),
+                        instances,
+                        mock: None,
+                    },
+                );
+            }
+            None => resolution.missing.push(name.as_str().into()),
+        }
+    }
+    resolution
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{instance::InstanceSpec, registry::Registry, InstanceId, InstanceKey};
+
+    fn registry() -> Registry {
+        let mut registry = Registry::new();
+        for (service, version, id, url, ttl) in [
+            ("api", "2.0.0", "a", "h:1", 10_000),
+            ("api", "2.1.0", "b", "h:2", 10_000),
+            ("api", "2.1.0", "c", "h:3", 10_000),
+            ("api", "3.0.0", "d", "h:4", 1_000),
+            ("auth", "1.0.0", "a", "h:5", 10_000),
+        ] {
+            let key = InstanceKey {
+                service: ServiceName::parse(service).unwrap(),
+                version: Version::parse(version).unwrap(),
+                id: InstanceId::parse(id).unwrap(),
+            };
+            let spec = InstanceSpec {
+                ttl_ms: ttl,
+                ..InstanceSpec::new(url).unwrap()
+            };
+            registry.register(key, spec, 0).unwrap();
+        }
+        registry
+    }
+
+    #[test]
+    fn newest_live_matching_version_wins() {
+        let deps = Dependencies::parse([("api", "^2")]).unwrap();
+        let resolution = registry().resolve(&deps, &Mocks::default(), 5_000);
+        let api = &resolution.resolved["api"];
+        assert_eq!(api.version.as_ref().unwrap().to_string(), "2.1.0");
+        assert_eq!(api.urls(), ["h:2", "h:3"]);
+        // 3.0.0 is live only until 1 s; `*` picks it then, 2.1.0 afterwards.
+        let any = Dependencies::parse([("api", "*")]).unwrap();
+        let early = registry().resolve(&any, &Mocks::default(), 500);
+        assert_eq!(early.resolved["api"].urls(), ["h:4"]);
+        let late = registry().resolve(&any, &Mocks::default(), 1_000);
+        assert_eq!(late.resolved["api"].urls(), ["h:2", "h:3"]);
+    }
+
+    #[test]
+    fn exact_strings_and_missing_names_are_all_reported() {
+        let deps = Dependencies::parse([("api", "2.0.0"), ("billing", "1.0.0"), ("auth", "2.0.0")])
+            .unwrap();
+        let resolution = registry().resolve(&deps, &Mocks::default(), 0);
+        assert_eq!(resolution.resolved["api"].urls(), ["h:1"]);
+        assert_eq!(resolution.missing, ["auth", "billing"]);
+        assert!(!resolution.is_complete());
+    }
+
+    #[test]
+    fn mocks_win_but_only_for_dependencies() {
+        let deps = Dependencies::parse([("api", "^2"), ("auth", "1.0.0")]).unwrap();
+        let mocks = Mocks::parse([("auth", "localhost:3000"), ("other", "x:1")]).unwrap();
+        let resolution = registry().resolve(&deps, &mocks, 0);
+        assert_eq!(resolution.resolved["auth"].urls(), ["localhost:3000"]);
+        assert!(!resolution.resolved.contains_key("other"));
+        assert!(resolution.is_complete());
+    }
+
+    #[test]
+    fn serializes_as_the_http_api_documents() {
+        let deps = Dependencies::parse([("auth", "1.0.0"), ("nope", "1")]).unwrap();
+        let mocks = Mocks::parse([("auth", "localhost:3000")]).unwrap();
+        let json = serde_json::to_value(registry().resolve(&deps, &mocks, 0)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"resolved": {"auth": {"instances": [], "mock": "localhost:3000"}}, "missing": ["nope"]})
+        );
+        let back: Resolution = serde_json::from_value(json).unwrap();
+        assert_eq!(back.missing, ["nope"]);
+    }
+
+    #[test]
+    fn bad_arguments_name_the_argument() {
+        let err = Dependencies::parse([("Bad Name", "1")]).unwrap_err();
+        assert_eq!(err.code(), "invalid_dependencies");
+        let err = Dependencies::parse([("api", "not a range")]).unwrap_err();
+        assert_eq!(err.code(), "invalid_dependencies");
+        let err = Mocks::from_json_value(&serde_json::json!({"api": 3})).unwrap_err();
+        assert_eq!(err.code(), "invalid_mocks");
+        let err = Dependencies::from_json_value(&serde_json::json!([1])).unwrap_err();
+        assert_eq!(err.code(), "invalid_dependencies");
+    }
+}
