@@ -12,11 +12,13 @@
 //! [`instance`] holds records and leases, [`registry`] is the in-memory registry (used by the
 //! `memory:` transport and the simulator) together with the live-instance query shared with the
 //! Worker, [`resolve`] turns dependencies and mocks into endpoints, [`select`] picks one
-//! instance, [`outlier`] ejects failing ones, and [`codec`] is the Workers KV layout.
+//! instance, [`outlier`] ejects failing ones, [`codec`] is the Workers KV layout, and [`retry`] and [`cache`] are the
+//! client's timing policies (heartbeat jitter, backoff, stale-if-error).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
+pub mod cache;
 pub mod codec;
 pub mod error;
 pub mod instance;
@@ -24,14 +26,17 @@ pub mod name;
 pub mod outlier;
 pub mod registry;
 pub mod resolve;
+pub mod retry;
 pub mod rng;
 pub mod select;
 pub mod version;
 
 pub use error::{Error, Result};
-pub use instance::{Instance, InstanceKey, InstanceSpec, Millis};
+pub use cache::{CachePolicy, Freshness};
+pub use instance::{heartbeat_period_ms, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};
 pub use registry::{Catalog, Change, Query, Registry};
 pub use resolve::{Dependencies, Mocks, Resolution, Resolved};
+pub use retry::{heartbeat_delay_ms, Backoff};
 pub use rng::{Rng, SplitMix64};
 pub use version::{Version, VersionReq};
