@@ -169,6 +169,9 @@ pub fn gc_ttl_seconds(ttl_ms: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::instance::InstanceSpec;
 

@@ -466,6 +466,9 @@ pub fn heartbeat_period_ms(ttl_ms: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn key() -> InstanceKey {

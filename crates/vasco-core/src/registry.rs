@@ -259,6 +259,9 @@ fn not_found(key: &InstanceKey) -> Error {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn key(service: &str, version: &str, id: &str) -> InstanceKey {

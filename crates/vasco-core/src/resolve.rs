@@ -192,6 +192,9 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::{instance::InstanceSpec, registry::Registry, InstanceId, InstanceKey};
 

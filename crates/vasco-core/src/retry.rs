@@ -54,6 +54,9 @@ pub fn heartbeat_delay_ms(ttl_ms: u64, rng: &mut impl Rng) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::rng::SplitMix64;
 

@@ -296,6 +296,9 @@ impl<'de> Deserialize<'de> for VersionReq {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn v(text: &str) -> Version {
