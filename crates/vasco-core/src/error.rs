@@ -67,7 +67,10 @@ impl fmt::Display for Error {
             Error::Invalid { field, reason } => write!(f, "invalid {field}: {reason}"),
             Error::NotFound { instance } => write!(f, "instance not found: {instance}"),
             Error::TooLarge { what, size, limit } => {
-                write!(f, "{what} is {size} bytes encoded, over the limit of {limit} bytes")
+                write!(
+                    f,
+                    "{what} is {size} bytes encoded, over the limit of {limit} bytes"
+                )
             }
             Error::Corrupt { key, reason } => write!(f, "stored record {key} is corrupt: {reason}"),
         }
