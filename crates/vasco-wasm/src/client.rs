@@ -1,0 +1,1122 @@
+//! The registry client's logic, free of I/O: where the registry is, what a registration
+//! says, how long a cached answer stays good, which instance a pick returns, when to beat and
+//! when to retry. `lib.rs` drives it with real time, randomness and fetches; every decision
+//! about names, versions, leases, resolution, selection and ejection is the core's.
+//!
+//! The cache holds one [`Slot`] per distinct question (`instances of api matching ^2 tagged
+//! canary`, or `what does api ^2 resolve to`). The core's [`CachePolicy`] says how long an
+//! answer is fresh and when a use of it should start a background refresh, so a steadily used
+//! answer never goes stale. When a refresh fails because the registry is unreachable, the last
+//! good answer keeps being served (stale-if-error) and the next attempt waits with the core's
+//! [`Backoff`].
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use vasco_core::{
+    outlier::{OutlierConfig, OutlierDetector},
+    select::{protection, Candidate, Protection, Selector, SelectorConfig, Strategy},
+    Backoff, CachePolicy, Dependencies, Freshness, Instance, InstanceId, InstanceKey,
+    InstanceSpec, Millis, Mocks, Query, Resolution, Rng, ServiceName, Version, VersionReq,
+};
+
+use crate::error::{Error, Result};
+
+/// Where the package looks when neither `VASCO_URL` nor the `url` option says: the local
+/// `wrangler dev`.
+pub const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8787";
+
+/// What `VASCO_URL` (or the `url` option) selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A registry over HTTP, by base URL without a trailing slash.
+    Http(String),
+    /// The in-process registry shared by every client of this process.
+    Memory,
+}
+
+impl Endpoint {
+    /// Reads a registry address: an `http(s)://` URL, a bare `host:port` (meaning http),
+    /// `memory:`, or nothing (the default local registry). Redis URLs of the original Vasco get
+    /// an error that says what to set instead.
+    pub fn parse(text: Option<&str>) -> Result<Self> {
+        let raw = text.map(str::trim).unwrap_or("");
+        if raw.is_empty() {
+            return Ok(Self::Http(DEFAULT_REGISTRY.into()));
+        }
+        let lower = raw.to_ascii_lowercase();
+        let refuse = |reason: String| Error::RegistryUrl {
+            url: raw.into(),
+            reason,
+        };
+        if lower == "memory" || lower.starts_with("memory:") {
+            return Ok(Self::Memory);
+        }
+        if lower.starts_with("redis:") || lower.starts_with("rediss:") {
+            return Err(refuse(
+                "Vasco no longer uses Redis. Set VASCO_URL to the http(s) URL of the Vasco \
+                 registry (the Worker, e.g. https://vasco.<account>.workers.dev, or \
+                 http://127.0.0.1:8787 for a local `wrangler dev`) and VASCO_TOKEN to its \
+                 token, or set VASCO_URL=memory: for an in-process registry"
+                    .into(),
+            ));
+        }
+        let (scheme, rest) = match lower.split_once("://") {
+            Some((scheme, _)) if scheme == "http" || scheme == "https" => {
+                (scheme, &raw[scheme.len() + 3..])
+            }
+            Some((scheme, _)) => {
+                return Err(refuse(format!(
+                    "unsupported scheme {scheme:?}; use http(s)://host[:port], host:port or memory:"
+                )))
+            }
+            None => ("http", raw),
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority_ok = !authority.is_empty()
+            && authority
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~:[]%".contains(c));
+        if !authority_ok || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(refuse(
+                "expected http(s)://host[:port], host:port or memory:".into(),
+            ));
+        }
+        if let Some((_, port)) = authority.rsplit_once(':').filter(|_| !authority.ends_with(']')) {
+            if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+                return Err(refuse(format!("{port:?} is not a port")));
+            }
+        }
+        let rest = rest.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+        Ok(Self::Http(format!("{scheme}://{rest}")))
+    }
+
+    /// The address as shown to users.
+    pub fn display(&self) -> &str {
+        match self {
+            Self::Http(base) => base,
+            Self::Memory => "memory:",
+        }
+    }
+}
+
+/// Client tuning; every field has a default that suits a service calling its dependencies.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long cached answers are served, refreshed ahead and kept for outages (the core's
+    /// policy).
+    pub cache: CachePolicy,
+    /// The zone this client runs in, preferred by zone-aware selection.
+    pub local_zone: Option<String>,
+    /// Below this fraction of healthy candidates, selection ignores health (0 = off).
+    pub protection_threshold: f64,
+    /// When a failing instance is ejected, and for how long.
+    pub outlier: OutlierConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            cache: CachePolicy::default(),
+            local_zone: None,
+            protection_threshold: 0.0,
+            outlier: OutlierConfig::default(),
+        }
+    }
+}
+
+/// Retries of a failed cache refresh: from 100 ms, doubling, at most 10 s apart.
+const REFRESH_BACKOFF: Backoff = Backoff {
+    base_ms: 100,
+    max_ms: 10_000,
+};
+
+/// One instance registration: who, where, with which lease, and what it depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    /// `name@version/id`.
+    pub key: InstanceKey,
+    /// url, ttl, tags, meta, weight, zone.
+    pub spec: InstanceSpec,
+    /// What the service needs (`vasco.dependencies`).
+    pub dependencies: Dependencies,
+    /// Fixed urls for some of them (`vasco.mocks`).
+    pub mocks: Mocks,
+}
+
+impl Registration {
+    /// The original API: `register(url, pkg)` with `pkg.vasco = {dependencies, mocks,
+    /// aliveDuration}`. Also accepted in `pkg.vasco`: `tags`, `meta`, `weight`, `zone`, `id`.
+    pub fn from_package(url: &Value, pkg: &Value) -> Result<Self> {
+        let url = match url {
+            Value::String(url) if !url.trim().is_empty() => url.trim(),
+            _ => return Err(Error::NeedUrl),
+        };
+        let invalid = |reason: &str| Error::InvalidPackage {
+            reason: reason.into(),
+        };
+        let pkg = pkg.as_object().ok_or_else(|| invalid("no package given"))?;
+        let name = non_empty_str(pkg.get("name")).ok_or_else(|| invalid("no name"))?;
+        let version = non_empty_str(pkg.get("version")).ok_or_else(|| invalid("no version"))?;
+        let empty = Map::new();
+        let vasco = match pkg.get("vasco") {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(vasco)) => vasco,
+            Some(_) => return Err(invalid("vasco must be an object")),
+        };
+        let ttl = alive_duration(vasco.get("aliveDuration"))?;
+        Self::build(
+            name,
+            version,
+            url,
+            vasco.get("id"),
+            ttl,
+            vasco,
+            vasco.get("dependencies"),
+            vasco.get("mocks"),
+        )
+    }
+
+    /// The modern API: `client.register({name, version, url, id?, ttl?, tags?, meta?,
+    /// weight?, zone?, dependencies?, mocks?})`, `ttl` in seconds.
+    pub fn from_options(options: &Value) -> Result<Self> {
+        let options = options
+            .as_object()
+            .ok_or_else(|| Error::argument("options", "must be an object"))?;
+        let url = match options.get("url") {
+            Some(Value::String(url)) if !url.trim().is_empty() => url.trim(),
+            _ => return Err(Error::NeedUrl),
+        };
+        let name = non_empty_str(options.get("name"))
+            .ok_or_else(|| vasco_core::Error::invalid("name", "is required"))?;
+        let version = non_empty_str(options.get("version"))
+            .ok_or_else(|| vasco_core::Error::invalid("version", "is required"))?;
+        let ttl = match options.get("ttl") {
+            None | Some(Value::Null) => Value::Null,
+            Some(ttl) => ttl.clone(),
+        };
+        Self::build(
+            name,
+            version,
+            url,
+            options.get("id"),
+            ttl,
+            options,
+            options.get("dependencies"),
+            options.get("mocks"),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        name: &str,
+        version: &str,
+        url: &str,
+        id: Option<&Value>,
+        ttl: Value,
+        extras: &Map<String, Value>,
+        dependencies: Option<&Value>,
+        mocks: Option<&Value>,
+    ) -> Result<Self> {
+        let service = ServiceName::parse(name)?;
+        let version = Version::parse(version)?;
+        let id = match id {
+            None | Some(Value::Null) => InstanceId::from_url(url),
+            Some(Value::String(id)) => InstanceId::parse(id)?,
+            Some(_) => return Err(vasco_core::Error::invalid("id", "must be a string").into()),
+        };
+        let mut body = Map::new();
+        body.insert("url".into(), Value::String(url.into()));
+        body.insert("ttl".into(), ttl);
+        for field in ["tags", "meta", "weight", "zone"] {
+            if let Some(value) = extras.get(field) {
+                body.insert(field.into(), value.clone());
+            }
+        }
+        let spec = InstanceSpec::from_json_value(&Value::Object(body))?;
+        let dependencies = Dependencies::from_json_value(dependencies.unwrap_or(&Value::Null))?;
+        let mocks = Mocks::from_json_value(mocks.unwrap_or(&Value::Null))?;
+        Ok(Self {
+            key: InstanceKey { service, version, id },
+            spec,
+            dependencies,
+            mocks,
+        })
+    }
+}
+
+fn non_empty_str(value: Option<&Value>) -> Option<&str> {
+    match value {
+        Some(Value::String(text)) if !text.trim().is_empty() => Some(text.trim()),
+        _ => None,
+    }
+}
+
+/// `aliveDuration` in seconds, as the original read it: missing or 0 means the default (10 s);
+/// a numeric string is accepted. Returns the `ttl` field of a registration body.
+fn alive_duration(value: Option<&Value>) -> Result<Value> {
+    let bad = || vasco_core::Error::invalid("ttl", "aliveDuration must be a number of seconds");
+    let seconds = match value {
+        None | Some(Value::Null) => return Ok(Value::Null),
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(bad)?,
+        Some(Value::String(text)) => text.trim().parse::<f64>().map_err(|_| bad())?,
+        Some(_) => return Err(bad().into()),
+    };
+    if seconds == 0.0 {
+        return Ok(Value::Null);
+    }
+    serde_json::Number::from_f64(seconds)
+        .map(Value::Number)
+        .ok_or_else(|| bad().into())
+}
+
+/// The outlier detector, keyed by `service` and instance url, with a counter that moves
+/// whenever someone is newly ejected so cached pickers know to look again.
+#[derive(Debug)]
+pub struct Outliers {
+    detector: OutlierDetector,
+    epoch: u64,
+}
+
+impl Outliers {
+    /// A detector with `config`.
+    pub fn new(config: OutlierConfig) -> Self {
+        Self {
+            detector: OutlierDetector::new(config),
+            epoch: 0,
+        }
+    }
+
+    fn id(service: &str, url: &str) -> String {
+        format!("{service} {url}")
+    }
+
+    /// A failed call to `url` of `service`; true when this ejected it.
+    pub fn report_failure(&mut self, service: &str, url: &str, now: Millis) -> bool {
+        let ejected = self
+            .detector
+            .report_failure(&Self::id(service, url), now);
+        if ejected {
+            self.epoch += 1;
+        }
+        ejected
+    }
+
+    /// A successful call: the failure streak of `url` ends.
+    pub fn report_success(&mut self, service: &str, url: &str) {
+        self.detector.report_success(&Self::id(service, url));
+    }
+
+    fn is_ejected(&self, instance: &Instance, now: Millis) -> bool {
+        self.detector
+            .is_ejected(&Self::id(instance.service.as_str(), &instance.url), now)
+    }
+}
+
+/// What a slot answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Every live instance matching a query (`instances`, `pick`).
+    Instances,
+    /// The newest version with live instances (`resolve`, `findDependencies`).
+    Resolve,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SlotKey {
+    kind: Kind,
+    service: ServiceName,
+    version: String,
+    tags: Vec<String>,
+    zone: Option<String>,
+}
+
+/// What a caller does with a slot right now (the core's [`Freshness`] plus this client's
+/// retry schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Serve the cached answer.
+    Hit,
+    /// Serve it, and start a background refresh (the slot is now marked refreshing).
+    HitRefresh,
+    /// Past its lifetime, but the registry failed recently and the next retry is not due:
+    /// serve the last good answer (stale-if-error).
+    HitStale,
+    /// Nothing servable without asking: fetch and wait (serving the old answer if that fails
+    /// and it is young enough).
+    Miss,
+}
+
+/// One cached question and its last good answer.
+#[derive(Debug)]
+pub struct Slot<P> {
+    /// What is asked.
+    pub kind: Kind,
+    /// Of which service.
+    pub service: ServiceName,
+    /// Which instances.
+    pub query: Query,
+    entry: Option<Entry<P>>,
+    refreshing: bool,
+    failures: u32,
+    retry_at: Millis,
+}
+
+#[derive(Debug)]
+struct Entry<P> {
+    instances: Vec<Instance>,
+    version: Option<Version>,
+    payload: P,
+    fetched_at: Millis,
+    generation: u64,
+    valid_until: Millis,
+    pickers: Vec<Picker>,
+}
+
+#[derive(Debug)]
+struct Picker {
+    strategy: Strategy,
+    selector: Selector,
+    /// Candidate index to instance index (ejected instances are left out).
+    map: Vec<usize>,
+    /// Instance indexes left out because they were ejected when this picker was built.
+    excluded: Vec<usize>,
+    epoch: u64,
+    recheck_at: Millis,
+}
+
+/// How often a picker that left ejected instances out looks whether they are back.
+const EJECTION_RECHECK_MS: u64 = 1_000;
+
+/// Cached answers; slots are addressed by index so JavaScript can hold a handle to one.
+#[derive(Debug)]
+pub struct Cache<P> {
+    slots: Vec<Slot<P>>,
+    index: BTreeMap<SlotKey, usize>,
+}
+
+impl<P> Default for Cache<P> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            index: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P> Cache<P> {
+    /// The slot for a question, created on first use.
+    pub fn slot(&mut self, kind: Kind, service: ServiceName, query: Query) -> usize {
+        let key = SlotKey {
+            kind,
+            service: service.clone(),
+            version: query.version.as_str().into(),
+            tags: query.tags.clone(),
+            zone: query.zone.clone(),
+        };
+        if let Some(&index) = self.index.get(&key) {
+            return index;
+        }
+        self.slots.push(Slot {
+            kind,
+            service,
+            query,
+            entry: None,
+            refreshing: false,
+            failures: 0,
+            retry_at: 0,
+        });
+        self.index.insert(key, self.slots.len() - 1);
+        self.slots.len() - 1
+    }
+
+    /// The slot at `index`.
+    pub fn get(&self, index: usize) -> Option<&Slot<P>> {
+        self.slots.get(index)
+    }
+
+    /// What to do with slot `index` at `now`. `generation` is the in-process registry's
+    /// change counter in `memory:` mode (answers stay good until it moves or a lease in them
+    /// lapses) and `None` over HTTP (the core's [`CachePolicy`] decides). `HitRefresh` marks
+    /// the slot as refreshing, so only one background refresh starts.
+    pub fn lookup(
+        &mut self,
+        index: usize,
+        now: Millis,
+        config: &Config,
+        generation: Option<u64>,
+    ) -> Lookup {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Lookup::Miss;
+        };
+        let Some(entry) = &slot.entry else {
+            return Lookup::Miss;
+        };
+        // A resolution that found nothing is never reused: the caller is waiting for it.
+        if slot.kind == Kind::Resolve && entry.instances.is_empty() {
+            return Lookup::Miss;
+        }
+        if let Some(generation) = generation {
+            return if entry.generation == generation && now < entry.valid_until {
+                Lookup::Hit
+            } else {
+                Lookup::Miss
+            };
+        }
+        match config.cache.freshness(entry.fetched_at, now) {
+            Freshness::Fresh => Lookup::Hit,
+            Freshness::RefreshAhead if slot.refreshing || now < slot.retry_at => Lookup::Hit,
+            Freshness::RefreshAhead => {
+                slot.refreshing = true;
+                Lookup::HitRefresh
+            }
+            Freshness::Stale if slot.failures > 0 && now < slot.retry_at => Lookup::HitStale,
+            _ => Lookup::Miss,
+        }
+    }
+
+    /// Marks slot `index` as being refreshed in the background (or not any more).
+    pub fn set_refreshing(&mut self, index: usize, refreshing: bool) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.refreshing = refreshing;
+        }
+    }
+
+    /// Stores a fresh answer in slot `index`; `payload` is the caller's copy of the instances
+    /// (JavaScript objects in the package).
+    pub fn store(
+        &mut self,
+        index: usize,
+        instances: Vec<Instance>,
+        version: Option<Version>,
+        payload: P,
+        now: Millis,
+        generation: u64,
+    ) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let valid_until = instances
+            .iter()
+            .map(|i| i.expires_at)
+            .min()
+            .unwrap_or(Millis::MAX);
+        slot.entry = Some(Entry {
+            instances,
+            version,
+            payload,
+            fetched_at: now,
+            generation,
+            valid_until,
+            pickers: Vec::new(),
+        });
+        slot.refreshing = false;
+        slot.failures = 0;
+        slot.retry_at = 0;
+    }
+
+    /// A refresh of slot `index` failed because the registry is unavailable: backs off and
+    /// says whether the last good answer may still be served.
+    pub fn failed(
+        &mut self,
+        index: usize,
+        now: Millis,
+        config: &Config,
+        rng: &mut impl Rng,
+    ) -> bool {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return false;
+        };
+        slot.refreshing = false;
+        slot.retry_at = now + REFRESH_BACKOFF.delay_ms(slot.failures, rng);
+        slot.failures = slot.failures.saturating_add(1);
+        slot.entry
+            .as_ref()
+            .is_some_and(|e| serves_on_error(e.fetched_at, now, config))
+    }
+
+    /// The answer held by slot `index`, however old: instances, resolved version, payload.
+    pub fn answer(&self, index: usize) -> Option<(&[Instance], Option<&Version>, &P)> {
+        let entry = self.slots.get(index)?.entry.as_ref()?;
+        Some((&entry.instances, entry.version.as_ref(), &entry.payload))
+    }
+
+    /// Whether slot `index` holds an answer that may be served at `now`, ignoring freshness
+    /// but not the stale-if-error limit.
+    pub fn usable(&self, index: usize, now: Millis, config: &Config) -> bool {
+        self.slots
+            .get(index)
+            .and_then(|s| s.entry.as_ref())
+            .is_some_and(|e| serves_on_error(e.fetched_at, now, config))
+    }
+
+    /// Picks one instance of slot `index` with `strategy`, leaving out ejected instances (all
+    /// of them are candidates again if every one is ejected). Returns the instance's index.
+    pub fn pick(
+        &mut self,
+        index: usize,
+        strategy: Strategy,
+        key: Option<&[u8]>,
+        now: Millis,
+        config: &Config,
+        outliers: &Outliers,
+        rng: &mut impl Rng,
+    ) -> Option<usize> {
+        let entry = self.slots.get_mut(index)?.entry.as_mut()?;
+        if entry.instances.is_empty() {
+            return None;
+        }
+        let position = match entry.pickers.iter().position(|p| p.strategy == strategy) {
+            Some(position) => position,
+            None => {
+                let picker = Picker::build(&entry.instances, strategy, now, config, outliers);
+                entry.pickers.push(picker);
+                entry.pickers.len() - 1
+            }
+        };
+        let picker = &mut entry.pickers[position];
+        if picker.epoch != outliers.epoch
+            || (!picker.excluded.is_empty() && now >= picker.recheck_at)
+        {
+            let excluded = ejected(&entry.instances, now, config, outliers);
+            if excluded == picker.excluded {
+                picker.epoch = outliers.epoch;
+                picker.recheck_at = now + EJECTION_RECHECK_MS;
+            } else {
+                *picker = Picker::build(&entry.instances, strategy, now, config, outliers);
+            }
+        }
+        let candidate = picker.selector.pick(rng, key)?;
+        if strategy == Strategy::LeastRequest {
+            picker.selector.begin(candidate);
+        }
+        picker.map.get(candidate).copied()
+    }
+
+    /// A call to `url` of `service` picked with least-request finished: its in-flight count
+    /// goes down again.
+    pub fn release(&mut self, service: &str, url: &str) {
+        for slot in self.slots.iter_mut().filter(|s| s.service.as_str() == service) {
+            let Some(entry) = slot.entry.as_mut() else {
+                continue;
+            };
+            for picker in entry
+                .pickers
+                .iter_mut()
+                .filter(|p| p.strategy == Strategy::LeastRequest)
+            {
+                if let Some(candidate) = picker
+                    .map
+                    .iter()
+                    .position(|&i| entry.instances[i].url == url)
+                {
+                    picker.selector.end(candidate);
+                }
+            }
+        }
+    }
+}
+
+fn serves_on_error(fetched_at: Millis, now: Millis, config: &Config) -> bool {
+    config
+        .cache
+        .serves_on_error(config.cache.freshness(fetched_at, now))
+}
+
+/// The instances to leave out of picks: the ejected ones, unless so few would remain that the
+/// core's protection threshold trips (or none would remain at all); then every instance stays
+/// a candidate rather than overloading the survivors or failing every call.
+fn ejected(instances: &[Instance], now: Millis, config: &Config, outliers: &Outliers) -> Vec<usize> {
+    let excluded: Vec<usize> = (0..instances.len())
+        .filter(|&i| outliers.is_ejected(&instances[i], now))
+        .collect();
+    let healthy = instances.len() - excluded.len();
+    let protect = protection(healthy, instances.len(), config.protection_threshold);
+    if healthy == 0 || protect != Protection::Normal {
+        Vec::new()
+    } else {
+        excluded
+    }
+}
+
+impl Picker {
+    fn build(
+        instances: &[Instance],
+        strategy: Strategy,
+        now: Millis,
+        config: &Config,
+        outliers: &Outliers,
+    ) -> Self {
+        let excluded = ejected(instances, now, config, outliers);
+        let map: Vec<usize> = (0..instances.len())
+            .filter(|i| excluded.binary_search(i).is_err())
+            .collect();
+        let candidates = map
+            .iter()
+            .map(|&i| Candidate {
+                id: instances[i].url.clone(),
+                weight: instances[i].weight,
+                zone: instances[i].zone.clone(),
+            })
+            .collect();
+        let selector = Selector::new(
+            SelectorConfig {
+                strategy,
+                local_zone: config.local_zone.clone(),
+                protection_threshold: config.protection_threshold,
+            },
+            candidates,
+        );
+        Self {
+            strategy,
+            selector,
+            map,
+            excluded,
+            epoch: outliers.epoch,
+            recheck_at: now + EJECTION_RECHECK_MS,
+        }
+    }
+}
+
+/// Where one resolved dependency's urls come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A mock url, returned as given.
+    Mock(String),
+    /// A cache slot of kind [`Kind::Resolve`].
+    Slot(usize),
+}
+
+/// A resolution answered from the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Answer {
+    /// Each resolved dependency, by name.
+    pub resolved: Vec<(String, Source)>,
+    /// Dependencies without a live instance, sorted.
+    pub missing: Vec<String>,
+    /// Dependencies the registry could not be asked about and the cache does not know.
+    pub unknown: Vec<String>,
+    /// Whether some answer came from past its lifetime (the registry was unreachable).
+    pub stale: bool,
+}
+
+/// What a resolution needs before it can be answered.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Dependencies to ask the registry about now, waiting for the answer.
+    pub fetch: Dependencies,
+    /// Dependencies to refresh in the background (already answerable).
+    pub refresh: Dependencies,
+}
+
+/// The client's whole state, one per `connect()`.
+#[derive(Debug)]
+pub struct State<P, R> {
+    /// Tuning.
+    pub config: Config,
+    /// Cached answers.
+    pub cache: Cache<P>,
+    /// Failure reports.
+    pub outliers: Outliers,
+    /// Randomness for picks and jitter, seeded at the edge.
+    pub rng: R,
+    /// Set by `close()`.
+    pub closed: bool,
+}
+
+impl<P, R: Rng> State<P, R> {
+    /// A client with `config` and `rng`.
+    pub fn new(config: Config, rng: R) -> Self {
+        Self {
+            outliers: Outliers::new(config.outlier.clone()),
+            config,
+            cache: Cache::default(),
+            rng,
+            closed: false,
+        }
+    }
+
+    /// The slot answering "what does `service` at `requirement` resolve to".
+    pub fn resolve_slot(&mut self, service: &ServiceName, requirement: &VersionReq) -> usize {
+        self.cache.slot(
+            Kind::Resolve,
+            service.clone(),
+            Query::version(requirement.clone()),
+        )
+    }
+
+    /// Which dependencies must be fetched before answering, and which only want a background
+    /// refresh. Mocked names are never asked about.
+    pub fn plan(
+        &mut self,
+        dependencies: &Dependencies,
+        mocks: &Mocks,
+        now: Millis,
+        generation: Option<u64>,
+    ) -> Plan {
+        let mut plan = Plan::default();
+        for (name, requirement) in &dependencies.0 {
+            if mocks.0.contains_key(name) {
+                continue;
+            }
+            let slot = self.resolve_slot(name, requirement);
+            match self.cache.lookup(slot, now, &self.config, generation) {
+                Lookup::Hit | Lookup::HitStale => {}
+                Lookup::HitRefresh => {
+                    plan.refresh.0.insert(name.clone(), requirement.clone());
+                }
+                Lookup::Miss => {
+                    plan.fetch.0.insert(name.clone(), requirement.clone());
+                }
+            }
+        }
+        if !plan.fetch.is_empty() {
+            // One round trip: refresh the due ones along with the missing ones.
+            let refresh = core::mem::take(&mut plan.refresh);
+            plan.fetch.0.extend(refresh.0);
+        }
+        plan
+    }
+
+    /// Stores what the registry answered for `asked`; `payload` makes the caller's copy of
+    /// each instance list.
+    pub fn store_resolution(
+        &mut self,
+        asked: &Dependencies,
+        mut resolution: Resolution,
+        now: Millis,
+        generation: u64,
+        payload: &mut dyn FnMut(&[Instance]) -> P,
+    ) {
+        for (name, requirement) in &asked.0 {
+            let slot = self.resolve_slot(name, requirement);
+            let (instances, version) = match resolution.resolved.remove(name.as_str()) {
+                Some(resolved) => (resolved.instances, resolved.version),
+                None => (Vec::new(), None),
+            };
+            let copy = payload(&instances);
+            self.cache
+                .store(slot, instances, version, copy, now, generation);
+        }
+    }
+
+    /// The registry could not be asked about `asked`: back off on each.
+    pub fn resolution_failed(&mut self, asked: &Dependencies, now: Millis) {
+        for (name, requirement) in &asked.0 {
+            let slot = self.resolve_slot(name, requirement);
+            self.cache.failed(slot, now, &self.config, &mut self.rng);
+        }
+    }
+
+    /// The answer from what the cache holds now, however old, within the stale-if-error limit.
+    pub fn answer(&mut self, dependencies: &Dependencies, mocks: &Mocks, now: Millis) -> Answer {
+        let mut answer = Answer::default();
+        for (name, requirement) in &dependencies.0 {
+            if let Some(url) = mocks.0.get(name) {
+                answer
+                    .resolved
+                    .push((name.as_str().into(), Source::Mock(url.clone())));
+                continue;
+            }
+            let slot = self.resolve_slot(name, requirement);
+            if !self.cache.usable(slot, now, &self.config) {
+                answer.unknown.push(name.as_str().into());
+                continue;
+            }
+            let Some((instances, _, _)) = self.cache.answer(slot) else {
+                answer.unknown.push(name.as_str().into());
+                continue;
+            };
+            if instances.is_empty() {
+                answer.missing.push(name.as_str().into());
+                continue;
+            }
+            let fetched_at = self.cache.slots[slot]
+                .entry
+                .as_ref()
+                .map_or(now, |e| e.fetched_at);
+            if now.saturating_sub(fetched_at) >= self.config.cache.fresh_ms {
+                answer.stale = true;
+            }
+            answer.resolved.push((name.as_str().into(), Source::Slot(slot)));
+        }
+        answer
+    }
+
+    /// One url per resolved dependency (`findDependencies`): the mock, or a random live,
+    /// non-ejected instance of the resolved version.
+    pub fn urls(&mut self, answer: &Answer, now: Millis) -> BTreeMap<String, String> {
+        let mut urls = BTreeMap::new();
+        for (name, source) in &answer.resolved {
+            let url = match source {
+                Source::Mock(url) => Some(url.clone()),
+                Source::Slot(slot) => self
+                    .cache
+                    .pick(
+                        *slot,
+                        Strategy::Random,
+                        None,
+                        now,
+                        &self.config,
+                        &self.outliers,
+                        &mut self.rng,
+                    )
+                    .and_then(|i| self.cache.answer(*slot).map(|(list, _, _)| list[i].url.clone())),
+            };
+            if let Some(url) = url {
+                urls.insert(name.clone(), url);
+            }
+        }
+        urls
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use vasco_core::SplitMix64;
+
+    fn instance(service: &str, version: &str, id: &str, url: &str, now: Millis) -> Instance {
+        let key = InstanceKey {
+            service: ServiceName::parse(service).unwrap(),
+            version: Version::parse(version).unwrap(),
+            id: InstanceId::parse(id).unwrap(),
+        };
+        Instance::lease(key, InstanceSpec::new(url).unwrap(), now, None)
+    }
+
+    fn deps(pairs: &[(&str, &str)]) -> Dependencies {
+        Dependencies::parse(pairs.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn registry_urls() {
+        let http = |s: &str| Endpoint::Http(s.into());
+        assert_eq!(Endpoint::parse(None).unwrap(), http(DEFAULT_REGISTRY));
+        assert_eq!(Endpoint::parse(Some(" ")).unwrap(), http(DEFAULT_REGISTRY));
+        assert_eq!(
+            Endpoint::parse(Some("10.0.0.1:8787")).unwrap(),
+            http("http://10.0.0.1:8787")
+        );
+        assert_eq!(
+            Endpoint::parse(Some("HTTPS://vasco.example.dev/")).unwrap(),
+            http("https://vasco.example.dev")
+        );
+        assert_eq!(
+            Endpoint::parse(Some("https://example.dev/registry/")).unwrap(),
+            http("https://example.dev/registry")
+        );
+        assert_eq!(
+            Endpoint::parse(Some("http://[::1]:8787")).unwrap(),
+            http("http://[::1]:8787")
+        );
+        assert_eq!(Endpoint::parse(Some("memory:")).unwrap(), Endpoint::Memory);
+        assert_eq!(Endpoint::parse(Some("memory")).unwrap(), Endpoint::Memory);
+        let redis = Endpoint::parse(Some("redis://localhost:6379")).unwrap_err();
+        assert_eq!(redis.code(), "invalid_registry_url");
+        assert!(redis.to_string().contains("VASCO_URL"), "{redis}");
+        assert!(redis.to_string().contains("memory:"), "{redis}");
+        for bad in ["ftp://x", "http://", "host:port", "ho st:1", "host:0"] {
+            assert!(Endpoint::parse(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn packages_of_the_original() {
+        let pkg = json!({
+            "name": "frontend", "version": "1.3.0",
+            "vasco": {"dependencies": {"api": "2.0.0", "auth": "^1"}, "mocks": {"auth": "localhost:3000"}, "aliveDuration": 3}
+        });
+        let reg = Registration::from_package(&json!("127.0.0.1:4000"), &pkg).unwrap();
+        assert_eq!(reg.key.service.as_str(), "frontend");
+        assert_eq!(reg.key.version.to_string(), "1.3.0");
+        assert_eq!(reg.spec.url, "127.0.0.1:4000");
+        assert_eq!(reg.spec.ttl_ms, 3_000);
+        assert_eq!(reg.dependencies.len(), 2);
+        assert_eq!(reg.mocks.0.len(), 1);
+        assert_eq!(reg.key.id, InstanceId::from_url("127.0.0.1:4000"));
+
+        let bare = json!({"name": "svc", "version": "1.0.0"});
+        let reg = Registration::from_package(&json!("h:1"), &bare).unwrap();
+        assert_eq!(reg.spec.ttl_ms, 10_000);
+        let zero = json!({"name": "svc", "version": "1.0.0", "vasco": {"aliveDuration": 0}});
+        assert_eq!(
+            Registration::from_package(&json!("h:1"), &zero).unwrap().spec.ttl_ms,
+            10_000
+        );
+        let text = json!({"name": "svc", "version": "1.0.0", "vasco": {"aliveDuration": "2"}});
+        assert_eq!(
+            Registration::from_package(&json!("h:1"), &text).unwrap().spec.ttl_ms,
+            2_000
+        );
+    }
+
+    #[test]
+    fn bad_registrations() {
+        let pkg = json!({"name": "svc", "version": "1.0.0"});
+        for url in [json!(null), json!(""), json!(3000)] {
+            assert_eq!(
+                Registration::from_package(&url, &pkg).unwrap_err(),
+                Error::NeedUrl
+            );
+        }
+        for pkg in [
+            json!(null),
+            json!({}),
+            json!({"name": "svc"}),
+            json!({"version": "1.0.0"}),
+        ] {
+            let err = Registration::from_package(&json!("h:1"), &pkg).unwrap_err();
+            assert_eq!(err.to_string(), "Invalid package", "{pkg}");
+            assert_eq!(err.code(), "invalid_package");
+        }
+        let bad_ttl = json!({"name": "svc", "version": "1.0.0", "vasco": {"aliveDuration": -1}});
+        assert_eq!(
+            Registration::from_package(&json!("h:1"), &bad_ttl)
+                .unwrap_err()
+                .code(),
+            "invalid_ttl"
+        );
+        let bad_deps = json!({"name": "svc", "version": "1.0.0", "vasco": {"dependencies": {"api": 2}}});
+        assert_eq!(
+            Registration::from_package(&json!("h:1"), &bad_deps)
+                .unwrap_err()
+                .code(),
+            "invalid_dependencies"
+        );
+        assert_eq!(
+            Registration::from_options(&json!({"name": "svc", "url": "h:1"}))
+                .unwrap_err()
+                .code(),
+            "invalid_version"
+        );
+    }
+
+    #[test]
+    fn answers_age_into_refresh_then_miss_then_stale_on_error() {
+        // The core's default policy: fresh 5 s, refreshed after 3 s, stale-if-error 5 min.
+        let config = Config::default();
+        let mut rng = SplitMix64::from_seed(2);
+        let mut cache: Cache<()> = Cache::default();
+        let api = ServiceName::parse("api").unwrap();
+        let slot = cache.slot(Kind::Instances, api.clone(), Query::any());
+        assert_eq!(cache.slot(Kind::Instances, api, Query::any()), slot);
+        assert_eq!(cache.lookup(slot, 0, &config, None), Lookup::Miss);
+        let t0 = 1_000_000;
+        let list = vec![instance("api", "1.0.0", "a", "h:1", t0)];
+        cache.store(slot, list, None, (), t0, 0);
+        assert_eq!(cache.lookup(slot, t0 + 100, &config, None), Lookup::Hit);
+        assert_eq!(cache.lookup(slot, t0 + 3_000, &config, None), Lookup::HitRefresh);
+        // Only one background refresh at a time.
+        assert_eq!(cache.lookup(slot, t0 + 3_001, &config, None), Lookup::Hit);
+        let stale = t0 + 5_000;
+        assert_eq!(cache.lookup(slot, stale, &config, None), Lookup::Miss);
+        // The registry is down: the old answer is served until the retry is due.
+        for _ in 0..4 {
+            assert!(cache.failed(slot, stale, &config, &mut rng));
+        }
+        let retry_at = cache.slots[slot].retry_at;
+        assert!(retry_at > stale && retry_at <= stale + 800, "{retry_at}");
+        assert_eq!(cache.lookup(slot, retry_at - 1, &config, None), Lookup::HitStale);
+        assert_eq!(cache.lookup(slot, retry_at, &config, None), Lookup::Miss);
+        // Past the stale-if-error limit nothing old is served.
+        let expired = t0 + config.cache.stale_if_error_ms;
+        assert!(cache.usable(slot, expired - 1, &config));
+        assert!(!cache.usable(slot, expired, &config));
+        assert!(!cache.failed(slot, expired, &config, &mut rng));
+    }
+
+    #[test]
+    fn memory_answers_follow_the_registry_generation_and_leases() {
+        let config = Config::default();
+        let mut cache: Cache<()> = Cache::default();
+        let slot = cache.slot(Kind::Instances, ServiceName::parse("api").unwrap(), Query::any());
+        let t0 = 1_000_000;
+        cache.store(slot, vec![instance("api", "1.0.0", "a", "h:1", t0)], None, (), t0, 7);
+        assert_eq!(cache.lookup(slot, t0 + 1, &config, Some(7)), Lookup::Hit);
+        assert_eq!(cache.lookup(slot, t0 + 1, &config, Some(8)), Lookup::Miss);
+        assert_eq!(cache.lookup(slot, t0 + 10_000, &config, Some(7)), Lookup::Miss);
+    }
+
+    #[test]
+    fn picks_avoid_ejected_instances_until_the_ejection_ends() {
+        let config = Config::default();
+        let mut rng = SplitMix64::from_seed(3);
+        let mut outliers = Outliers::new(config.outlier.clone());
+        let mut cache: Cache<()> = Cache::default();
+        let slot = cache.slot(Kind::Instances, ServiceName::parse("api").unwrap(), Query::any());
+        let t0 = 1_000_000;
+        let list = vec![
+            instance("api", "1.0.0", "a", "h:1", t0),
+            instance("api", "1.0.0", "b", "h:2", t0),
+        ];
+        cache.store(slot, list, None, (), t0, 0);
+        let mut pick = |cache: &mut Cache<()>, outliers: &Outliers, now| {
+            cache
+                .pick(slot, Strategy::RoundRobin, None, now, &config, outliers, &mut rng)
+                .unwrap()
+        };
+        let seen: Vec<usize> = (0..4).map(|_| pick(&mut cache, &outliers, t0)).collect();
+        assert!(seen.contains(&0) && seen.contains(&1), "{seen:?}");
+        let mut ejected = false;
+        for _ in 0..config.outlier.consecutive_failures {
+            ejected |= outliers.report_failure("api", "h:1", t0);
+        }
+        assert!(ejected);
+        for _ in 0..10 {
+            assert_eq!(pick(&mut cache, &outliers, t0 + 1), 1);
+        }
+        // Back after the ejection (and the picker's next look).
+        let later = t0 + config.outlier.base_ejection_ms + 2 * EJECTION_RECHECK_MS;
+        let seen: Vec<usize> = (0..4).map(|_| pick(&mut cache, &outliers, later)).collect();
+        assert!(seen.contains(&0), "{seen:?}");
+    }
+
+    #[test]
+    fn resolutions_plan_fetch_answer_and_survive_outages() {
+        let mut state: State<(), _> = State::new(Config::default(), SplitMix64::from_seed(4));
+        let deps = deps(&[("api", "^2"), ("auth", "1.0.0"), ("db", "*")]);
+        let mocks = Mocks::parse([("auth", "localhost:3000")]).unwrap();
+        let t0 = 1_000_000;
+        let plan = state.plan(&deps, &mocks, t0, None);
+        assert_eq!(plan.fetch.len(), 2, "auth is mocked");
+        let mut resolution = Resolution::default();
+        resolution.resolved.insert(
+            "api".into(),
+            vasco_core::Resolved {
+                version: Some(Version::parse("2.1.0").unwrap()),
+                instances: vec![instance("api", "2.1.0", "a", "h:1", t0)],
+                mock: None,
+            },
+        );
+        resolution.missing.push("db".into());
+        state.store_resolution(&plan.fetch, resolution, t0, 0, &mut |_| ());
+        let answer = state.answer(&deps, &mocks, t0);
+        assert_eq!(answer.missing, vec!["db".to_string()]);
+        assert!(answer.unknown.is_empty() && !answer.stale);
+        let urls = state.urls(&answer, t0);
+        assert_eq!(urls["api"], "h:1");
+        assert_eq!(urls["auth"], "localhost:3000");
+
+        // Fresh: only the missing one is asked again; api is answered from the cache.
+        let plan = state.plan(&deps, &mocks, t0 + 10, None);
+        assert_eq!(plan.fetch, self::deps(&[("db", "*")]));
+        // Later the registry is down: api is served stale, db stays missing.
+        let later = t0 + 20_000;
+        let plan = state.plan(&deps, &mocks, later, None);
+        assert_eq!(plan.fetch.len(), 2);
+        state.resolution_failed(&plan.fetch, later);
+        let answer = state.answer(&deps, &mocks, later);
+        assert!(answer.stale);
+        assert_eq!(state.urls(&answer, later)["api"], "h:1");
+        // A dependency never seen cannot be answered during an outage.
+        let other = self::deps(&[("billing", "1.0.0")]);
+        let plan = state.plan(&other, &Mocks::default(), later, None);
+        state.resolution_failed(&plan.fetch, later);
+        assert_eq!(
+            state.answer(&other, &Mocks::default(), later).unknown,
+            vec!["billing".to_string()]
+        );
+    }
+}
