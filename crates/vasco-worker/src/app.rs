@@ -1,0 +1,89 @@
+//! The request pipeline: route, check the token, run the handler, turn any error into its JSON
+//! answer, and stamp the KV operation count. Pure Rust over [`Kv`], so the whole pipeline runs
+//! in native tests; the wasm entry point only converts to and from the `worker` crate's types.
+
+use core::cell::RefCell;
+
+use vasco_core::Millis;
+
+use crate::auth::Tokens;
+use crate::error::AppError;
+use crate::http::{check_body_size, ApiRequest, ApiResponse};
+use crate::router::{route, RouteId};
+use crate::routes::{health, openapi, resolve, services};
+use crate::store::{Kv, ListCache, Store};
+use crate::ROUTES;
+
+/// The variable holding the isolate cache lifetime in milliseconds (`0` or unset: no cache).
+pub const CACHE_VAR: &str = "VASCO_CACHE_MS";
+/// The secret holding the write token.
+pub const TOKEN_VAR: &str = "VASCO_TOKEN";
+/// The secret holding the optional read token.
+pub const READ_TOKEN_VAR: &str = "VASCO_READ_TOKEN";
+/// The longest cache lifetime accepted (a minute, KV's own propagation bound).
+pub const MAX_CACHE_MS: u64 = 60_000;
+
+/// The Worker's configuration, read from its environment on each request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Write and read tokens.
+    pub tokens: Tokens,
+    /// How long a listing stays in the isolate cache, in ms (0 = off).
+    pub cache_ms: u64,
+}
+
+impl Config {
+    /// Reads [`TOKEN_VAR`], [`READ_TOKEN_VAR`] and [`CACHE_VAR`] through `lookup`. A cache
+    /// value that is not a number of milliseconds turns the cache off; values over
+    /// [`MAX_CACHE_MS`] are capped.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let cache_ms = lookup(CACHE_VAR)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            .min(MAX_CACHE_MS);
+        Self {
+            tokens: Tokens::new(lookup(TOKEN_VAR), lookup(READ_TOKEN_VAR)),
+            cache_ms,
+        }
+    }
+}
+
+/// Answers one request at `now`, with `kv` as the registry's namespace and `cache` as the
+/// isolate's listing cache. Never fails: every error becomes its status and JSON body.
+pub async fn handle<K: Kv>(
+    req: &ApiRequest,
+    config: &Config,
+    kv: &K,
+    cache: &RefCell<ListCache>,
+    now: Millis,
+) -> ApiResponse {
+    let store = Store::new(kv, cache, config.cache_ms, !req.no_cache, now);
+    let mut response = match dispatch(req, config, &store).await {
+        Ok(response) => response,
+        Err(err) => ApiResponse::from_error(&err),
+    };
+    response.kv_ops = store.kv_ops();
+    response
+}
+
+async fn dispatch<K: Kv>(
+    req: &ApiRequest,
+    config: &Config,
+    store: &Store<'_, K>,
+) -> Result<ApiResponse, AppError> {
+    let matched = route(ROUTES, &req.method, &req.path)?;
+    check_body_size(req.body.len() as u64)?;
+    config
+        .tokens
+        .check(matched.def.access, req.authorization.as_deref())?;
+    let params = &matched.params;
+    match matched.def.id {
+        RouteId::Health => health::get(),
+        RouteId::OpenApi => openapi::get(),
+        RouteId::Catalog => services::catalog(store).await,
+        RouteId::Lookup => services::lookup(req, params, store).await,
+        RouteId::Register => services::register(req, params, store).await,
+        RouteId::Deregister => services::deregister(params, store).await,
+        RouteId::Resolve => resolve::post(req, store).await,
+    }
+}

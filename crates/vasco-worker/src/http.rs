@@ -1,0 +1,310 @@
+//! The Worker's own small view of HTTP: a request already read (method, path, query,
+//! the headers we use, body bytes) and a response to write. The wasm edge converts from and to
+//! the `worker` crate's types; everything in between is plain Rust, tested natively.
+
+use crate::error::AppError;
+
+/// The largest request body accepted: 16 KiB. Larger bodies get a 413 before they are parsed.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The HTTP methods the router knows by name; anything else is [`Method::Other`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// GET
+    Get,
+    /// HEAD
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+    /// OPTIONS
+    Options,
+    /// Any other method, upper-cased.
+    Other(String),
+}
+
+impl Method {
+    /// Parses a method name (case-insensitive).
+    pub fn parse(name: &str) -> Self {
+        match name.to_ascii_uppercase().as_str() {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "DELETE" => Self::Delete,
+            "PATCH" => Self::Patch,
+            "OPTIONS" => Self::Options,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// The method's name, upper-case.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Patch => "PATCH",
+            Self::Options => "OPTIONS",
+            Self::Other(name) => name,
+        }
+    }
+}
+
+/// A request as the handlers see it.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// The method.
+    pub method: Method,
+    /// The URL path, still percent-encoded (`/v1/services/api`).
+    pub path: String,
+    /// The raw query string without `?` (may be empty).
+    pub query: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// True when the client sent `Cache-Control: no-cache` (or `no-store`): skip the isolate cache.
+    pub no_cache: bool,
+    /// The body bytes (empty for GET).
+    pub body: Vec<u8>,
+}
+
+impl ApiRequest {
+    /// A request with no headers and no body, for tests and simple callers.
+    pub fn new(method: Method, path_and_query: &str) -> Self {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, query),
+            None => (path_and_query, ""),
+        };
+        Self {
+            method,
+            path: path.to_string(),
+            query: query.to_string(),
+            authorization: None,
+            no_cache: false,
+            body: Vec::new(),
+        }
+    }
+
+    /// The same request with a body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The same request with `Authorization: Bearer <token>`.
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.authorization = Some(format!("Bearer {token}"));
+        self
+    }
+}
+
+/// Whether a `Cache-Control` request header asks to bypass caches.
+pub fn cache_control_bypasses(value: &str) -> bool {
+    value.split(',').any(|directive| {
+        let directive = directive.trim().to_ascii_lowercase();
+        directive == "no-cache" || directive == "no-store" || directive == "max-age=0"
+    })
+}
+
+/// Refuses a body over [`MAX_BODY_BYTES`]. Called with the `Content-Length` header before the
+/// body is read, and with the real length after.
+pub fn check_body_size(size: u64) -> Result<(), AppError> {
+    let limit = MAX_BODY_BYTES as u64;
+    if size > limit {
+        Err(AppError::PayloadTooLarge { size, limit })
+    } else {
+        Ok(())
+    }
+}
+
+/// A response as the handlers build it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    /// The status code.
+    pub status: u16,
+    /// A JSON body, or `None` for an empty body (204).
+    pub body: Option<String>,
+    /// Extra headers (`Allow`, `WWW-Authenticate`, ...).
+    pub headers: Vec<(&'static str, String)>,
+    /// How many KV operations the request made; sent as `x-vasco-kv-ops`.
+    pub kv_ops: u32,
+}
+
+/// The header carrying the KV operation count of a request.
+pub const KV_OPS_HEADER: &str = "x-vasco-kv-ops";
+
+impl ApiResponse {
+    /// A JSON response.
+    pub fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+            kv_ops: 0,
+        }
+    }
+
+    /// A 204 with no body.
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+            kv_ops: 0,
+        }
+    }
+
+    /// The error's status and `{"error": {...}}` body, with `Allow` on a 405 and
+    /// `WWW-Authenticate` on a 401.
+    pub fn from_error(err: &AppError) -> Self {
+        let mut response = Self::json(err.status(), err.to_json());
+        if let Some(allow) = err.allow_header() {
+            response.headers.push(("allow", allow));
+        }
+        if err.status() == 401 {
+            response
+                .headers
+                .push(("www-authenticate", "Bearer realm=\"vasco\"".into()));
+        }
+        response
+    }
+
+    /// Every header to send, including content type, cache policy and the KV op count.
+    pub fn all_headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::with_capacity(self.headers.len() + 3);
+        if self.body.is_some() {
+            headers.push(("content-type", "application/json; charset=utf-8".into()));
+        }
+        headers.push(("cache-control", "no-store".into()));
+        headers.push((KV_OPS_HEADER, self.kv_ops.to_string()));
+        headers.extend(self.headers.iter().cloned());
+        headers
+    }
+}
+
+/// Decodes `%XX` escapes (and, in query strings, `+` as space). Malformed escapes or bytes that
+/// are not UTF-8 are an error naming `field`.
+pub fn percent_decode(raw: &str, plus_is_space: bool, field: &str) -> Result<String, AppError> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|pair| core::str::from_utf8(pair).ok())
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or_else(|| AppError::invalid(field, "malformed percent-escape"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| AppError::invalid(field, "not valid UTF-8"))
+}
+
+/// Splits a query string into decoded `(key, value)` pairs, in order. Empty pairs are skipped.
+pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, AppError> {
+    let mut pairs = Vec::new();
+    for part in query.split('&').filter(|part| !part.is_empty()) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        let key = percent_decode(key, true, "query")?;
+        let value = percent_decode(value, true, &key)?;
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_round_trip() {
+        for name in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+            assert_eq!(Method::parse(name).as_str(), name);
+            assert_eq!(Method::parse(&name.to_lowercase()).as_str(), name);
+        }
+        assert_eq!(Method::parse("brew"), Method::Other("BREW".into()));
+    }
+
+    #[test]
+    fn body_limit_is_16_kib() {
+        assert!(check_body_size(16 * 1024).is_ok());
+        let err = check_body_size(16 * 1024 + 1).unwrap_err();
+        assert_eq!(err.status(), 413);
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb", false, "id").unwrap(), "a/b");
+        assert_eq!(percent_decode("a+b", false, "id").unwrap(), "a+b");
+        assert_eq!(percent_decode("a+b", true, "q").unwrap(), "a b");
+        assert_eq!(percent_decode("%E2%82%AC", false, "q").unwrap(), "€");
+        let err = percent_decode("%zz", false, "id").unwrap_err();
+        assert_eq!(err.code(), "invalid_id");
+        assert!(percent_decode("%4", false, "id").is_err());
+        assert!(percent_decode("%ff", false, "id").is_err());
+    }
+
+    #[test]
+    fn query_pairs() {
+        let pairs = parse_query("version=%5E2&tag=a&tag=b&&flag").unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("version".into(), "^2".into()),
+                ("tag".into(), "a".into()),
+                ("tag".into(), "b".into()),
+                ("flag".into(), String::new()),
+            ]
+        );
+        assert!(parse_query("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn request_new_splits_query() {
+        let req = ApiRequest::new(Method::Get, "/v1/services/api?version=1");
+        assert_eq!(req.path, "/v1/services/api");
+        assert_eq!(req.query, "version=1");
+    }
+
+    #[test]
+    fn cache_control() {
+        assert!(cache_control_bypasses("no-cache"));
+        assert!(cache_control_bypasses("max-age=0, No-Store"));
+        assert!(!cache_control_bypasses("max-age=60"));
+    }
+
+    #[test]
+    fn error_responses_carry_headers() {
+        let response = ApiResponse::from_error(&AppError::Unauthorized {
+            scope: "write",
+            sent: false,
+        });
+        assert_eq!(response.status, 401);
+        assert!(response
+            .headers
+            .iter()
+            .any(|(k, _)| *k == "www-authenticate"));
+        let headers = response.all_headers();
+        assert!(headers.contains(&(KV_OPS_HEADER, "0".into())));
+    }
+}

@@ -1,0 +1,241 @@
+//! Matching a method and path against the route table ([`crate::ROUTES`]).
+//!
+//! Patterns are `/`-separated segments; `{name}` captures one segment (percent-decoded, never
+//! empty). A path that matches some pattern but not with this method is a 405 listing the
+//! methods it does accept; a path that matches nothing is a 404. One trailing slash is ignored.
+
+use crate::error::AppError;
+use crate::http::{percent_decode, Method};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, the OpenAPI document).
+    Open,
+    /// Anyone unless `VASCO_READ_TOKEN` is set; then the read or the write token.
+    Read,
+    /// The write token (`VASCO_TOKEN`) only.
+    Write,
+}
+
+/// What a route does; the dispatcher in [`crate::app`] maps each to its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    /// `GET /health`
+    Health,
+    /// `GET /v1/openapi.json`
+    OpenApi,
+    /// `GET /v1/services`
+    Catalog,
+    /// `GET /v1/services/{name}`
+    Lookup,
+    /// `PUT /v1/services/{name}/{version}/instances/{id}`
+    Register,
+    /// `DELETE /v1/services/{name}/{version}/instances/{id}`
+    Deregister,
+    /// `POST /v1/resolve`
+    Resolve,
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDef {
+    /// The method the route answers.
+    pub method: RouteMethod,
+    /// The path pattern, e.g. `/v1/services/{name}`.
+    pub pattern: &'static str,
+    /// What it does.
+    pub id: RouteId,
+    /// Who may call it.
+    pub access: Access,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+}
+
+/// The methods routes are defined with (a `Copy` subset of [`Method`], usable in a `const`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMethod {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+}
+
+impl RouteMethod {
+    /// As a [`Method`].
+    pub fn to_method(self) -> Method {
+        match self {
+            Self::Get => Method::Get,
+            Self::Post => Method::Post,
+            Self::Put => Method::Put,
+            Self::Delete => Method::Delete,
+        }
+    }
+
+    /// Lower-case name, as OpenAPI writes operations.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Put => "put",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// The decoded `{placeholder}` values of a matched path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    /// The value captured for `name` (empty if the pattern has no such placeholder).
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+}
+
+/// A matched route.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    /// The table row.
+    pub def: &'static RouteDef,
+    /// Its captured path segments.
+    pub params: Params,
+}
+
+/// Finds the route for `method` and `path` in `table`.
+pub fn route(table: &'static [RouteDef], method: &Method, path: &str) -> Result<Matched, AppError> {
+    let path = match path.strip_suffix('/') {
+        Some(stripped) if !stripped.is_empty() => stripped,
+        _ => path,
+    };
+    let mut allow = Vec::new();
+    for def in table {
+        let Some(params) = match_pattern(def.pattern, path)? else {
+            continue;
+        };
+        if def.method.to_method() == *method {
+            return Ok(Matched { def, params });
+        }
+        allow.push(def.method.to_method());
+    }
+    if allow.is_empty() {
+        Err(AppError::RouteNotFound {
+            path: path.to_string(),
+        })
+    } else {
+        Err(AppError::MethodNotAllowed {
+            method: method.clone(),
+            allow,
+        })
+    }
+}
+
+/// `Some(params)` when `path` fits `pattern`. A placeholder segment that is empty does not fit;
+/// one with a malformed escape is a 400 naming the placeholder.
+fn match_pattern(pattern: &'static str, path: &str) -> Result<Option<Params>, AppError> {
+    if pattern.split('/').count() != path.split('/').count() {
+        return Ok(None);
+    }
+    let mut raw = Vec::new();
+    for (want, got) in pattern.split('/').zip(path.split('/')) {
+        if let Some(name) = want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+            if got.is_empty() {
+                return Ok(None);
+            }
+            raw.push((name, got));
+        } else if want != got {
+            return Ok(None);
+        }
+    }
+    let params = raw
+        .into_iter()
+        .map(|(name, value)| Ok((name, percent_decode(value, false, name)?)))
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(Some(Params(params)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ROUTES;
+
+    fn ok(method: Method, path: &str) -> Matched {
+        route(ROUTES, &method, path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn every_route_matches() {
+        assert_eq!(ok(Method::Get, "/health").def.id, RouteId::Health);
+        assert_eq!(ok(Method::Get, "/v1/openapi.json").def.id, RouteId::OpenApi);
+        assert_eq!(ok(Method::Get, "/v1/services").def.id, RouteId::Catalog);
+        assert_eq!(ok(Method::Get, "/v1/services/").def.id, RouteId::Catalog);
+        let lookup = ok(Method::Get, "/v1/services/api");
+        assert_eq!(lookup.def.id, RouteId::Lookup);
+        assert_eq!(lookup.params.get("name"), "api");
+        let put = ok(Method::Put, "/v1/services/api/2.1.0/instances/a1");
+        assert_eq!(put.def.id, RouteId::Register);
+        assert_eq!(put.params.get("name"), "api");
+        assert_eq!(put.params.get("version"), "2.1.0");
+        assert_eq!(put.params.get("id"), "a1");
+        let del = ok(Method::Delete, "/v1/services/api/2.1.0/instances/a1");
+        assert_eq!(del.def.id, RouteId::Deregister);
+        assert_eq!(ok(Method::Post, "/v1/resolve").def.id, RouteId::Resolve);
+    }
+
+    #[test]
+    fn placeholders_are_percent_decoded() {
+        let put = ok(Method::Put, "/v1/services/api/2.1.0/instances/a%7Eb");
+        assert_eq!(put.params.get("id"), "a~b");
+        let err = route(ROUTES, &Method::Put, "/v1/services/api/1.0.0/instances/%zz").unwrap_err();
+        assert_eq!(err.code(), "invalid_id");
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allow() {
+        let err = route(ROUTES, &Method::Post, "/v1/services/api/1.0.0/instances/x").unwrap_err();
+        assert_eq!(err.status(), 405);
+        assert_eq!(err.allow_header().as_deref(), Some("PUT, DELETE"));
+        let err = route(ROUTES, &Method::Get, "/v1/resolve").unwrap_err();
+        assert_eq!(err.allow_header().as_deref(), Some("POST"));
+        let err = route(ROUTES, &Method::Delete, "/health").unwrap_err();
+        assert_eq!(err.status(), 405);
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        for path in [
+            "/",
+            "/v2/services",
+            "/v1/services/api/1.0.0",
+            "/v1/services/api/1.0.0/instances",
+            "/v1/services/api/1.0.0/instances/x/extra",
+            "/v1/services//1.0.0/instances/x",
+            "/healthz",
+        ] {
+            let err = route(ROUTES, &Method::Get, path).unwrap_err();
+            assert_eq!(err.status(), 404, "{path}");
+        }
+    }
+
+    #[test]
+    fn table_has_no_duplicate_routes() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.pattern == b.pattern && a.method == b.method),
+                    "{} {} twice",
+                    a.method.lower(),
+                    a.pattern
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! `POST /v1/resolve`: every dependency of a service in one round trip.
+//!
+//! Body: `{"dependencies": {"api": "^2.0.0", "auth": "1.0.0"}, "mocks": {...}, "tags": [...],
+//! "zone": "..."}`; only `dependencies` is required. Each non-mocked dependency costs one KV
+//! list (all made concurrently); the core picks the newest matching version with live
+//! instances and lists the names it could not resolve under `missing`.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use futures_util::future::try_join_all;
+use serde_json::Value;
+use vasco_core::registry::Query;
+use vasco_core::resolve::resolve as resolve_all;
+use vasco_core::{Dependencies, Instance, Mocks, ServiceName};
+
+use super::{body_object, json};
+use crate::error::AppError;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::store::{Kv, Store};
+
+/// Most dependencies one resolve may name (each costs a KV list; KV allows 1000 per request).
+pub const MAX_DEPENDENCIES: usize = 64;
+
+/// A parsed resolve request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveRequest {
+    /// Name to version requirement.
+    pub dependencies: Dependencies,
+    /// Names answered with a fixed url instead of a lookup.
+    pub mocks: Mocks,
+    /// Tags and zone every resolved instance must have (its version requirement is ignored;
+    /// each dependency brings its own).
+    pub filter: Query,
+}
+
+/// Parses and validates a resolve body.
+pub fn parse_body(body: &Value) -> Result<ResolveRequest, AppError> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| AppError::invalid("body", "must be a JSON object"))?;
+    for key in object.keys() {
+        if !matches!(key.as_str(), "dependencies" | "mocks" | "tags" | "zone") {
+            return Err(AppError::invalid(
+                "body",
+                format!("unknown field {key:?} (expected dependencies, mocks, tags, zone)"),
+            ));
+        }
+    }
+    let dependencies = match object.get("dependencies") {
+        None | Some(Value::Null) => {
+            return Err(AppError::invalid(
+                "dependencies",
+                "is required: an object of service name to version or range",
+            ))
+        }
+        Some(value @ Value::Object(_)) => Dependencies::from_json_value(value)?,
+        Some(_) => {
+            return Err(AppError::invalid(
+                "dependencies",
+                "must be an object of service name to version or range",
+            ))
+        }
+    };
+    if dependencies.len() > MAX_DEPENDENCIES {
+        return Err(AppError::invalid(
+            "dependencies",
+            format!("at most {MAX_DEPENDENCIES} may be resolved at once"),
+        ));
+    }
+    let mocks = match object.get("mocks") {
+        None => Mocks::default(),
+        Some(value) => Mocks::from_json_value(value)?,
+    };
+    let mut filter = Query::any();
+    match object.get("tags") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for item in items {
+                match item {
+                    Value::String(tag) if !tag.is_empty() => filter.tags.push(tag.clone()),
+                    _ => {
+                        return Err(AppError::invalid(
+                            "tags",
+                            "must be an array of non-empty strings",
+                        ))
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            return Err(AppError::invalid(
+                "tags",
+                "must be an array of non-empty strings",
+            ))
+        }
+    }
+    match object.get("zone") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(zone)) if !zone.is_empty() => filter.zone = Some(zone.clone()),
+        Some(_) => return Err(AppError::invalid("zone", "must be a non-empty string")),
+    }
+    Ok(ResolveRequest {
+        dependencies,
+        mocks,
+        filter,
+    })
+}
+
+/// `POST /v1/resolve`.
+pub async fn post<K: Kv>(req: &ApiRequest, store: &Store<'_, K>) -> Result<ApiResponse, AppError> {
+    let request = parse_body(&body_object(req)?)?;
+    // Mocks win without a lookup, so only the other names cost a KV list.
+    let names: Vec<&ServiceName> = request
+        .dependencies
+        .0
+        .keys()
+        .filter(|name| !request.mocks.0.contains_key(*name))
+        .collect();
+    let lists: Vec<Rc<Vec<Instance>>> =
+        try_join_all(names.iter().map(|name| store.service(name))).await?;
+    let now = store.now();
+    // Tag and zone filters are the core's `Query`; versions are left to `resolve`.
+    let by_name: BTreeMap<&ServiceName, Vec<&Instance>> = names
+        .iter()
+        .zip(&lists)
+        .map(|(name, list)| {
+            let kept = list
+                .iter()
+                .filter(|i| request.filter.accepts(i, now))
+                .collect();
+            (*name, kept)
+        })
+        .collect();
+    let resolution = resolve_all(&request.dependencies, &request.mocks, now, |name| {
+        by_name.get(name).into_iter().flatten().copied()
+    });
+    json(200, &resolution)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_a_full_body() {
+        let request = parse_body(&json!({
+            "dependencies": {"api": "^2", "auth": "1.0.0"},
+            "mocks": {"auth": "localhost:3000"},
+            "tags": ["canary"],
+            "zone": "eu-1"
+        }))
+        .unwrap();
+        assert_eq!(request.dependencies.len(), 2);
+        assert_eq!(request.mocks.0.len(), 1);
+        assert_eq!(request.filter.tags, vec!["canary"]);
+        assert_eq!(request.filter.zone.as_deref(), Some("eu-1"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        for (body, code) in [
+            (json!({}), "invalid_dependencies"),
+            (json!({"dependencies": []}), "invalid_dependencies"),
+            (
+                json!({"dependencies": {"Bad Name": "1"}}),
+                "invalid_dependencies",
+            ),
+            (
+                json!({"dependencies": {"api": "not a range!"}}),
+                "invalid_dependencies",
+            ),
+            (json!({"dependencies": {"api": 2}}), "invalid_dependencies"),
+            (json!({"dependencies": {}, "mocks": []}), "invalid_mocks"),
+            (json!({"dependencies": {}, "tags": "x"}), "invalid_tags"),
+            (json!({"dependencies": {}, "tags": [""]}), "invalid_tags"),
+            (json!({"dependencies": {}, "zone": 1}), "invalid_zone"),
+            (json!({"dependencies": {}, "extra": 1}), "invalid_body"),
+        ] {
+            let err = parse_body(&body).unwrap_err();
+            assert_eq!(err.status(), 400, "{body}");
+            assert_eq!(err.code(), code, "{body}");
+        }
+    }
+
+    #[test]
+    fn too_many_dependencies() {
+        let deps: serde_json::Map<String, Value> = (0..=MAX_DEPENDENCIES)
+            .map(|i| (format!("s{i}"), json!("*")))
+            .collect();
+        let err = parse_body(&json!({ "dependencies": deps })).unwrap_err();
+        assert_eq!(err.code(), "invalid_dependencies");
+    }
+}
