@@ -1,1 +1,544 @@
-//! TODO
+//! Picking one instance out of many.
+//!
+//! A [`Selector`] is built once per candidate list (O(N) work, or O(M log M) for Maglev) and
+//! then answers [`Selector::pick`] without allocating, so it can sit on a request path in a
+//! Worker or in a client. Every strategy draws randomness only from the caller's [`Rng`] and
+//! hashes keys with xxh64 under fixed seeds, in `u64`/`u32` arithmetic: a given seed, key and
+//! candidate list give the same index on every target (native, wasm32, Workers).
+//!
+//! Weights: [`Strategy::Random`] and [`Strategy::RoundRobin`] ignore them; every other
+//! strategy honours them. A weight of 0 counts as 1 (the registry only accepts 1..=1000, and a
+//! candidate that must get no traffic should simply be left out).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::str::FromStr;
+
+use crate::error::Error;
+use crate::rng::Rng;
+
+mod least_request;
+mod maglev;
+mod random;
+mod ring;
+mod round_robin;
+mod weighted;
+mod zone;
+
+use least_request::LeastRequest;
+use maglev::Maglev;
+use random::Random;
+use ring::Ring;
+use round_robin::RoundRobin;
+use weighted::Weighted;
+
+/// How a [`Selector`] chooses among candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// Uniformly at random, ignoring weights.
+    Random,
+    /// Each candidate in turn (starting at a random one), ignoring weights.
+    RoundRobin,
+    /// Smooth weighted round robin (earliest deadline first): each candidate gets its weight's
+    /// share, spread out rather than in bursts.
+    Weighted,
+    /// Power of two choices: of two distinct random candidates, the one with fewer requests in
+    /// flight per unit of weight (see [`Selector::begin`]).
+    LeastRequest,
+    /// Consistent hashing by key with a Maglev lookup table: near-perfect balance, O(1) pick.
+    Maglev,
+    /// Consistent hashing by key on a hash ring with weighted virtual nodes.
+    Ring,
+}
+
+impl Strategy {
+    /// Every strategy, in declaration order.
+    pub const ALL: &'static [Strategy] = &[
+        Strategy::Random,
+        Strategy::RoundRobin,
+        Strategy::Weighted,
+        Strategy::LeastRequest,
+        Strategy::Maglev,
+        Strategy::Ring,
+    ];
+
+    /// The name used in configuration and the HTTP/JS APIs (`"round-robin"`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Strategy::Random => "random",
+            Strategy::RoundRobin => "round-robin",
+            Strategy::Weighted => "weighted",
+            Strategy::LeastRequest => "least-request",
+            Strategy::Maglev => "maglev",
+            Strategy::Ring => "ring",
+        }
+    }
+
+    /// Whether picks depend on the key passed to [`Selector::pick`].
+    pub const fn uses_key(self) -> bool {
+        matches!(self, Strategy::Maglev | Strategy::Ring)
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = Error;
+
+    /// Accepts the names of [`Strategy::name`], plus `"consistent-hash"` for Maglev.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        if s == "consistent-hash" {
+            return Ok(Strategy::Maglev);
+        }
+        Strategy::ALL
+            .iter()
+            .copied()
+            .find(|strategy| strategy.name() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "strategy",
+                    alloc::format!(
+                        "unknown strategy `{s}`; expected one of random, round-robin, weighted, \
+                         least-request, maglev (or consistent-hash), ring"
+                    ),
+                )
+            })
+    }
+}
+
+/// One instance a [`Selector`] may pick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Stable identity. Consistent-hash strategies place candidates by it, so the same id keeps
+    /// the same keys across rebuilds.
+    pub id: String,
+    /// Relative share of traffic (0 counts as 1).
+    pub weight: u32,
+    /// Zone (or region) the instance runs in, for zone preference.
+    pub zone: Option<String>,
+}
+
+impl Candidate {
+    /// A candidate without a zone.
+    pub fn new(id: impl Into<String>, weight: u32) -> Self {
+        Self {
+            id: id.into(),
+            weight,
+            zone: None,
+        }
+    }
+
+    /// The same candidate placed in `zone`.
+    pub fn in_zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = Some(zone.into());
+        self
+    }
+
+    /// The weight the strategies use: at least 1.
+    fn effective_weight(&self) -> u32 {
+        self.weight.max(1)
+    }
+}
+
+/// How to build a [`Selector`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectorConfig {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// When set, only candidates in this zone are picked, unless none is in it; then all are.
+    pub local_zone: Option<String>,
+    /// Fraction in `0.0..=1.0` of healthy candidates below which [`protection`] reports
+    /// [`Protection::BelowThreshold`]; `0.0` turns protection off. The selector itself does not
+    /// know health: callers pass it to [`protection`] with their healthy and total counts.
+    pub protection_threshold: f64,
+}
+
+impl Default for SelectorConfig {
+    /// Weighted round robin, no zone preference, protection off.
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Weighted,
+            local_zone: None,
+            protection_threshold: 0.0,
+        }
+    }
+}
+
+impl SelectorConfig {
+    /// The default configuration with `strategy`.
+    pub fn new(strategy: Strategy) -> Self {
+        Self {
+            strategy,
+            ..Self::default()
+        }
+    }
+}
+
+/// The per-strategy state, over the candidates of the pool (indices are pool-local).
+#[derive(Debug, Clone)]
+enum Pool {
+    Random(Random),
+    RoundRobin(RoundRobin),
+    Weighted(Weighted),
+    LeastRequest(LeastRequest),
+    Maglev(Maglev),
+    Ring(Ring),
+}
+
+impl Pool {
+    fn build(strategy: Strategy, members: &[&Candidate]) -> Pool {
+        let weights = || members.iter().map(|c| c.effective_weight());
+        let ids = || {
+            members
+                .iter()
+                .map(|c| (c.id.as_str(), c.effective_weight()))
+        };
+        match strategy {
+            Strategy::Random => Pool::Random(Random::new(members.len())),
+            Strategy::RoundRobin => Pool::RoundRobin(RoundRobin::new(members.len())),
+            Strategy::Weighted => Pool::Weighted(Weighted::new(weights())),
+            Strategy::LeastRequest => Pool::LeastRequest(LeastRequest::new(weights())),
+            Strategy::Maglev => Pool::Maglev(Maglev::new(ids())),
+            Strategy::Ring => Pool::Ring(Ring::new(ids())),
+        }
+    }
+
+    /// A pool-local index; `load(i)` gives the requests in flight at pool-local `i`.
+    fn pick<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        key: Option<&[u8]>,
+        load: impl Fn(usize) -> u32,
+    ) -> Option<usize> {
+        match self {
+            Pool::Random(p) => p.pick(rng),
+            Pool::RoundRobin(p) => p.pick(rng),
+            Pool::Weighted(p) => p.pick(rng),
+            Pool::LeastRequest(p) => p.pick(rng, load),
+            Pool::Maglev(p) => p.pick(key_hash(rng, key)),
+            Pool::Ring(p) => p.pick(key_hash(rng, key)),
+        }
+    }
+}
+
+/// Seed of the key hash shared by the consistent-hash strategies. Part of the wire contract:
+/// changing it moves every key.
+const KEY_SEED: u64 = 0x7661_7363_6f2d_6b65; // "vasco-ke"
+
+/// The 64-bit hash of a key; without a key, a random one (the request is then not sticky).
+fn key_hash<R: Rng + ?Sized>(rng: &mut R, key: Option<&[u8]>) -> u64 {
+    match key {
+        Some(key) => xxhash_rust::xxh64::xxh64(key, KEY_SEED),
+        None => rng.next_u64(),
+    }
+}
+
+/// Maps a 64-bit hash uniformly onto `0..n` (multiply-high, no division, same on every target).
+fn fast_range(hash: u64, n: u64) -> u64 {
+    ((u128::from(hash) * u128::from(n)) >> 64) as u64
+}
+
+/// Picks candidates by a [`Strategy`], with zone preference.
+///
+/// Built once per candidate list; rebuild it when the list changes. Picks do not allocate.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    config: SelectorConfig,
+    candidates: Vec<Candidate>,
+    /// Candidate index of each pool member; empty when the pool is all candidates in order.
+    members: Vec<u32>,
+    /// Requests in flight per candidate (see [`Selector::begin`]).
+    in_flight: Vec<u32>,
+    pool: Pool,
+}
+
+impl Selector {
+    /// Builds the strategy's state for `candidates`.
+    ///
+    /// # Panics
+    /// If there are more than `u32::MAX` candidates (indices are kept in `u32` so that wasm32
+    /// and 64-bit targets agree).
+    pub fn new(config: SelectorConfig, candidates: Vec<Candidate>) -> Selector {
+        assert!(
+            u32::try_from(candidates.len()).is_ok(),
+            "at most u32::MAX candidates"
+        );
+        let members = zone::preferred(&candidates, config.local_zone.as_deref());
+        let pool = {
+            let chosen: Vec<&Candidate> = match &members {
+                Some(members) => members.iter().map(|&i| &candidates[i as usize]).collect(),
+                None => candidates.iter().collect(),
+            };
+            Pool::build(config.strategy, &chosen)
+        };
+        Selector {
+            in_flight: alloc::vec![0; candidates.len()],
+            members: members.unwrap_or_default(),
+            config,
+            candidates,
+            pool,
+        }
+    }
+
+    /// The index (into [`Selector::candidates`]) of the candidate to use, or `None` when there
+    /// are no candidates.
+    ///
+    /// `key` makes [`Strategy::Maglev`] and [`Strategy::Ring`] sticky: the same key gives the
+    /// same candidate while the candidate list is unchanged. Other strategies ignore it, and
+    /// consistent hashing without a key picks at random.
+    pub fn pick<R: Rng + ?Sized>(&mut self, rng: &mut R, key: Option<&[u8]>) -> Option<usize> {
+        let members = &self.members;
+        let in_flight = &self.in_flight;
+        let global = |local: usize| match members.get(local) {
+            Some(&index) => index as usize,
+            None => local,
+        };
+        let local = self.pool.pick(rng, key, |local| in_flight[global(local)])?;
+        Some(global(local))
+    }
+
+    /// Records that a request to candidate `index` started; [`Strategy::LeastRequest`] steers
+    /// away from candidates with many. Out-of-range indices are ignored.
+    pub fn begin(&mut self, index: usize) {
+        if let Some(count) = self.in_flight.get_mut(index) {
+            *count = count.saturating_add(1);
+        }
+    }
+
+    /// Records that a request to candidate `index` finished (successfully or not).
+    pub fn end(&mut self, index: usize) {
+        if let Some(count) = self.in_flight.get_mut(index) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Requests in flight at candidate `index` (0 when out of range).
+    pub fn in_flight(&self, index: usize) -> u32 {
+        self.in_flight.get(index).copied().unwrap_or(0)
+    }
+
+    /// For the consistent-hash strategies, the fraction of all keys each candidate receives
+    /// (by Maglev slots or ring arcs, exactly, not sampled), indexed like
+    /// [`Selector::candidates`]; `None` for other strategies. For diagnostics and benchmarks:
+    /// it allocates and walks the whole table.
+    pub fn key_shares(&self) -> Option<Vec<f64>> {
+        let pool_len = self.preferred_len();
+        let (owned, total) = match &self.pool {
+            Pool::Maglev(maglev) => maglev.slot_counts(pool_len),
+            Pool::Ring(ring) => (ring.arc_lengths(pool_len), 1 << 32),
+            _ => return None,
+        };
+        let mut shares = alloc::vec![0.0; self.candidates.len()];
+        for (local, &owned) in owned.iter().enumerate() {
+            let global = self.members.get(local).map_or(local, |&i| i as usize);
+            shares[global] = owned as f64 / total as f64;
+        }
+        Some(shares)
+    }
+
+    /// The candidates, in the order given to [`Selector::new`]; picks index into this.
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+
+    /// The configuration the selector was built with.
+    pub fn config(&self) -> &SelectorConfig {
+        &self.config
+    }
+
+    /// How many candidates picks are drawn from: those in the local zone when zone preference
+    /// applies, else all.
+    pub fn preferred_len(&self) -> usize {
+        if self.members.is_empty() {
+            self.candidates.len()
+        } else {
+            self.members.len()
+        }
+    }
+
+    /// The number of candidates.
+    pub fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// Whether there are no candidates (then [`Selector::pick`] returns `None`).
+    pub fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+}
+
+/// The outcome of the protection-threshold check (Envoy's "panic threshold", Nacos's
+/// "protect threshold").
+///
+/// When too few instances are healthy, sending all traffic to the survivors can topple them
+/// too. The core does not decide what to do about it; it reports the condition so the caller
+/// can, e.g., fall back to all instances or shed load, and surface it to operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Enough instances are healthy (or protection is off).
+    Normal,
+    /// `healthy / total` is below the threshold.
+    BelowThreshold {
+        /// Healthy instances.
+        healthy: usize,
+        /// All instances.
+        total: usize,
+    },
+}
+
+/// Checks `healthy / total` against `threshold` (a fraction; `0.0`, negative or NaN means
+/// off). Exactly at the threshold is [`Protection::Normal`]; so is `total == 0`, where there is
+/// nothing to protect.
+pub fn protection(healthy: usize, total: usize, threshold: f64) -> Protection {
+    let healthy = healthy.min(total);
+    // Divide rather than multiply: `3.0 / 10.0` rounds to the same double as the literal 0.3,
+    // so a ratio exactly at a decimal threshold is not reported as below it.
+    if total > 0 && threshold > 0.0 && (healthy as f64) / (total as f64) < threshold {
+        Protection::BelowThreshold { healthy, total }
+    } else {
+        Protection::Normal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::rng::SplitMix64;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn candidates(n: usize) -> Vec<Candidate> {
+        (0..n)
+            .map(|i| Candidate::new(alloc::format!("node-{i}"), 1))
+            .collect()
+    }
+
+    #[test]
+    fn names_round_trip_and_alias() {
+        for &strategy in Strategy::ALL {
+            assert_eq!(strategy.to_string().parse::<Strategy>(), Ok(strategy));
+        }
+        assert_eq!("consistent-hash".parse::<Strategy>(), Ok(Strategy::Maglev));
+        let err = "fastest".parse::<Strategy>().unwrap_err();
+        assert_eq!(err.code(), "invalid_strategy");
+        assert!(err.to_string().contains("fastest"));
+        assert!(
+            "Random".parse::<Strategy>().is_err(),
+            "names are case-sensitive"
+        );
+    }
+
+    #[test]
+    fn empty_candidates_pick_none_for_every_strategy() {
+        let mut rng = SplitMix64::from_seed(1);
+        for &strategy in Strategy::ALL {
+            let mut selector = Selector::new(SelectorConfig::new(strategy), Vec::new());
+            assert!(selector.is_empty());
+            assert_eq!(selector.pick(&mut rng, None), None, "{strategy}");
+            assert_eq!(selector.pick(&mut rng, Some(b"k")), None, "{strategy}");
+        }
+    }
+
+    #[test]
+    fn single_candidate_always_picked_even_with_zero_weight() {
+        let mut rng = SplitMix64::from_seed(2);
+        for &strategy in Strategy::ALL {
+            let mut selector = Selector::new(
+                SelectorConfig::new(strategy),
+                vec![Candidate::new("only", 0)],
+            );
+            for i in 0..50u32 {
+                let key = i.to_le_bytes();
+                assert_eq!(selector.pick(&mut rng, Some(&key)), Some(0), "{strategy}");
+            }
+        }
+    }
+
+    #[test]
+    fn picks_are_in_range_for_every_strategy() {
+        let mut rng = SplitMix64::from_seed(3);
+        for &strategy in Strategy::ALL {
+            let mut selector = Selector::new(SelectorConfig::new(strategy), candidates(7));
+            for i in 0..1_000u32 {
+                let key = i.to_le_bytes();
+                let picked = selector.pick(&mut rng, Some(&key)).unwrap();
+                assert!(picked < 7, "{strategy}: {picked}");
+            }
+        }
+    }
+
+    #[test]
+    fn begin_end_track_in_flight_and_ignore_bad_indices() {
+        let mut selector =
+            Selector::new(SelectorConfig::new(Strategy::LeastRequest), candidates(2));
+        selector.begin(1);
+        selector.begin(1);
+        selector.end(1);
+        selector.begin(9);
+        selector.end(0);
+        assert_eq!(selector.in_flight(0), 0);
+        assert_eq!(selector.in_flight(1), 1);
+        assert_eq!(selector.in_flight(9), 0);
+    }
+
+    #[test]
+    fn default_config() {
+        let config = SelectorConfig::default();
+        assert_eq!(config.strategy, Strategy::Weighted);
+        assert_eq!(config.local_zone, None);
+        assert_eq!(config.protection_threshold, 0.0);
+    }
+
+    #[test]
+    fn protection_threshold_boundaries() {
+        assert_eq!(protection(3, 10, 0.3), Protection::Normal, "exactly at");
+        assert_eq!(
+            protection(2, 10, 0.3),
+            Protection::BelowThreshold {
+                healthy: 2,
+                total: 10
+            }
+        );
+        assert_eq!(
+            protection(1, 3, 0.5),
+            Protection::BelowThreshold {
+                healthy: 1,
+                total: 3
+            }
+        );
+        assert_eq!(protection(5, 10, 0.5), Protection::Normal);
+        assert_eq!(protection(0, 10, 0.0), Protection::Normal, "off");
+        assert_eq!(
+            protection(0, 10, f64::NAN),
+            Protection::Normal,
+            "NaN is off"
+        );
+        assert_eq!(protection(0, 10, -1.0), Protection::Normal);
+        assert_eq!(
+            protection(0, 0, 0.5),
+            Protection::Normal,
+            "nothing to protect"
+        );
+        assert_eq!(
+            protection(0, 10, 1.0),
+            Protection::BelowThreshold {
+                healthy: 0,
+                total: 10
+            }
+        );
+        assert_eq!(protection(10, 10, 1.0), Protection::Normal);
+        assert_eq!(
+            protection(12, 10, 1.0),
+            Protection::Normal,
+            "healthy is capped at total"
+        );
+    }
+}

@@ -1,0 +1,2 @@
+//! Selection benchmark (being written).
+fn main() {}

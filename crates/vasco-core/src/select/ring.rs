@@ -1,0 +1,291 @@
+//! Consistent hashing on a ring ("ketama"): each candidate puts virtual nodes on a 32-bit
+//! ring, as many as its weight asks for; a key belongs to the first node at or after its hash.
+//!
+//! Unlike Maglev there is no table to refill: removing a candidate moves exactly the keys of
+//! its own nodes (about 1/N), and nothing else. The price is balance: a candidate's share
+//! varies by about `1/sqrt(nodes)`, so the ring needs thousands of nodes per candidate to stay
+//! within a few percent. Hence the budget below: up to 8192 nodes per unit of weight, at most
+//! ~2^20 nodes in all (8 MiB), which keeps N = 100 equal candidates within ~5% of the mean.
+//!
+//! The per-weight node count is a power of two, so it does not change when one candidate
+//! joins or leaves (only when the total weight crosses a power of two); other candidates'
+//! nodes stay where they were. A node's position comes from the candidate's id alone.
+//!
+//! Lookup: a bucket index over the top bits of the ring (about four nodes per bucket) narrows
+//! the search to a few adjacent nodes, so a pick is O(1) with two cache misses instead of a
+//! 20-step binary search.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use xxhash_rust::xxh64::xxh64;
+
+/// Node budget: at most this many nodes per unit of weight ...
+const MAX_NODES_PER_WEIGHT: u64 = 8192;
+/// ... and about this many in all (more only when there are more candidates).
+const MAX_NODES: u64 = 1 << 20;
+/// Seed of the id hash that places a candidate's nodes. Part of the wire contract.
+const NODE_SEED: u64 = 0x7269_6e67_2d6e_6f64; // "ring-nod"
+
+/// A built ring over pool-local indices.
+#[derive(Debug, Clone)]
+pub(super) struct Ring {
+    /// `(position, owner)`, sorted by position.
+    nodes: Vec<(u32, u32)>,
+    /// `starts[b]` is the first node whose position's top `bits` bits are `>= b`.
+    starts: Vec<u32>,
+    bits: u32,
+}
+
+impl Ring {
+    /// Builds the ring for `(id, weight)` members, in pool order.
+    pub(super) fn new<'a>(members: impl Iterator<Item = (&'a str, u32)>) -> Self {
+        let members: Vec<(u64, u64)> = members
+            .map(|(id, weight)| (xxh64(id.as_bytes(), NODE_SEED), u64::from(weight.max(1))))
+            .collect();
+        let total_weight: u64 = members.iter().map(|m| m.1).sum();
+        let node_count = |weight: u64| match MAX_NODES / total_weight.max(1) {
+            0 => (weight * MAX_NODES / total_weight).max(1),
+            per_weight => {
+                let per_weight = (1u64 << per_weight.ilog2()).min(MAX_NODES_PER_WEIGHT);
+                weight * per_weight
+            }
+        };
+
+        let total: u64 = members.iter().map(|&(_, w)| node_count(w)).sum();
+        let mut nodes: Vec<(u32, u32)> = Vec::with_capacity(total as usize);
+        for (owner, &(seed, weight)) in members.iter().enumerate() {
+            for j in 0..node_count(weight) {
+                nodes.push((node_position(seed, j), owner as u32));
+            }
+        }
+        nodes.sort_unstable_by_key(|&(position, owner)| {
+            (u64::from(position) << 32) | u64::from(owner)
+        });
+        // Equal positions (rare: about nodes^2 / 2^33 pairs) go to the lower id hash rather
+        // than the lower index, so they do not depend on the order of the candidates.
+        for run in nodes.chunk_by_mut(|a, b| a.0 == b.0) {
+            if run.len() > 1 {
+                run.sort_unstable_by_key(|&(_, owner)| (members[owner as usize].0, owner));
+            }
+        }
+
+        let bits = (nodes.len() as u64)
+            .next_power_of_two()
+            .ilog2()
+            .saturating_sub(2);
+        let mut starts = vec![0u32; (1usize << bits) + 1];
+        let mut node = 0;
+        for (bucket, start) in starts.iter_mut().enumerate() {
+            while node < nodes.len() && (bucket_of(nodes[node].0, bits) as usize) < bucket {
+                node += 1;
+            }
+            *start = node as u32;
+        }
+        Self {
+            nodes,
+            starts,
+            bits,
+        }
+    }
+
+    /// The owner of the first node at or after the top 32 bits of `hash`, wrapping around.
+    pub(super) fn pick(&self, hash: u64) -> Option<usize> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let point = (hash >> 32) as u32;
+        let bucket = bucket_of(point, self.bits) as usize;
+        let mut node = self.starts[bucket] as usize;
+        let end = self.starts[bucket + 1] as usize;
+        while node < end && self.nodes[node].0 < point {
+            node += 1;
+        }
+        // Past the bucket's nodes, the first node of a later bucket is the successor.
+        let (_, owner) = self.nodes.get(node).unwrap_or(&self.nodes[0]);
+        Some(*owner as usize)
+    }
+
+    /// How much of the ring each member owns, in units of 2^-32 of the ring (all together
+    /// own 2^32).
+    pub(super) fn arc_lengths(&self, members: usize) -> Vec<u64> {
+        let mut owned = vec![0u64; members];
+        let (Some(&(first, first_owner)), Some(&(last, _))) =
+            (self.nodes.first(), self.nodes.last())
+        else {
+            return owned;
+        };
+        // A node owns the arc after its predecessor; the first node's wraps around the end.
+        owned[first_owner as usize] += u64::from(first) + (1 << 32) - u64::from(last);
+        for pair in self.nodes.windows(2) {
+            owned[pair[1].1 as usize] += u64::from(pair[1].0 - pair[0].0);
+        }
+        owned
+    }
+}
+
+/// The `j`-th node of the candidate whose id hashes to `seed`: SplitMix64's output function
+/// on `seed + (j + 1) * golden`, i.e. the candidate's own random sequence, cheap to extend.
+fn node_position(seed: u64, j: u64) -> u32 {
+    let mut z = seed.wrapping_add((j + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 32) as u32
+}
+
+/// The top `bits` bits of a ring position (0 when `bits` is 0).
+fn bucket_of(position: u32, bits: u32) -> u32 {
+    ((u64::from(position) << bits) >> 32) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use alloc::format;
+    use alloc::string::String;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("node-{i}")).collect()
+    }
+
+    fn build(ids: &[String], weight: impl Fn(usize) -> u32) -> Ring {
+        Ring::new(
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), weight(i))),
+        )
+    }
+
+    /// The reference lookup: binary search for the first node at or after the point.
+    fn slow_pick(ring: &Ring, hash: u64) -> usize {
+        let point = (hash >> 32) as u32;
+        let i = ring.nodes.partition_point(|&(p, _)| p < point);
+        ring.nodes.get(i).unwrap_or(&ring.nodes[0]).1 as usize
+    }
+
+    #[test]
+    fn empty_is_none() {
+        assert_eq!(Ring::new(core::iter::empty()).pick(1), None);
+    }
+
+    #[test]
+    fn node_budget() {
+        assert_eq!(build(&ids(1), |_| 1).nodes.len(), 8192);
+        assert_eq!(build(&ids(100), |_| 1).nodes.len(), 819_200);
+        assert_eq!(
+            build(&ids(99), |_| 1).nodes.len(),
+            99 * 8192,
+            "same nodes per weight"
+        );
+        assert_eq!(build(&ids(300), |_| 1).nodes.len(), 300 * 2048);
+        // Weights beyond the budget: proportional, at least one node each.
+        let heavy = build(&ids(3), |i| if i == 0 { 1 } else { 1_000_000 });
+        let (counts, _) = heavy
+            .nodes
+            .iter()
+            .fold((vec![0u64; 3], ()), |(mut c, ()), n| {
+                c[n.1 as usize] += 1;
+                (c, ())
+            });
+        assert_eq!(counts[0], 1);
+        assert!(counts[1] > 500_000 && counts[1] == counts[2], "{counts:?}");
+    }
+
+    #[test]
+    fn bucketed_lookup_matches_binary_search() {
+        for n in [1, 2, 5, 37, 300] {
+            let ring = build(&ids(n), |i| (i % 3) as u32 + 1);
+            let mut hash = 0u64;
+            for k in 0..20_000u64 {
+                hash = xxh64(&k.to_le_bytes(), 1);
+                assert_eq!(ring.pick(hash), Some(slow_pick(&ring, hash)), "n={n} k={k}");
+            }
+            // Exactly on nodes, just past them, and the ends of the ring.
+            for &(position, _) in ring.nodes.iter().step_by(97) {
+                for point in [position, position.wrapping_add(1), position.wrapping_sub(1)] {
+                    let hash = u64::from(point) << 32 | (hash & 0xffff_ffff);
+                    assert_eq!(ring.pick(hash), Some(slow_pick(&ring, hash)));
+                }
+            }
+            for hash in [0, u64::MAX] {
+                assert_eq!(ring.pick(hash), Some(slow_pick(&ring, hash)));
+            }
+        }
+    }
+
+    #[test]
+    fn arcs_cover_the_ring_and_are_balanced() {
+        let n = 100;
+        let ring = build(&ids(n), |_| 1);
+        let arcs = ring.arc_lengths(n);
+        assert_eq!(arcs.iter().sum::<u64>(), 1 << 32);
+        let mean = (1u64 << 32) as f64 / n as f64;
+        let peak = *arcs.iter().max().unwrap() as f64;
+        assert!(peak / mean <= 1.05, "peak to mean {}", peak / mean);
+    }
+
+    #[test]
+    fn arcs_follow_weights() {
+        let n = 20;
+        let weight = |i: usize| (i % 4) as u32 + 1;
+        let ring = build(&ids(n), weight);
+        let arcs = ring.arc_lengths(n);
+        let total: u32 = (0..n).map(weight).sum();
+        for (i, &arc) in arcs.iter().enumerate() {
+            let share = arc as f64 / (1u64 << 32) as f64;
+            let exact = f64::from(weight(i)) / f64::from(total);
+            assert!(
+                (share / exact - 1.0).abs() < 0.05,
+                "{i}: {share} vs {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn single_node_owns_everything() {
+        let ring = build(&ids(1), |_| 1);
+        assert_eq!(ring.arc_lengths(1), [1u64 << 32]);
+        assert_eq!(ring.pick(12345), Some(0));
+    }
+
+    #[test]
+    fn removing_one_moves_only_its_keys() {
+        let n = 50;
+        let all = ids(n);
+        let before = build(&all, |_| 1);
+        let removed = 17;
+        let rest: Vec<String> = all
+            .iter()
+            .filter(|id| **id != all[removed])
+            .cloned()
+            .collect();
+        let after = build(&rest, |_| 1);
+        for k in 0..50_000u64 {
+            let hash = xxh64(&k.to_le_bytes(), 2);
+            let old = &all[before.pick(hash).unwrap()];
+            let new = &rest[after.pick(hash).unwrap()];
+            if *old != all[removed] {
+                assert_eq!(old, new, "key {k} moved between two remaining candidates");
+            }
+        }
+    }
+
+    #[test]
+    fn order_of_candidates_does_not_matter() {
+        let forward = ids(30);
+        let mut backward = forward.clone();
+        backward.reverse();
+        let a = build(&forward, |_| 1);
+        let b = build(&backward, |_| 1);
+        for k in 0..20_000u64 {
+            let hash = xxh64(&k.to_le_bytes(), 3);
+            assert_eq!(
+                forward[a.pick(hash).unwrap()],
+                backward[b.pick(hash).unwrap()]
+            );
+        }
+    }
+}

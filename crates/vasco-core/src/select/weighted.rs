@@ -1,0 +1,236 @@
+//! Smooth weighted round robin as earliest deadline first (EDF).
+//!
+//! Each candidate `i` has a step `S / weight_i` and a deadline; a pick takes the candidate
+//! with the earliest deadline (ties: lower index) and moves its deadline one step on. Over any
+//! stretch of picks every candidate gets its weight's share to within one pick, and heavy
+//! candidates are interleaved with light ones instead of served in a block. A binary heap
+//! makes a pick O(log N) with no allocation.
+//!
+//! The first deadlines are drawn at random within one step (on the first pick, from the
+//! caller's rng). With equal starting deadlines a candidate of weight 100 next to ones of
+//! weight 1 would take the first ~100 picks in a row, and every client built at the same time
+//! would hit the same candidates first.
+
+use alloc::vec::Vec;
+
+use crate::rng::Rng;
+
+/// Fixed-point unit of deadlines: a weight-`w` candidate's step is `SCALE / w`. With weights
+/// below 2^32 every step is at least 1 and the rounding error at most `w / 2^32` of a step.
+const SCALE: u64 = 1 << 32;
+
+/// When the earliest deadline passes this, all deadlines are shifted down (an O(N) pass about
+/// once per 2^30 picks) so that they never overflow. Deadlines differ by at most one step
+/// (< 2^33), far below the headroom left.
+const REBASE_AT: u64 = 1 << 62;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    deadline: u64,
+    index: u32,
+}
+
+/// EDF scheduler over pool-local indices.
+#[derive(Debug, Clone)]
+pub(super) struct Weighted {
+    /// Min-heap of `(deadline, index)`.
+    heap: Vec<Entry>,
+    /// Step per index.
+    steps: Vec<u64>,
+    /// Whether the first deadlines have been drawn.
+    started: bool,
+}
+
+impl Weighted {
+    /// A scheduler whose first deadlines are drawn from the rng on the first [`Weighted::pick`].
+    pub(super) fn new(weights: impl Iterator<Item = u32>) -> Self {
+        let steps: Vec<u64> = weights.map(|w| SCALE / u64::from(w.max(1))).collect();
+        let heap = (0..steps.len() as u32)
+            .map(|index| Entry { deadline: 0, index })
+            .collect();
+        Self {
+            heap,
+            steps,
+            started: false,
+        }
+    }
+
+    /// A deterministic scheduler: candidate `i`'s `k`-th turn is due at `(k + 1/2) / w_i`
+    /// (Webster's apportionment, so after any number of turns each candidate is within about
+    /// half a turn of its exact share), ties in index order. Orders Maglev's table filling.
+    pub(super) fn deterministic(weights: impl Iterator<Item = u32>) -> Self {
+        let mut edf = Self::new(weights);
+        for entry in &mut edf.heap {
+            entry.deadline = edf.steps[entry.index as usize] / 2;
+        }
+        for pos in (0..edf.heap.len() / 2).rev() {
+            edf.sift_down(pos);
+        }
+        edf.started = true;
+        edf
+    }
+
+    pub(super) fn pick<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<usize> {
+        if !self.started {
+            self.start(rng);
+        }
+        self.next()
+    }
+
+    /// The next index in deadline order.
+    pub(super) fn next(&mut self) -> Option<usize> {
+        let top = self.heap.first_mut()?;
+        let index = top.index;
+        top.deadline += self.steps[index as usize];
+        self.sift_down(0);
+        if self.heap[0].deadline >= REBASE_AT {
+            let base = self.heap[0].deadline;
+            for entry in &mut self.heap {
+                entry.deadline -= base;
+            }
+        }
+        Some(index as usize)
+    }
+
+    fn start<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        for entry in &mut self.heap {
+            let step = self.steps[entry.index as usize];
+            entry.deadline = super::fast_range(rng.next_u64(), step);
+        }
+        for pos in (0..self.heap.len() / 2).rev() {
+            self.sift_down(pos);
+        }
+        self.started = true;
+    }
+
+    /// Restores the heap below `pos` after its entry grew, moving a hole down instead of
+    /// swapping at each level.
+    fn sift_down(&mut self, mut pos: usize) {
+        let heap = &mut self.heap;
+        let len = heap.len();
+        let item = heap[pos];
+        loop {
+            let left = 2 * pos + 1;
+            if left >= len {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < len && heap[right] < heap[left] {
+                right
+            } else {
+                left
+            };
+            if heap[child] >= item {
+                break;
+            }
+            heap[pos] = heap[child];
+            pos = child;
+        }
+        heap[pos] = item;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::rng::SplitMix64;
+    use alloc::vec;
+
+    fn counts(weights: &[u32], picks: usize, seed: u64) -> Vec<u32> {
+        let mut rng = SplitMix64::from_seed(seed);
+        let mut edf = Weighted::new(weights.iter().copied());
+        let mut counts = vec![0u32; weights.len()];
+        for _ in 0..picks {
+            counts[edf.pick(&mut rng).unwrap()] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn empty_is_none() {
+        let mut edf = Weighted::new(core::iter::empty());
+        assert_eq!(edf.pick(&mut SplitMix64::from_seed(1)), None);
+    }
+
+    #[test]
+    fn shares_are_exact_to_within_one_pick() {
+        let weights = [1, 2, 3, 4, 10];
+        for seed in 0..20 {
+            // 20 whole cycles of the total weight 20.
+            let counts = counts(&weights, 400, seed);
+            for (&w, &c) in weights.iter().zip(&counts) {
+                assert!(c.abs_diff(w * 20) <= 1, "seed {seed}: {counts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_prefix_stays_close_to_the_share() {
+        let weights = [5, 1, 1, 3];
+        let total: u32 = weights.iter().sum();
+        let mut rng = SplitMix64::from_seed(9);
+        let mut edf = Weighted::new(weights.iter().copied());
+        let mut counts = [0u32; 4];
+        for t in 1..=1_000u32 {
+            counts[edf.pick(&mut rng).unwrap()] += 1;
+            for (i, &w) in weights.iter().enumerate() {
+                let ideal = f64::from(t * w) / f64::from(total);
+                assert!(
+                    (f64::from(counts[i]) - ideal).abs() < 2.0,
+                    "t={t}: {counts:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_first_pick_burst_for_a_heavy_candidate() {
+        // Equal starting deadlines would give the weight-100 candidate the first 99 picks
+        // every time. With random offsets each light candidate lands anywhere in the first
+        // cycle, so one of the three shows up within 50 picks for most seeds (about 86%).
+        let weights = [100, 1, 1, 1];
+        let mut early = 0;
+        for seed in 0..50 {
+            let mut rng = SplitMix64::from_seed(seed);
+            let mut edf = Weighted::new(weights.iter().copied());
+            let first_light = (0..103).position(|_| edf.pick(&mut rng) != Some(0));
+            if first_light.is_some_and(|p| p < 50) {
+                early += 1;
+            }
+        }
+        assert!(early >= 30, "{early}/50");
+    }
+
+    #[test]
+    fn deterministic_order_starts_in_index_order() {
+        let mut edf = Weighted::deterministic([1, 1, 1].into_iter());
+        let order: Vec<_> = (0..6).map(|_| edf.next().unwrap()).collect();
+        assert_eq!(order, [0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn zero_weight_counts_as_one() {
+        assert_eq!(counts(&[0, 1], 100, 4), [50, 50]);
+    }
+
+    #[test]
+    fn deadlines_rebase_instead_of_overflowing() {
+        let mut edf = Weighted::deterministic([1, 2].into_iter());
+        for entry in &mut edf.heap {
+            entry.deadline += REBASE_AT - SCALE;
+        }
+        let mut counts = [0u32; 2];
+        for _ in 0..3_000 {
+            counts[edf.next().unwrap()] += 1;
+        }
+        assert_eq!(counts, [1_000, 2_000]);
+        // Without the rebase they would all be above REBASE_AT now.
+        assert!(
+            edf.heap.iter().all(|e| e.deadline < REBASE_AT / 2),
+            "rebased"
+        );
+    }
+}
