@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Installs everything Vasco needs to build, run and test, skipping what is already there.
+# Idempotent; safe to run before every dev or test run (a no-op run takes about a second).
+#
+#   rustup: the wasm32-unknown-unknown target, rustfmt and clippy
+#   cargo:  wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock (or the
+#           `=x.y.z` pin in Cargo.toml), worker-build 0.8.7 (both --locked)
+#   apt:    chromium (for the browser tests), unless /usr/bin/chromium exists
+#   npm:    `npm ci` when node_modules is missing or package-lock.json changed since
+#
+# Environment: VASCO_SKIP_CHROMIUM=1 skips the chromium install.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+WORKER_BUILD_VERSION=0.8.7
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+command -v rustup >/dev/null || die "rustup not found: install Rust with rustup (https://rustup.rs)"
+command -v node >/dev/null || die "node not found: install Node.js 20 or newer"
+command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer"
+node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
+  || die "Node.js $(node --version) is too old: 20 or newer is needed"
+
+# --- apt: chromium, in the background while the cargo installs run --------------------------
+LOGDIR=$(mktemp -d)
+trap 'rm -rf "$LOGDIR"' EXIT
+apt_pid=""
+if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "chromium is missing and neither root nor sudo is available"
+    SUDO="sudo"
+  fi
+  say "installing chromium with apt (log in background)"
+  (
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends chromium
+  ) >"$LOGDIR/apt.log" 2>&1 &
+  apt_pid=$!
+fi
+
+# --- npm ci, also in the background ----------------------------------------------------------
+npm_pid=""
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+marker=node_modules/.vasco-lock-hash
+if [ ! -d node_modules ] || [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$lock_hash" ]; then
+  say "npm ci (node_modules missing or package-lock.json changed)"
+  (npm ci --no-audit --no-fund && echo "$lock_hash" >"$marker") >"$LOGDIR/npm.log" 2>&1 &
+  npm_pid=$!
+fi
+
+# --- rustup ----------------------------------------------------------------------------------
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    say "adding the $component component"
+    rustup component add "$component"
+  fi
+done
+
+# --- cargo tools -----------------------------------------------------------------------------
+bindgen_version=""
+if [ -f Cargo.lock ]; then
+  bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+fi
+if [ -z "$bindgen_version" ]; then
+  bindgen_version=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
+fi
+[ -n "$bindgen_version" ] || die "cannot tell the wasm-bindgen version from Cargo.lock or Cargo.toml"
+
+installed_bindgen=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$installed_bindgen" != "$bindgen_version" ] || ! command -v wasm-bindgen-test-runner >/dev/null; then
+  say "installing wasm-bindgen-cli $bindgen_version (found: ${installed_bindgen:-none}); takes a few minutes"
+  cargo install wasm-bindgen-cli --version "$bindgen_version" --locked --force
+fi
+
+installed_wb=$(worker-build --version 2>/dev/null || true)
+if [ "$installed_wb" != "$WORKER_BUILD_VERSION" ]; then
+  say "installing worker-build $WORKER_BUILD_VERSION (found: ${installed_wb:-none}); takes a few minutes"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+fi
+
+# --- wait for the background installs --------------------------------------------------------
+if [ -n "$npm_pid" ]; then
+  if ! wait "$npm_pid"; then
+    cat "$LOGDIR/npm.log" >&2
+    die "npm ci failed (log above)"
+  fi
+  say "npm packages installed"
+fi
+if [ -n "$apt_pid" ]; then
+  if ! wait "$apt_pid"; then
+    tail -n 40 "$LOGDIR/apt.log" >&2
+    die "apt-get install chromium failed (log above)"
+  fi
+  say "chromium installed"
+fi
+
+[ -x node_modules/.bin/wrangler ] || die "node_modules/.bin/wrangler missing after npm ci"
+[ -x node_modules/.bin/wasm-opt ] || die "node_modules/.bin/wasm-opt (npm binaryen) missing after npm ci"
+say "ready: wasm-bindgen $bindgen_version, worker-build $WORKER_BUILD_VERSION, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /')"

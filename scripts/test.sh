@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# THE TEST COMMAND: runs every check and every test of the workspace, failing fast.
+#
+#   bash scripts/test.sh
+#
+# Steps (each timed): setup (installs what is missing), rustfmt, clippy (host, and wasm32 for
+# the Worker), the core's no_std build for wasm32, native cargo tests, the core's tests compiled
+# to wasm32 and run in Node by wasm-bindgen-test-runner, the Worker build, the wasm package build
+# (scripts/build-wasm.sh, when present), then `node --test` over every tests/**/*.test.mjs
+# (the Worker suites start their own `wrangler dev`; see tests/support/wrangler.mjs).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+export WRANGLER_SEND_METRICS=false
+
+TIMINGS=()
+SUITE_START=$(date +%s)
+now() { date +%s.%N; }
+
+step() {
+  local name=$1
+  shift
+  printf '\n==> %s\n' "$name"
+  local start
+  start=$(now)
+  local status=0
+  "$@" || status=$?
+  local took
+  took=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+  TIMINGS+=("$(printf '%7ss  %s' "$took" "$name")")
+  if [ "$status" -ne 0 ]; then
+    printf '\n!!! FAILED: %s (exit %s, after %ss)\n' "$name" "$status" "$took" >&2
+    summary >&2
+    exit "$status"
+  fi
+  printf '<== %s: %ss\n' "$name" "$took"
+}
+
+summary() {
+  printf '\nStep timings:\n'
+  printf '%s\n' "${TIMINGS[@]}"
+  printf '%7ss  total\n' "$(( $(date +%s) - SUITE_START ))"
+}
+
+node_tests() {
+  local files=()
+  while IFS= read -r file; do files+=("$file"); done < <(find tests -name '*.test.mjs' -not -path '*/node_modules/*' | sort)
+  if [ "${#files[@]}" -eq 0 ]; then
+    echo "no tests/**/*.test.mjs found" >&2
+    return 1
+  fi
+  printf '%s\n' "${files[@]}"
+  node --test "${files[@]}"
+}
+
+step "setup (install what is missing)" bash scripts/setup.sh
+step "cargo fmt --check" cargo fmt --all --check
+step "cargo clippy (host, all targets)" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo clippy (wasm32: vasco-worker)" cargo clippy -p vasco-worker --target wasm32-unknown-unknown -- -D warnings
+step "vasco-core no_std build for wasm32" cargo build -p vasco-core --no-default-features --target wasm32-unknown-unknown
+step "cargo test --workspace (native)" cargo test --workspace
+step "vasco-core tests on wasm32 (wasm-bindgen-test, Node)" \
+  env CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p vasco-core --target wasm32-unknown-unknown
+step "build the Worker (worker-build)" bash scripts/build-worker.sh
+if [ -f scripts/build-wasm.sh ]; then
+  step "build the wasm package (scripts/build-wasm.sh)" bash scripts/build-wasm.sh
+fi
+step "node --test tests/**/*.test.mjs" node_tests
+
+summary
+echo "All checks and tests passed."
