@@ -1,0 +1,88 @@
+// The registry's HTTP API, as the page uses it: reads only (the catalog, one service's live
+// instances, resolve). Same origin: the Worker serves this page and the API.
+
+/** An error from the registry or the network, with what the page needs to show it. */
+export class ApiError extends Error {
+  /**
+   * @param {string} message
+   * @param {{status?: number, code?: string, unreachable?: boolean}} [info]
+   */
+  constructor(message, info = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = info.status ?? 0;
+    this.code = info.code ?? (info.unreachable ? 'unreachable' : 'error');
+    this.unreachable = Boolean(info.unreachable);
+  }
+}
+
+const TIMEOUT_MS = 5000;
+
+/**
+ * A JSON request with a timeout. Resolves to `{body, date, sentAt, receivedAt}`: the server's
+ * `Date` header and the local times around the exchange feed the server clock estimate.
+ *
+ * @param {string} path
+ * @param {{method?: string, body?: unknown, token?: string, signal?: AbortSignal}} [options]
+ */
+export async function request(path, options = {}) {
+  const headers = { accept: 'application/json' };
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const timeout = AbortSignal.timeout(TIMEOUT_MS);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const sentAt = Date.now();
+  let response;
+  try {
+    response = await fetch(path, {
+      method: options.method ?? 'GET',
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      cache: 'no-store',
+      signal,
+    });
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    const reason = timeout.aborted ? `no answer within ${TIMEOUT_MS / 1000} s` : 'network error';
+    throw new ApiError(`Registry unreachable (${reason})`, { unreachable: true });
+  }
+  const receivedAt = Date.now();
+  const text = await response.text();
+  let body = null;
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ApiError(`Registry answered ${response.status} with a body that is not JSON`, {
+        status: response.status,
+        unreachable: !response.ok,
+      });
+    }
+  }
+  if (!response.ok) {
+    const error = body && typeof body === 'object' ? body.error : null;
+    const message = error?.message ?? `HTTP ${response.status}`;
+    throw new ApiError(message, {
+      status: response.status,
+      code: error?.code,
+      // A gateway or KV outage is as good as unreachable: retry with backoff.
+      unreachable: response.status >= 500,
+    });
+  }
+  return { body, date: response.headers.get('date'), sentAt, receivedAt };
+}
+
+/** `GET /v1/services`: `{services: [{name, versions: [{version, instances}]}]}`. */
+export function catalog(options) {
+  return request('/v1/services', options);
+}
+
+/** `GET /v1/services/{name}`: `{service, instances: [...]}`, newest version first. */
+export function lookup(name, options) {
+  return request(`/v1/services/${encodeURIComponent(name)}`, options);
+}
+
+/** `POST /v1/resolve` with `{dependencies: {name: range}}`. */
+export function resolve(dependencies, options = {}) {
+  return request('/v1/resolve', { ...options, method: 'POST', body: { dependencies } });
+}

@@ -1,0 +1,106 @@
+// Entry point: tabs, the live view, the resolve box and the simulator.
+
+import { LiveView } from './live.js';
+import { ResolveBox } from './resolve.js';
+import { loadCore } from './core.js';
+import { Simulator } from './sim.js';
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+const TOKEN_KEY = 'vasco.readToken';
+const tokenInput = /** @type {HTMLInputElement} */ ($('read-token'));
+tokenInput.value = sessionStorage.getItem(TOKEN_KEY) ?? '';
+tokenInput.addEventListener('change', () => {
+  sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+  live.pollNow();
+});
+const token = () => tokenInput.value.trim();
+
+// The example in the empty state uses this registry's own address.
+$('live-empty-example').textContent =
+  `curl -X PUT -H "authorization: Bearer $VASCO_TOKEN" \\\n` +
+  `  -d '{"url": "10.0.0.1:3000", "ttl": 30, "zone": "eu-1"}' \\\n` +
+  `  ${location.origin}/v1/services/api/2.1.0/instances/a1`;
+
+const live = new LiveView({
+  groups: $('live-groups'),
+  empty: $('live-empty'),
+  summary: $('live-summary'),
+  age: $('live-age'),
+  status: $('live-status'),
+  error: $('live-error'),
+  errorText: $('live-error-text'),
+  retryIn: $('live-retry-in'),
+  retry: /** @type {HTMLButtonElement} */ ($('live-retry')),
+  announcer: $('live-announcer'),
+  token,
+});
+
+// The core loads once and serves both the resolve box (picks) and the simulator.
+const core = loadCore();
+
+new ResolveBox({
+  form: /** @type {HTMLFormElement} */ ($('resolve-form')),
+  input: /** @type {HTMLInputElement} */ ($('resolve-input')),
+  key: /** @type {HTMLInputElement} */ ($('resolve-key')),
+  zone: /** @type {HTMLInputElement} */ ($('resolve-zone')),
+  problem: $('resolve-problem'),
+  output: $('resolve-output'),
+  token,
+  core,
+});
+
+let simulator = null;
+core.then(
+  (loaded) => {
+    $('sim-loading').hidden = true;
+    $('sim-body').hidden = false;
+    simulator = new Simulator(loaded, document);
+    if (selectedView() === 'simulator') simulator.setVisible(true);
+  },
+  (err) => {
+    $('sim-loading').hidden = true;
+    $('sim-failed').hidden = false;
+    $('sim-failed-text').textContent = `${err?.message ?? err}. Build it with scripts/build-wasm.sh.`;
+  },
+);
+
+// Tabs (WAI-ARIA tabs pattern, automatic activation), mirrored in the URL hash.
+const tabs = /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll('[role="tab"]')]);
+
+function selectedView() {
+  return tabs.find((tab) => tab.getAttribute('aria-selected') === 'true')?.getAttribute('aria-controls');
+}
+
+function select(view, { focus = false, updateHash = true } = {}) {
+  for (const tab of tabs) {
+    const on = tab.getAttribute('aria-controls') === view;
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(/** @type {string} */ (tab.getAttribute('aria-controls'))).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+  if (updateHash && location.hash !== `#${view}`) history.replaceState(null, '', `#${view}`);
+  // The live view polls only while shown; the simulator's clock keeps its own state.
+  if (view === 'live') live.start();
+  else live.stop();
+  simulator?.setVisible(view === 'simulator');
+}
+
+for (const [index, tab] of tabs.entries()) {
+  tab.addEventListener('click', () => select(/** @type {string} */ (tab.getAttribute('aria-controls'))));
+  tab.addEventListener('keydown', (event) => {
+    const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const next = tabs[(moves[event.key] + tabs.length) % tabs.length];
+    select(/** @type {string} */ (next.getAttribute('aria-controls')), { focus: true });
+  });
+}
+
+function fromHash() {
+  const view = location.hash.slice(1);
+  select(view === 'simulator' ? 'simulator' : 'live', { updateHash: false });
+}
+window.addEventListener('hashchange', fromHash);
+fromHash();

@@ -1,0 +1,384 @@
+// The live view: polls the registry about once a second and keeps a table per
+// `name@version` in step with it. Rows are keyed by instance id and updated in place, so a
+// poll that changes nothing touches no DOM, and hundreds of instances cost a few text updates
+// per tick (the countdowns).
+
+import * as api from './api.js';
+import { ServerClock } from './clock.js';
+import { announce, h, setText, syncOrder } from './dom.js';
+import { backoffMs, formatAge, formatRemaining, plural } from './format.js';
+
+const POLL_MS = 1000;
+const TICK_MS = 200;
+/** At most this many lookups in flight at once (browsers allow 6 connections per host). */
+const CONCURRENCY = 6;
+
+/**
+ * Runs `task` over `items` with at most `limit` running at once, keeping the order of results.
+ * @template T, R
+ * @param {T[]} items
+ * @param {number} limit
+ * @param {(item: T) => Promise<R>} task
+ * @returns {Promise<R[]>}
+ */
+async function mapLimited(items, limit, task) {
+  const results = new Array(items.length);
+  let next = 0;
+  async function worker() {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index]);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** One row of an instance table. */
+class Row {
+  /** @param {any} instance */
+  constructor(instance) {
+    this.id = instance.id;
+    this.remaining = h('span', { class: 'remaining' });
+    this.fill = h('span', { class: 'fill' });
+    this.url = h('td', { class: 'url', 'data-label': 'URL' });
+    this.zone = h('td', { class: 'zone', 'data-label': 'Zone' });
+    this.weight = h('td', { class: 'weight num', 'data-label': 'Weight' });
+    this.tags = h('td', { class: 'tags', 'data-label': 'Tags' });
+    this.el = h(
+      'tr',
+      { 'data-id': instance.id },
+      h('th', { scope: 'row', class: 'id', 'data-label': 'Instance' }, instance.id),
+      this.url,
+      this.zone,
+      this.weight,
+      this.tags,
+      h(
+        'td',
+        { class: 'lease', 'data-label': 'Expires in' },
+        this.remaining,
+        h('span', { class: 'bar', 'aria-hidden': 'true' }, this.fill),
+      ),
+    );
+    this.signature = '';
+    this.expiresAt = 0;
+    this.ttlMs = 1;
+    this.shown = '';
+    this.update(instance);
+  }
+
+  /** Applies a fresh copy of the instance; only changed cells are written. */
+  update(instance) {
+    this.expiresAt = Number(instance.expires_at);
+    this.ttlMs = Math.max(1, Number(instance.ttl_ms) || 1);
+    const tags = Array.isArray(instance.tags) ? instance.tags : [];
+    const signature = JSON.stringify([instance.url, instance.zone, instance.weight, tags]);
+    if (signature === this.signature) return;
+    this.signature = signature;
+    setText(this.url, String(instance.url));
+    setText(this.zone, instance.zone ?? '—');
+    this.zone.classList.toggle('none', !instance.zone);
+    setText(this.weight, String(instance.weight ?? 1));
+    this.tags.replaceChildren(
+      ...(tags.length ? tags.map((tag) => h('span', { class: 'tag' }, tag)) : ['—']),
+    );
+  }
+
+  /** Updates the countdown for the server time `now`. */
+  tick(now) {
+    const left = this.expiresAt - now;
+    const text = formatRemaining(left);
+    if (text !== this.shown) {
+      this.shown = text;
+      this.remaining.textContent = text;
+      this.el.classList.toggle('lapsed', left <= 0);
+      this.el.classList.toggle('ending', left > 0 && left < this.ttlMs / 3);
+    }
+    const fraction = Math.min(1, Math.max(0, left / this.ttlMs));
+    this.fill.style.transform = `scaleX(${fraction.toFixed(3)})`;
+  }
+}
+
+/** The table of one `name@version`. */
+class Group {
+  constructor(service, version) {
+    this.key = `${service}@${version}`;
+    const headingId = `live-group-${cssId(this.key)}`;
+    this.count = h('span', { class: 'count' });
+    this.tbody = h('tbody');
+    /** @type {Map<string, Row>} */
+    this.rows = new Map();
+    this.el = h(
+      'section',
+      { class: 'group', 'data-key': this.key, 'aria-labelledby': headingId },
+      h(
+        'h3',
+        { id: headingId },
+        h('span', { class: 'svc' }, service),
+        h('span', { class: 'ver' }, `@${version}`),
+        ' ',
+        this.count,
+      ),
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { 'aria-labelledby': headingId },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'col' }, 'Instance'),
+              h('th', { scope: 'col' }, 'URL'),
+              h('th', { scope: 'col' }, 'Zone'),
+              h('th', { scope: 'col', class: 'num' }, 'Weight'),
+              h('th', { scope: 'col' }, 'Tags'),
+              h('th', { scope: 'col' }, 'Expires in'),
+            ),
+          ),
+          this.tbody,
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Brings the rows in line with `instances` (in display order).
+   * @returns {{added: string[], removed: string[]}}
+   */
+  sync(instances) {
+    const added = [];
+    const removed = [];
+    const seen = new Set();
+    const ordered = [];
+    for (const instance of instances) {
+      seen.add(instance.id);
+      let row = this.rows.get(instance.id);
+      if (row) {
+        row.update(instance);
+      } else {
+        row = new Row(instance);
+        this.rows.set(instance.id, row);
+        added.push(instance.id);
+      }
+      ordered.push(row.el);
+    }
+    for (const [id, row] of this.rows) {
+      if (!seen.has(id)) {
+        row.el.remove();
+        this.rows.delete(id);
+        removed.push(id);
+      }
+    }
+    syncOrder(this.tbody, ordered);
+    setText(this.count, plural(this.rows.size, 'instance'));
+    return { added, removed };
+  }
+
+  tick(now) {
+    for (const row of this.rows.values()) row.tick(now);
+  }
+}
+
+/** Makes an element id from arbitrary text (names and versions allow `.`, `+` and so on). */
+function cssId(text) {
+  return text.replace(/[^a-zA-Z0-9_-]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
+}
+
+export class LiveView {
+  /**
+   * @param {{
+   *   groups: HTMLElement, empty: HTMLElement, summary: HTMLElement, age: HTMLElement,
+   *   status: HTMLElement, error: HTMLElement, errorText: HTMLElement, retryIn: HTMLElement,
+   *   retry: HTMLButtonElement, announcer: HTMLElement, token: () => string,
+   * }} ui
+   */
+  constructor(ui) {
+    this.ui = ui;
+    this.clock = new ServerClock();
+    /** @type {Map<string, Group>} */
+    this.groups = new Map();
+    this.lastUpdate = 0;
+    this.loaded = false;
+    this.failures = 0;
+    this.retryAt = 0;
+    this.timer = 0;
+    this.ticker = 0;
+    this.polling = false;
+    this.stopped = true;
+    /** Latest snapshot of live instances, for the resolve box's neighbours. */
+    this.instances = [];
+    ui.retry.addEventListener('click', () => this.pollNow());
+    this.onVisibility = () => {
+      if (document.hidden) {
+        clearTimeout(this.timer);
+      } else if (!this.stopped) {
+        this.pollNow();
+      }
+    };
+  }
+
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    document.addEventListener('visibilitychange', this.onVisibility);
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.pollNow();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.ticker);
+    document.removeEventListener('visibilitychange', this.onVisibility);
+  }
+
+  /** Polls at once (the retry button, a tab coming back into view). */
+  pollNow() {
+    clearTimeout(this.timer);
+    if (!this.polling) void this.poll();
+  }
+
+  async poll() {
+    this.polling = true;
+    let delay = POLL_MS;
+    try {
+      await this.refresh();
+      this.failures = 0;
+      this.retryAt = 0;
+      this.ui.error.hidden = true;
+      this.ui.groups.classList.remove('stale');
+    } catch (err) {
+      delay = backoffMs(this.failures);
+      this.failures += 1;
+      this.retryAt = Date.now() + delay;
+      this.showError(err);
+    } finally {
+      this.polling = false;
+    }
+    this.tick();
+    if (!this.stopped && !document.hidden) {
+      this.timer = setTimeout(() => void this.poll(), delay);
+    }
+  }
+
+  showError(err) {
+    const ui = this.ui;
+    let message = err instanceof api.ApiError ? err.message : `Unexpected error: ${err}`;
+    if (err instanceof api.ApiError && err.status === 401) {
+      message = `The registry refused the read (${err.message}). Set a read token under Settings.`;
+    }
+    setText(ui.errorText, message);
+    ui.error.hidden = false;
+    setText(ui.status, this.loaded ? 'Disconnected' : 'Not connected');
+    ui.status.dataset.state = 'error';
+    ui.groups.classList.toggle('stale', this.loaded);
+  }
+
+  /** One poll: the catalog, then each service's live instances. */
+  async refresh() {
+    const token = this.ui.token();
+    const first = await api.catalog({ token });
+    this.clock.observe(first.sentAt, first.receivedAt, first.date);
+    const services = Array.isArray(first.body?.services) ? first.body.services : [];
+    const answers = await mapLimited(services, CONCURRENCY, (service) =>
+      api.lookup(service.name, { token }),
+    );
+    const instances = [];
+    for (const answer of answers) {
+      this.clock.observe(answer.sentAt, answer.receivedAt, answer.date);
+      for (const instance of answer.body?.instances ?? []) instances.push(instance);
+    }
+    this.lastUpdate = Date.now();
+    this.render(services, instances);
+  }
+
+  /**
+   * @param {{name: string, versions: {version: string}[]}[]} services catalog order
+   * @param {any[]} instances newest version first within each service
+   */
+  render(services, instances) {
+    this.instances = instances;
+    // Group in catalog order (services by name, versions newest first); a version that
+    // appeared between the catalog and the lookup goes after the known ones.
+    /** @type {Map<string, {service: string, version: string, list: any[]}>} */
+    const wanted = new Map();
+    for (const service of services) {
+      for (const v of service.versions ?? []) {
+        wanted.set(`${service.name}@${v.version}`, { service: service.name, version: v.version, list: [] });
+      }
+    }
+    for (const instance of instances) {
+      const key = `${instance.service}@${instance.version}`;
+      let entry = wanted.get(key);
+      if (!entry) {
+        entry = { service: instance.service, version: instance.version, list: [] };
+        wanted.set(key, entry);
+      }
+      entry.list.push(instance);
+    }
+
+    const added = [];
+    const removed = [];
+    const ordered = [];
+    for (const [key, entry] of wanted) {
+      if (entry.list.length === 0) continue;
+      entry.list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      let group = this.groups.get(key);
+      if (!group) {
+        group = new Group(entry.service, entry.version);
+        this.groups.set(key, group);
+      }
+      const change = group.sync(entry.list);
+      for (const id of change.added) added.push(`${key} ${id}`);
+      for (const id of change.removed) removed.push(`${key} ${id}`);
+      ordered.push(group.el);
+    }
+    for (const [key, group] of this.groups) {
+      const entry = wanted.get(key);
+      if (!entry || entry.list.length === 0) {
+        for (const id of group.rows.keys()) removed.push(`${key} ${id}`);
+        group.el.remove();
+        this.groups.delete(key);
+      }
+    }
+    syncOrder(this.ui.groups, ordered);
+
+    const ui = this.ui;
+    const serviceCount = new Set(instances.map((i) => i.service)).size;
+    ui.empty.hidden = instances.length !== 0;
+    setText(
+      ui.summary,
+      `${plural(serviceCount, 'service')} · ${plural(this.groups.size, 'version')} · ${plural(instances.length, 'instance')}`,
+    );
+    setText(ui.status, 'Connected');
+    ui.status.dataset.state = 'ok';
+    if (this.loaded) announce(ui.announcer, describeChanges(added, removed));
+    this.loaded = true;
+  }
+
+  /** Countdowns, the age of the data and the retry countdown. */
+  tick() {
+    const now = this.clock.now();
+    for (const group of this.groups.values()) group.tick(now);
+    const ui = this.ui;
+    setText(ui.age, this.lastUpdate ? `${formatAge(Date.now() - this.lastUpdate)} ago` : 'never');
+    if (!ui.error.hidden) {
+      const wait = this.retryAt - Date.now();
+      setText(ui.retryIn, this.polling ? 'Retrying now…' : `Retrying in ${Math.max(0, Math.ceil(wait / 1000))} s.`);
+    }
+  }
+}
+
+/** A short sentence for screen readers about what one poll changed. */
+function describeChanges(added, removed) {
+  const parts = [];
+  if (added.length > 0 && added.length <= 3) parts.push(`Registered: ${added.join(', ')}.`);
+  else if (added.length > 3) parts.push(`${plural(added.length, 'instance')} registered.`);
+  if (removed.length > 0 && removed.length <= 3) parts.push(`Gone: ${removed.join(', ')}.`);
+  else if (removed.length > 3) parts.push(`${plural(removed.length, 'instance')} gone.`);
+  return parts.join(' ');
+}

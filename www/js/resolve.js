@@ -1,0 +1,131 @@
+// The resolve box: `api@^2, auth@1.0.0` goes to `POST /v1/resolve` as is; the answer is shown
+// with, for each dependency, the instance every strategy of the wasm core would pick.
+
+import * as api from './api.js';
+import { h } from './dom.js';
+import { parseDependencies, plural } from './format.js';
+import { PICK_MODES } from './core.js';
+
+export class ResolveBox {
+  /**
+   * @param {{
+   *   form: HTMLFormElement, input: HTMLInputElement, key: HTMLInputElement,
+   *   zone: HTMLInputElement, problem: HTMLElement, output: HTMLElement,
+   *   token: () => string, core: Promise<import('./core.js').Core>,
+   * }} ui
+   */
+  constructor(ui) {
+    this.ui = ui;
+    this.core = null;
+    ui.core.then(
+      (core) => {
+        this.core = core;
+      },
+      () => {},
+    );
+    this.seq = 0;
+    ui.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.run();
+    });
+  }
+
+  async run() {
+    const ui = this.ui;
+    const { dependencies, error } = parseDependencies(ui.input.value);
+    ui.problem.textContent = error ?? '';
+    ui.input.setAttribute('aria-invalid', String(Boolean(error)));
+    if (error) {
+      ui.input.focus();
+      return;
+    }
+    const seq = ++this.seq;
+    ui.output.setAttribute('aria-busy', 'true');
+    try {
+      const answer = await api.resolve(dependencies, { token: ui.token() });
+      if (seq !== this.seq) return;
+      this.render(dependencies, answer.body);
+    } catch (err) {
+      if (seq !== this.seq) return;
+      ui.output.replaceChildren();
+      ui.problem.textContent = err instanceof api.ApiError ? `Resolve failed: ${err.message}` : String(err);
+    } finally {
+      if (seq === this.seq) ui.output.removeAttribute('aria-busy');
+    }
+  }
+
+  /**
+   * @param {Record<string, string>} dependencies what was asked
+   * @param {{resolved?: Record<string, {version?: string, instances?: any[], mock?: string}>, missing?: string[]}} body
+   */
+  render(dependencies, body) {
+    const resolved = body?.resolved ?? {};
+    const missing = new Set(body?.missing ?? []);
+    const names = Object.keys(dependencies);
+    const found = names.filter((name) => resolved[name]);
+
+    const summary = h(
+      'p',
+      { class: 'resolve-summary' },
+      `${found.length} of ${names.length} ${names.length === 1 ? 'dependency' : 'dependencies'} resolved`,
+      missing.size ? `; missing: ${[...missing].join(', ')}` : '',
+      '.',
+    );
+
+    const list = h('ul', { class: 'resolved-list' });
+    for (const name of names) {
+      const entry = resolved[name];
+      if (!entry) {
+        list.append(
+          h('li', { class: 'missing', 'data-name': name }, h('code', {}, `${name}@${dependencies[name]}`), ': no live instance matches'),
+        );
+        continue;
+      }
+      const instances = entry.instances ?? [];
+      const detail = entry.mock
+        ? ` mocked to ${entry.mock}`
+        : ` → ${entry.version} (${plural(instances.length, 'instance')}: ${instances.map((i) => `${i.id} ${i.url}`).join(', ')})`;
+      list.append(h('li', { 'data-name': name }, h('code', {}, `${name}@${dependencies[name]}`), detail));
+    }
+
+    const parts = [summary, list];
+    if (found.length > 0) parts.push(this.picksTable(found, resolved));
+    this.ui.output.replaceChildren(...parts);
+  }
+
+  /** One row per strategy, one column per resolved dependency: the instance it picks. */
+  picksTable(names, resolved) {
+    const head = h(
+      'tr',
+      {},
+      h('th', { scope: 'col' }, 'Strategy'),
+      ...names.map((name) => h('th', { scope: 'col' }, name)),
+    );
+    const body = h('tbody');
+    const key = this.ui.key.value;
+    const zone = this.ui.zone.value.trim();
+    for (const mode of PICK_MODES) {
+      const cells = names.map((name) => {
+        const entry = resolved[name];
+        if (entry.mock) return h('td', {}, h('span', { class: 'picked' }, entry.mock));
+        if (!this.core) return h('td', { class: 'none' }, 'core not loaded');
+        if (mode.zone && !zone) return h('td', { class: 'none' }, 'set a local zone');
+        const instances = entry.instances ?? [];
+        const index = this.core.pickOnce(mode, instances, { key, zone });
+        const chosen = index === null ? null : instances[index];
+        return h(
+          'td',
+          { 'data-strategy': mode.id, 'data-name': name },
+          chosen ? h('span', { class: 'picked' }, chosen.id) : '—',
+          chosen ? h('span', { class: 'hint' }, ` ${chosen.url}`) : '',
+        );
+      });
+      body.append(h('tr', {}, h('th', { scope: 'row' }, mode.label, mode.key ? h('span', { class: 'hint' }, ` key “${key}”`) : '', mode.zone && zone ? h('span', { class: 'hint' }, ` zone “${zone}”`) : ''), ...cells));
+    }
+    return h(
+      'div',
+      { class: 'table-wrap' },
+      h('table', { class: 'picks', id: 'resolve-picks' }, h('caption', { class: 'visually-hidden' }, 'Instance each strategy picks'), h('thead', {}, head), body),
+    );
+  }
+}
