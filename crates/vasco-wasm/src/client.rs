@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 use vasco_core::{
-    outlier::{OutlierConfig, OutlierDetector},
     select::{protection, Candidate, Protection, Selector, SelectorConfig, Strategy},
-    Backoff, CachePolicy, Dependencies, Freshness, Instance, InstanceId, InstanceKey,
-    InstanceSpec, Millis, Mocks, Query, Resolution, Rng, ServiceName, Version, VersionReq,
+    Backoff, CachePolicy, Dependencies, Freshness, Instance, InstanceId, InstanceKey, InstanceSpec,
+    Millis, Mocks, Query, Resolution, Rng, ServiceName, Version, VersionReq,
 };
 
 use crate::error::{Error, Result};
+use crate::outlier_shim::{OutlierConfig, OutlierDetector};
 
 /// Where the package looks when neither `VASCO_URL` nor the `url` option says: the local
 /// `wrangler dev`.
@@ -82,12 +82,19 @@ impl Endpoint {
                 "expected http(s)://host[:port], host:port or memory:".into(),
             ));
         }
-        if let Some((_, port)) = authority.rsplit_once(':').filter(|_| !authority.ends_with(']')) {
+        if let Some((_, port)) = authority
+            .rsplit_once(':')
+            .filter(|_| !authority.ends_with(']'))
+        {
             if !port.parse::<u16>().is_ok_and(|p| p > 0) {
                 return Err(refuse(format!("{port:?} is not a port")));
             }
         }
-        let rest = rest.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+        let rest = rest
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/');
         Ok(Self::Http(format!("{scheme}://{rest}")))
     }
 
@@ -237,7 +244,11 @@ impl Registration {
         let dependencies = Dependencies::from_json_value(dependencies.unwrap_or(&Value::Null))?;
         let mocks = Mocks::from_json_value(mocks.unwrap_or(&Value::Null))?;
         Ok(Self {
-            key: InstanceKey { service, version, id },
+            key: InstanceKey {
+                service,
+                version,
+                id,
+            },
             spec,
             dependencies,
             mocks,
@@ -293,9 +304,7 @@ impl Outliers {
 
     /// A failed call to `url` of `service`; true when this ejected it.
     pub fn report_failure(&mut self, service: &str, url: &str, now: Millis) -> bool {
-        let ejected = self
-            .detector
-            .report_failure(&Self::id(service, url), now);
+        let ejected = self.detector.report_failure(&Self::id(service, url), now);
         if ejected {
             self.epoch += 1;
         }
@@ -596,7 +605,11 @@ impl<P> Cache<P> {
     /// A call to `url` of `service` picked with least-request finished: its in-flight count
     /// goes down again.
     pub fn release(&mut self, service: &str, url: &str) {
-        for slot in self.slots.iter_mut().filter(|s| s.service.as_str() == service) {
+        for slot in self
+            .slots
+            .iter_mut()
+            .filter(|s| s.service.as_str() == service)
+        {
             let Some(entry) = slot.entry.as_mut() else {
                 continue;
             };
@@ -626,7 +639,12 @@ fn serves_on_error(fetched_at: Millis, now: Millis, config: &Config) -> bool {
 /// The instances to leave out of picks: the ejected ones, unless so few would remain that the
 /// core's protection threshold trips (or none would remain at all); then every instance stays
 /// a candidate rather than overloading the survivors or failing every call.
-fn ejected(instances: &[Instance], now: Millis, config: &Config, outliers: &Outliers) -> Vec<usize> {
+fn ejected(
+    instances: &[Instance],
+    now: Millis,
+    config: &Config,
+    outliers: &Outliers,
+) -> Vec<usize> {
     let excluded: Vec<usize> = (0..instances.len())
         .filter(|&i| outliers.is_ejected(&instances[i], now))
         .collect();
@@ -838,7 +856,9 @@ impl<P, R: Rng> State<P, R> {
             if now.saturating_sub(fetched_at) >= self.config.cache.fresh_ms {
                 answer.stale = true;
             }
-            answer.resolved.push((name.as_str().into(), Source::Slot(slot)));
+            answer
+                .resolved
+                .push((name.as_str().into(), Source::Slot(slot)));
         }
         answer
     }
@@ -861,7 +881,11 @@ impl<P, R: Rng> State<P, R> {
                         &self.outliers,
                         &mut self.rng,
                     )
-                    .and_then(|i| self.cache.answer(*slot).map(|(list, _, _)| list[i].url.clone())),
+                    .and_then(|i| {
+                        self.cache
+                            .answer(*slot)
+                            .map(|(list, _, _)| list[i].url.clone())
+                    }),
             };
             if let Some(url) = url {
                 urls.insert(name.clone(), url);
@@ -942,12 +966,18 @@ mod tests {
         assert_eq!(reg.spec.ttl_ms, 10_000);
         let zero = json!({"name": "svc", "version": "1.0.0", "vasco": {"aliveDuration": 0}});
         assert_eq!(
-            Registration::from_package(&json!("h:1"), &zero).unwrap().spec.ttl_ms,
+            Registration::from_package(&json!("h:1"), &zero)
+                .unwrap()
+                .spec
+                .ttl_ms,
             10_000
         );
         let text = json!({"name": "svc", "version": "1.0.0", "vasco": {"aliveDuration": "2"}});
         assert_eq!(
-            Registration::from_package(&json!("h:1"), &text).unwrap().spec.ttl_ms,
+            Registration::from_package(&json!("h:1"), &text)
+                .unwrap()
+                .spec
+                .ttl_ms,
             2_000
         );
     }
@@ -978,7 +1008,8 @@ mod tests {
                 .code(),
             "invalid_ttl"
         );
-        let bad_deps = json!({"name": "svc", "version": "1.0.0", "vasco": {"dependencies": {"api": 2}}});
+        let bad_deps =
+            json!({"name": "svc", "version": "1.0.0", "vasco": {"dependencies": {"api": 2}}});
         assert_eq!(
             Registration::from_package(&json!("h:1"), &bad_deps)
                 .unwrap_err()
@@ -1007,7 +1038,10 @@ mod tests {
         let list = vec![instance("api", "1.0.0", "a", "h:1", t0)];
         cache.store(slot, list, None, (), t0, 0);
         assert_eq!(cache.lookup(slot, t0 + 100, &config, None), Lookup::Hit);
-        assert_eq!(cache.lookup(slot, t0 + 3_000, &config, None), Lookup::HitRefresh);
+        assert_eq!(
+            cache.lookup(slot, t0 + 3_000, &config, None),
+            Lookup::HitRefresh
+        );
         // Only one background refresh at a time.
         assert_eq!(cache.lookup(slot, t0 + 3_001, &config, None), Lookup::Hit);
         let stale = t0 + 5_000;
@@ -1018,7 +1052,10 @@ mod tests {
         }
         let retry_at = cache.slots[slot].retry_at;
         assert!(retry_at > stale && retry_at <= stale + 800, "{retry_at}");
-        assert_eq!(cache.lookup(slot, retry_at - 1, &config, None), Lookup::HitStale);
+        assert_eq!(
+            cache.lookup(slot, retry_at - 1, &config, None),
+            Lookup::HitStale
+        );
         assert_eq!(cache.lookup(slot, retry_at, &config, None), Lookup::Miss);
         // Past the stale-if-error limit nothing old is served.
         let expired = t0 + config.cache.stale_if_error_ms;
@@ -1031,12 +1068,26 @@ mod tests {
     fn memory_answers_follow_the_registry_generation_and_leases() {
         let config = Config::default();
         let mut cache: Cache<()> = Cache::default();
-        let slot = cache.slot(Kind::Instances, ServiceName::parse("api").unwrap(), Query::any());
+        let slot = cache.slot(
+            Kind::Instances,
+            ServiceName::parse("api").unwrap(),
+            Query::any(),
+        );
         let t0 = 1_000_000;
-        cache.store(slot, vec![instance("api", "1.0.0", "a", "h:1", t0)], None, (), t0, 7);
+        cache.store(
+            slot,
+            vec![instance("api", "1.0.0", "a", "h:1", t0)],
+            None,
+            (),
+            t0,
+            7,
+        );
         assert_eq!(cache.lookup(slot, t0 + 1, &config, Some(7)), Lookup::Hit);
         assert_eq!(cache.lookup(slot, t0 + 1, &config, Some(8)), Lookup::Miss);
-        assert_eq!(cache.lookup(slot, t0 + 10_000, &config, Some(7)), Lookup::Miss);
+        assert_eq!(
+            cache.lookup(slot, t0 + 10_000, &config, Some(7)),
+            Lookup::Miss
+        );
     }
 
     #[test]
@@ -1045,7 +1096,11 @@ mod tests {
         let mut rng = SplitMix64::from_seed(3);
         let mut outliers = Outliers::new(config.outlier.clone());
         let mut cache: Cache<()> = Cache::default();
-        let slot = cache.slot(Kind::Instances, ServiceName::parse("api").unwrap(), Query::any());
+        let slot = cache.slot(
+            Kind::Instances,
+            ServiceName::parse("api").unwrap(),
+            Query::any(),
+        );
         let t0 = 1_000_000;
         let list = vec![
             instance("api", "1.0.0", "a", "h:1", t0),
@@ -1054,7 +1109,15 @@ mod tests {
         cache.store(slot, list, None, (), t0, 0);
         let mut pick = |cache: &mut Cache<()>, outliers: &Outliers, now| {
             cache
-                .pick(slot, Strategy::RoundRobin, None, now, &config, outliers, &mut rng)
+                .pick(
+                    slot,
+                    Strategy::RoundRobin,
+                    None,
+                    now,
+                    &config,
+                    outliers,
+                    &mut rng,
+                )
                 .unwrap()
         };
         let seen: Vec<usize> = (0..4).map(|_| pick(&mut cache, &outliers, t0)).collect();

@@ -400,7 +400,10 @@ mod tests {
             },
         }
         .request(&endpoint());
-        assert_eq!(put.url, "http://127.0.0.1:8787/v1/services/api/2.1.0/instances/a1");
+        assert_eq!(
+            put.url,
+            "http://127.0.0.1:8787/v1/services/api/2.1.0/instances/a1"
+        );
         let body: Value = serde_json::from_str(put.body.as_deref().unwrap()).unwrap();
         assert_eq!(body["ttl"], json!(1.5));
         assert_eq!(body["url"], json!("10.0.0.1:3000"));
@@ -425,7 +428,9 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code(), "unauthorized");
         assert!(err.to_string().contains("bad token"));
-        assert!(read_response(&call, 503, "down").unwrap_err().is_unavailable());
+        assert!(read_response(&call, 503, "down")
+            .unwrap_err()
+            .is_unavailable());
         assert!(already_gone(&read_response(&call, 404, "{}").unwrap_err()));
         let bad = read_response(&CatalogCall, 200, "not json").unwrap_err();
         assert_eq!(bad.code(), "bad_response");

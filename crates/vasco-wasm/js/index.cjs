@@ -1,0 +1,552 @@
+'use strict'
+// The JavaScript layer of the npm package `vasco`. Everything that decides something (names,
+// versions, leases, resolution, the cache, selection, outlier ejection, backoff) runs in the
+// wasm module compiled from Rust; this file owns what only JavaScript can do: fetch, timers,
+// signals, event emitters, the callback API and debug logging.
+
+const { EventEmitter } = require('node:events')
+const { format } = require('node:util')
+const wasm = require('./wasm/vasco_wasm.js')
+
+// ---------------------------------------------------------------------------------------------
+// debug('vasco'): DEBUG=vasco (or vasco*, *, a comma/space separated list; -name excludes).
+
+function debugEnabled(namespace) {
+  const spec = (typeof process !== 'undefined' && process.env && process.env.DEBUG) || ''
+  let on = false
+  for (const part of spec.split(/[\s,]+/)) {
+    if (!part) continue
+    const negate = part.startsWith('-')
+    const pattern = negate ? part.slice(1) : part
+    const regex = new RegExp('^' + pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$')
+    if (regex.test(namespace)) on = !negate
+  }
+  return on
+}
+
+function debug(namespace) {
+  let last = 0
+  const log = (...args) => {
+    if (!log.enabled) return
+    const now = Date.now()
+    const delta = last ? now - last : 0
+    last = now
+    process.stderr.write(`  ${namespace} ${format(...args)} +${delta}ms\n`)
+  }
+  log.enabled = debugEnabled(namespace)
+  return log
+}
+
+const log = debug('vasco')
+
+// ---------------------------------------------------------------------------------------------
+// Errors: every error is an Error with a stable `code` (see index.d.ts for the list).
+
+function vascoError(code, message, extra) {
+  const error = new Error(message)
+  error.name = 'VascoError'
+  error.code = code
+  if (extra) Object.assign(error, extra)
+  return error
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: the wasm client hands each registry call to `send` and reads {status, body} back;
+// status 0 means the registry could not be reached (the client then serves from its cache).
+
+function describeFetchError(error) {
+  if (error && error.name === 'TimeoutError') return 'timed out'
+  const cause = error && error.cause
+  if (cause && (cause.code || cause.message)) return [cause.code, cause.message].filter(Boolean).join(': ')
+  return (error && error.message) || String(error)
+}
+
+function makeSend(timeoutMs) {
+  return async function send(request) {
+    const headers = { accept: 'application/json' }
+    if (request.body !== undefined) headers['content-type'] = 'application/json'
+    if (request.token) headers.authorization = `Bearer ${request.token}`
+    const started = Date.now()
+    try {
+      const response = await fetch(request.url, {
+        method: request.method,
+        headers,
+        body: request.body,
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+      const body = await response.text()
+      log('%s %s -> %d (%dms)', request.method, request.url, response.status, Date.now() - started)
+      return { status: response.status, body }
+    } catch (error) {
+      const reason = describeFetchError(error)
+      log('%s %s failed: %s', request.method, request.url, reason)
+      return { status: 0, body: reason }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals: on SIGINT/SIGTERM, registrations that asked for it are deregistered before the
+// process exits with the signal's default behaviour (unless the application has its own
+// handler, which then decides when to exit).
+
+const SIGNALS = ['SIGINT', 'SIGTERM']
+const SIGNAL_DEADLINE_MS = 3000
+const signalled = new Set()
+let signalsInstalled = false
+
+function onSignal(signal) {
+  for (const s of SIGNALS) process.removeListener(s, onSignal)
+  signalsInstalled = false
+  const registrations = [...signalled]
+  signalled.clear()
+  log('%s: deregistering %d instance(s)', signal, registrations.length)
+  const done = Promise.allSettled(registrations.map((r) => r.deregister()))
+  const deadline = new Promise((resolve) => setTimeout(resolve, SIGNAL_DEADLINE_MS).unref())
+  Promise.race([done, deadline]).then(() => {
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
+  })
+}
+
+function watchSignals(registration) {
+  signalled.add(registration)
+  if (!signalsInstalled) {
+    signalsInstalled = true
+    for (const s of SIGNALS) process.on(s, onSignal)
+  }
+}
+
+function unwatchSignals(registration) {
+  signalled.delete(registration)
+  if (signalled.size === 0 && signalsInstalled) {
+    signalsInstalled = false
+    for (const s of SIGNALS) process.removeListener(s, onSignal)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A registration: the instance's lease kept alive by heartbeats, its dependencies kept
+// resolved, and a handle to stop both.
+
+/** How long a dependency retry waits at most (backoff from 100 ms up to this). */
+const DEPENDENCY_RETRY_MAX_MS = 5000
+
+class Registration extends EventEmitter {
+  #client
+  #core
+  #spec
+  #beatTimer = null
+  #depsTimer = null
+  #beatAttempt = 0
+  #depsAttempt = 0
+  #inflight = null
+  #stopped = false
+  #deregistered = null
+
+  constructor(client, core, spec, handleSignals) {
+    super()
+    this.#client = client
+    this.#core = core
+    this.#spec = spec
+    /** The service name. */
+    this.name = spec.name
+    /** The version, normalized. */
+    this.version = spec.version
+    /** The instance id within name@version. */
+    this.id = spec.id
+    /** The url it registered. */
+    this.url = spec.url
+    /** The lease in seconds. */
+    this.ttl = spec.ttlMs / 1000
+    /** The instance as last stored by the registry (null until the first registration). */
+    this.instance = null
+    /** `{name: url}` of the dependencies resolved so far. */
+    this.dependencies = {}
+    /** Names of dependencies without an instance yet (retried in the background). */
+    this.missing = []
+    this.#handleSignals = handleSignals
+  }
+
+  #handleSignals
+
+  /** Whether heartbeats are running. */
+  get active() {
+    return !this.#stopped
+  }
+
+  #report(error) {
+    log('%s@%s: %s', this.name, this.version, error.message)
+    if (this.listenerCount('error') > 0) this.emit('error', error)
+  }
+
+  /** The first round: resolve dependencies, register, start heartbeats. */
+  async _start() {
+    let dependencyError = null
+    if (this.#spec.hasDependencies) {
+      try {
+        this.dependencies = await this.#core.findDependencies(this.#spec.dependencies, this.#spec.mocks)
+      } catch (error) {
+        if (error.code !== 'no_url' && error.code !== 'unavailable') throw error
+        dependencyError = error
+        this.dependencies = error.dependencies || {}
+        this.missing = error.missing || []
+      }
+    }
+    try {
+      await this.#beatOnce()
+    } catch (error) {
+      // The registry refused or is down: keep trying in the background, report it now.
+      this.#scheduleBeat(this.#core.retryDelay(this.#beatAttempt++, this.#period()))
+      if (this.#handleSignals) watchSignals(this)
+      if (dependencyError) this.#scheduleDependencies()
+      error.registration = this
+      throw error
+    }
+    this.#scheduleBeat(this.#core.heartbeatDelay(this.#spec.ttlMs))
+    if (this.#handleSignals) watchSignals(this)
+    log('registered %s@%s/%s at %s (ttl %ds)', this.name, this.version, this.id, this.url, this.ttl)
+    if (dependencyError) {
+      this.#scheduleDependencies()
+      dependencyError.registration = this
+      throw dependencyError
+    }
+    return this.dependencies
+  }
+
+  #period() {
+    return Math.max(1, Math.floor(this.#spec.ttlMs / 3))
+  }
+
+  async #beatOnce() {
+    const pending = this.#core.register(this.#spec)
+    this.#inflight = pending
+    try {
+      this.instance = await pending
+      this.#beatAttempt = 0
+      return this.instance
+    } finally {
+      if (this.#inflight === pending) this.#inflight = null
+    }
+  }
+
+  #scheduleBeat(delay) {
+    if (this.#stopped) return
+    clearTimeout(this.#beatTimer)
+    this.#beatTimer = setTimeout(() => this.#beat(), delay)
+    this.#beatTimer.unref()
+  }
+
+  async #beat() {
+    if (this.#stopped) return
+    try {
+      const instance = await this.#beatOnce()
+      if (this.#stopped) return
+      this.emit('heartbeat', instance)
+      this.#scheduleBeat(this.#core.heartbeatDelay(this.#spec.ttlMs))
+    } catch (error) {
+      if (this.#stopped) return
+      this.#report(error)
+      this.#scheduleBeat(this.#core.retryDelay(this.#beatAttempt++, this.#period()))
+    }
+  }
+
+  #scheduleDependencies() {
+    if (this.#stopped) return
+    const delay = this.#core.retryDelay(this.#depsAttempt++, DEPENDENCY_RETRY_MAX_MS)
+    clearTimeout(this.#depsTimer)
+    this.#depsTimer = setTimeout(() => this.#retryDependencies(), delay)
+    this.#depsTimer.unref()
+  }
+
+  async #retryDependencies() {
+    if (this.#stopped) return
+    try {
+      const urls = await this.#core.findDependencies(this.#spec.dependencies, this.#spec.mocks)
+      if (this.#stopped) return
+      this.dependencies = urls
+      this.missing = []
+      log('%s@%s: all dependencies resolved', this.name, this.version)
+      this.emit('dependencies', urls)
+    } catch (error) {
+      if (this.#stopped) return
+      if (error.code === 'no_url') {
+        this.dependencies = error.dependencies || this.dependencies
+        this.missing = error.missing || this.missing
+      } else {
+        this.#report(error)
+      }
+      this.#scheduleDependencies()
+    }
+  }
+
+  /** Stops heartbeats and background resolution without deregistering: the lease lapses. */
+  stop() {
+    this.#stopped = true
+    clearTimeout(this.#beatTimer)
+    clearTimeout(this.#depsTimer)
+    unwatchSignals(this)
+    this.#client._forget(this)
+  }
+
+  /** Stops heartbeats and removes the instance from the registry. Idempotent. */
+  deregister() {
+    if (this.#deregistered) return this.#deregistered
+    this.stop()
+    const inflight = this.#inflight
+    this.#deregistered = (async () => {
+      // A heartbeat still in flight must land before the delete, or it would re-register.
+      if (inflight) await inflight.catch(() => {})
+      await this.#core.deregister(this.#spec)
+      log('deregistered %s@%s/%s', this.name, this.version, this.id)
+      this.emit('deregistered')
+    })()
+    return this.#deregistered
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The modern API: connect() returns a client.
+
+const DEFAULT_STRATEGY = 'weighted'
+
+function splitRange(range, options) {
+  if (range !== null && typeof range === 'object') return [undefined, range]
+  return [range, options || {}]
+}
+
+class VascoClient {
+  #core
+  #slots = new Map()
+  #strategies = new Map()
+  #registrations = new Set()
+  #handleSignals
+
+  constructor(options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw vascoError('invalid_argument', 'options: must be an object', { field: 'options' })
+    }
+    const env = typeof process !== 'undefined' && process.env ? process.env : {}
+    const url = options.url !== undefined ? options.url : env.VASCO_URL
+    const token = options.token !== undefined ? options.token : env.VASCO_TOKEN
+    const timeout = options.timeout !== undefined ? options.timeout : 5000
+    if (typeof timeout !== 'number' || !(timeout > 0)) {
+      throw vascoError('invalid_argument', 'timeout: must be a positive number of milliseconds', { field: 'timeout' })
+    }
+    this.#core = new wasm.Client({ ...options, url, token }, makeSend(timeout))
+    this.#handleSignals = options.handleSignals !== false
+    log('client for %s', this.#core.url)
+  }
+
+  /** The registry: its normalized http(s) base URL, or `memory:`. */
+  get url() {
+    return this.#core.url
+  }
+
+  #slot(name, range, options) {
+    const { tag, zone } = options
+    const key = `${name}\u0000${range ?? ''}\u0000${tag ?? ''}\u0000${zone ?? ''}`
+    let slot = this.#slots.get(key)
+    if (slot === undefined) {
+      if (typeof name !== 'string') throw vascoError('invalid_name', 'invalid name: must be a string', { field: 'name' })
+      slot = this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined)
+      this.#slots.set(key, slot)
+    }
+    return slot
+  }
+
+  #strategy(name) {
+    let code = this.#strategies.get(name)
+    if (code === undefined) {
+      code = this.#core.strategy(name)
+      this.#strategies.set(name, code)
+    }
+    return code
+  }
+
+  /** Live instances of `name` matching `range` (and `{tag, zone}`), newest version first. */
+  async instances(name, range, options) {
+    ;[range, options] = splitRange(range, options)
+    return this.#core.instances(this.#slot(name, range, options))
+  }
+
+  /** One instance of `name` by `{strategy, key}`; throws `No url for: <name>` when none. */
+  async pick(name, range, options) {
+    ;[range, options] = splitRange(range, options)
+    const slot = this.#slot(name, range, options)
+    const strategy = this.#strategy(options.strategy || DEFAULT_STRATEGY)
+    const key = options.key == null ? undefined : String(options.key)
+    let instance = this.#core.pick(slot, strategy, key, false)
+    if (instance === undefined) {
+      await this.#core.instances(slot)
+      instance = this.#core.pick(slot, strategy, key, true)
+    }
+    if (instance == null) throw vascoError('no_url', `No url for: ${name}`, { missing: [name] })
+    return instance
+  }
+
+  /** Resolves `{name: range}` (with `{name: url}` mocks) in at most one round trip. */
+  async resolve(dependencies, mocks) {
+    return this.#core.resolve(dependencies ?? {}, mocks ?? {})
+  }
+
+  /** `{name: url}`, one url per dependency; rejects `No url for: ...` with `missing`. */
+  async findDependencies(dependencies, mocks) {
+    return this.#core.findDependencies(dependencies ?? {}, mocks ?? {})
+  }
+
+  /** Registers an instance and keeps it alive; resolves to its Registration handle. */
+  async register(options) {
+    const spec = wasm.Registration.fromOptions(options ?? null)
+    const handleSignals = options.handleSignals !== undefined ? options.handleSignals !== false : this.#handleSignals
+    const registration = this._track(spec, handleSignals)
+    try {
+      await registration._start()
+    } catch (error) {
+      // Missing dependencies are not a failure here: see registration.missing and the
+      // 'dependencies' event. Anything else is, and leaves nothing running.
+      if (error.code !== 'no_url') {
+        registration.stop()
+        delete error.registration
+        throw error
+      }
+    }
+    return registration
+  }
+
+  _track(spec, handleSignals) {
+    const registration = new Registration(this, this.#core, spec, handleSignals)
+    this.#registrations.add(registration)
+    return registration
+  }
+
+  _forget(registration) {
+    this.#registrations.delete(registration)
+  }
+
+  /** A call to `url` of `name` failed; enough in a row eject it from picks for a while. */
+  reportFailure(name, url) {
+    return this.#core.reportFailure(String(name), String(url))
+  }
+
+  /** A call to `url` of `name` succeeded. */
+  reportSuccess(name, url) {
+    this.#core.reportSuccess(String(name), String(url))
+  }
+
+  /** Every service with its versions and live instance counts. */
+  async catalog() {
+    return this.#core.catalog()
+  }
+
+  /** Registrations of this client that are still running. */
+  get registrations() {
+    return [...this.#registrations]
+  }
+
+  /** Deregisters every registration (or only stops them with {deregister: false}), then closes. */
+  async close(options = {}) {
+    const registrations = [...this.#registrations]
+    if (options.deregister === false) {
+      for (const r of registrations) r.stop()
+    } else {
+      await Promise.allSettled(registrations.map((r) => r.deregister()))
+    }
+    this.#core.close()
+  }
+}
+
+function connect(options) {
+  return new VascoClient(options === undefined ? {} : options)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The original API, on a default client configured from VASCO_URL / VASCO_TOKEN.
+
+let defaultClient = null
+
+function getDefaultClient() {
+  if (defaultClient === null) defaultClient = new VascoClient({})
+  return defaultClient
+}
+
+/** Only the fields of package.json the registration reads. */
+function packageFields(pkg) {
+  if (pkg === null || typeof pkg !== 'object') return pkg === undefined ? null : pkg
+  return { name: pkg.name, version: pkg.version, vasco: pkg.vasco }
+}
+
+function settle(promise, done) {
+  promise.then(
+    (value) => process.nextTick(done, null, value),
+    (error) => process.nextTick(done, error, error && error.dependencies),
+  )
+}
+
+/**
+ * register(url, pkg, done): resolves pkg.vasco.dependencies, registers pkg.name@pkg.version at
+ * url, starts heartbeats, then calls done(err, depUrls). Without done, returns a Promise of
+ * depUrls (with a `registration` property). With done, returns the Registration.
+ */
+function register(url, pkg, done) {
+  let registration = null
+  let result
+  try {
+    const spec = wasm.Registration.fromPackage(url, packageFields(pkg))
+    const client = getDefaultClient()
+    const handleSignals = !(pkg.vasco && pkg.vasco.handleSignals === false)
+    registration = client._track(spec, handleSignals)
+    result = registration._start()
+  } catch (error) {
+    result = Promise.reject(error)
+  }
+  if (typeof done === 'function') {
+    settle(result, done)
+    return registration
+  }
+  if (registration) Object.defineProperty(result, 'registration', { value: registration })
+  return result
+}
+
+/**
+ * findDependencies(dependencies, mocks, done): {name: url} for each dependency; mocks win.
+ * Calls done(err, depUrls), or returns a Promise without done.
+ */
+function findDependencies(dependencies, mocks, done) {
+  if (typeof mocks === 'function' && done === undefined) {
+    done = mocks
+    mocks = undefined
+  }
+  let result
+  try {
+    result = getDefaultClient().findDependencies(dependencies, mocks)
+  } catch (error) {
+    result = Promise.reject(error)
+  }
+  if (typeof done === 'function') {
+    settle(result, done)
+    return undefined
+  }
+  return result
+}
+
+/** Deregisters every registration made with register() (the default client). */
+async function deregister() {
+  if (defaultClient === null) return
+  await Promise.allSettled(defaultClient.registrations.map((r) => r.deregister()))
+}
+
+module.exports = {
+  register,
+  findDependencies,
+  deregister,
+  connect,
+  VascoClient,
+  Registration,
+  // The core, for simulations and tools: in-memory registry, selector, version matching.
+  Registry: wasm.Registry,
+  Selector: wasm.Selector,
+  versionMatches: wasm.versionMatches,
+  normalizeVersion: wasm.normalizeVersion,
+  keyMovement: wasm.keyMovement,
+  strategies: wasm.strategies,
+}

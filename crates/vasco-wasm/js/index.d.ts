@@ -1,0 +1,249 @@
+// Types of the npm package `vasco`. The data shapes (Instance, Resolution, Catalog, ...) and
+// the core classes (Registry, Selector) are generated from the Rust sources by wasm-bindgen
+// (wasm/vasco_wasm.d.ts); the JavaScript layer's API is declared here.
+
+import { EventEmitter } from "node:events";
+import type {
+  Instance,
+  Resolved,
+  Resolution,
+  Catalog,
+  InstanceSpec,
+  Change,
+  Candidate,
+  Strategy,
+  KeyMovement,
+} from "./wasm/vasco_wasm.js";
+
+export type { Instance, Resolved, Resolution, Catalog, InstanceSpec, Change, Candidate, Strategy, KeyMovement };
+export { Registry, Selector, versionMatches, normalizeVersion, keyMovement, strategies } from "./wasm/vasco_wasm.js";
+
+/**
+ * Every error of the package is an `Error` with `name` `"VascoError"` and a stable `code`:
+ *
+ * - `need_url`: `Need url of service` (register without a url)
+ * - `invalid_package`: `Invalid package` (no package, name or version)
+ * - `no_url`: `No url for: <names>` (dependencies without a live instance; see `missing`)
+ * - `invalid_<field>`: a field failed validation (`invalid_name`, `invalid_version`, `invalid_url`,
+ *   `invalid_ttl`, `invalid_dependencies`, `invalid_mocks`, `invalid_strategy`, ...; see `field`)
+ * - `invalid_registry_url`: VASCO_URL / `url` is not http(s), host:port or memory: (e.g. redis://)
+ * - `invalid_argument`: an argument of the wrong shape
+ * - `unavailable`: the registry could not be reached (or answered 5xx) and nothing usable was cached
+ * - a registry error code for 4xx answers (`unauthorized`, `invalid_url`, `not_found`, ...; see `status`)
+ * - `bad_response`: the registry answered something unreadable
+ * - `closed`: the client was closed
+ */
+export interface VascoError extends Error {
+  name: "VascoError";
+  code: string;
+  /** For `no_url`: the dependencies without an instance. */
+  missing?: string[];
+  /** For `no_url` from findDependencies/register: the dependencies that did resolve. */
+  dependencies?: Record<string, string>;
+  /** For validation errors: the field. */
+  field?: string;
+  /** For registry errors: the HTTP status. */
+  status?: number;
+  /** For errors of register(): the registration, which keeps running (heartbeats, resolution). */
+  registration?: Registration;
+}
+
+/** `{name: version or semver range}`, as in package.json's `vasco.dependencies`. */
+export type Dependencies = Record<string, string>;
+/** `{name: url}`: fixed urls for dependencies, as in `vasco.mocks`. */
+export type Mocks = Record<string, string>;
+/** `{name: url}`: one url per dependency. */
+export type DependencyUrls = Record<string, string>;
+
+/** The `vasco` section of package.json. */
+export interface VascoPackageConfig {
+  dependencies?: Dependencies;
+  mocks?: Mocks;
+  /** Seconds an instance stays alive without a heartbeat; default 10 (0 also means 10). */
+  aliveDuration?: number | string;
+  tags?: string[];
+  meta?: Record<string, string>;
+  weight?: number;
+  zone?: string;
+  /** The instance id; default derived from the url. */
+  id?: string;
+  /** Deregister on SIGINT/SIGTERM (default true). */
+  handleSignals?: boolean;
+}
+
+/** The parts of package.json that register() reads. */
+export interface PackageJson {
+  name: string;
+  version: string;
+  vasco?: VascoPackageConfig;
+  [key: string]: unknown;
+}
+
+export type Callback<T> = (error: VascoError | null, value?: T) => void;
+
+/**
+ * A running registration: the instance's lease is renewed every ttl/3 (with jitter), and its
+ * missing dependencies are retried in the background. Timers are unref'd.
+ *
+ * Events: `'heartbeat'` (instance), `'dependencies'` (urls, once all resolved), `'deregistered'`,
+ * `'error'` (registry errors of background heartbeats and retries; never thrown when there is no
+ * listener, only logged with DEBUG=vasco).
+ */
+export declare class Registration extends EventEmitter {
+  private constructor();
+  readonly name: string;
+  readonly version: string;
+  readonly id: string;
+  readonly url: string;
+  /** The lease in seconds. */
+  readonly ttl: number;
+  /** The instance as last stored by the registry. */
+  readonly instance: Instance | null;
+  /** `{name: url}` of the dependencies resolved so far. */
+  readonly dependencies: DependencyUrls;
+  /** Dependencies without an instance yet. */
+  readonly missing: string[];
+  /** Whether heartbeats are running. */
+  readonly active: boolean;
+  /** Stops heartbeats and removes the instance from the registry. Idempotent. */
+  deregister(): Promise<void>;
+  /** Stops heartbeats without deregistering: the lease lapses after its TTL. */
+  stop(): void;
+
+  on(event: "heartbeat", listener: (instance: Instance) => void): this;
+  on(event: "dependencies", listener: (urls: DependencyUrls) => void): this;
+  on(event: "deregistered", listener: () => void): this;
+  on(event: "error", listener: (error: VascoError) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: "heartbeat", listener: (instance: Instance) => void): this;
+  once(event: "dependencies", listener: (urls: DependencyUrls) => void): this;
+  once(event: "deregistered", listener: () => void): this;
+  once(event: "error", listener: (error: VascoError) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** Options of connect(). */
+export interface ConnectOptions {
+  /**
+   * The registry: an http(s) URL, a bare `host:port` (http), or `memory:` for the in-process
+   * registry. Default: VASCO_URL, else `http://127.0.0.1:8787` (a local `wrangler dev`).
+   */
+  url?: string;
+  /** Bearer token for writes (and reads when the registry requires it). Default: VASCO_TOKEN. */
+  token?: string;
+  /** Per-request timeout in ms (default 5000). */
+  timeout?: number;
+  /** How long a fetched answer is served from the cache, in ms (default 5000). */
+  cacheTtl?: number;
+  /** How long past `cacheTtl` an answer may be served while the registry is unreachable (ms; default about 5 minutes; Infinity for no limit). */
+  staleIfError?: number;
+  /** This client's zone: zone-aware picks prefer instances in it. */
+  zone?: string;
+  /** Below this fraction of non-ejected instances, picks ignore ejections (0 = off, the default). */
+  protectionThreshold?: number;
+  /** Outlier ejection: consecutive failures (default 5) eject an instance for baseEjectionMs (default 30000). */
+  outlier?: { consecutiveFailures?: number; baseEjectionMs?: number; maxEjectionPercent?: number };
+  /** Deregister this client's registrations on SIGINT/SIGTERM (default true). */
+  handleSignals?: boolean;
+  /** Seed for picks and jitter (reproducible tests); default from crypto. */
+  seed?: number;
+}
+
+/** Options of client.register(). */
+export interface RegisterOptions {
+  name: string;
+  version: string;
+  url: string;
+  /** Default: derived from the url. */
+  id?: string;
+  /** Lease in seconds (default 10, 1..=3600). */
+  ttl?: number;
+  tags?: string[];
+  meta?: Record<string, string>;
+  weight?: number;
+  zone?: string;
+  dependencies?: Dependencies;
+  mocks?: Mocks;
+  /** Default: the client's handleSignals. */
+  handleSignals?: boolean;
+}
+
+/** Filters of instances() and pick(). */
+export interface QueryOptions {
+  tag?: string;
+  zone?: string;
+}
+
+/** Options of pick(). */
+export interface PickOptions extends QueryOptions {
+  /** Default `weighted`. */
+  strategy?: Strategy;
+  /** The key consistent-hash strategies (`maglev`, `ring`) stick to. */
+  key?: string | number;
+}
+
+/** A registry client with a cache (fresh, refreshed ahead, stale-if-error) and outlier ejection. */
+export declare class VascoClient {
+  constructor(options?: ConnectOptions);
+  /** The registry: normalized http(s) base URL, or `memory:`. */
+  readonly url: string;
+  /** Registrations of this client that are still running. */
+  readonly registrations: Registration[];
+  /** Live instances of `name` matching `range` (default any), newest version first. */
+  instances(name: string, range?: string, options?: QueryOptions): Promise<Instance[]>;
+  instances(name: string, options: QueryOptions): Promise<Instance[]>;
+  /** One instance of `name`; rejects `No url for: <name>` (code `no_url`) when there is none. */
+  pick(name: string, range?: string, options?: PickOptions): Promise<Instance>;
+  pick(name: string, options: PickOptions): Promise<Instance>;
+  /** Resolves every dependency in at most one round trip; never rejects for missing names. */
+  resolve(dependencies: Dependencies, mocks?: Mocks): Promise<Resolution>;
+  /** `{name: url}`; rejects `No url for: ...` with `missing` and the partial `dependencies`. */
+  findDependencies(dependencies: Dependencies, mocks?: Mocks): Promise<DependencyUrls>;
+  /** Registers an instance and keeps it alive. Missing dependencies do not reject: see `missing`. */
+  register(options: RegisterOptions): Promise<Registration>;
+  /** A call to `url` of `name` failed; 5 in a row eject it from picks for a while. Returns whether this ejected it. */
+  reportFailure(name: string, url: string): boolean;
+  /** A call to `url` of `name` succeeded (ends a failure streak and a least-request pick). */
+  reportSuccess(name: string, url: string): void;
+  /** Every live service with its versions and instance counts. */
+  catalog(): Promise<Catalog>;
+  /** Deregisters (or with `{deregister: false}` only stops) every registration, then closes. */
+  close(options?: { deregister?: boolean }): Promise<void>;
+}
+
+/** A client; `url` and `token` default to VASCO_URL and VASCO_TOKEN. */
+export declare function connect(options?: ConnectOptions): VascoClient;
+
+/**
+ * The original API: resolves `pkg.vasco.dependencies`, registers `pkg.name@pkg.version` at `url`,
+ * starts heartbeats and calls `done(err, depUrls)`. Missing dependencies: the instance is
+ * registered anyway, `err` is `No url for: <names>` and resolution is retried in the background.
+ * Returns the Registration (with `done`), or a Promise of the urls with a `registration` property.
+ */
+export declare function register(url: string, pkg: PackageJson, done: Callback<DependencyUrls>): Registration | null;
+export declare function register(url: string, pkg: PackageJson): Promise<DependencyUrls> & { readonly registration?: Registration };
+
+/** The original API: `{name: url}` per dependency, mocks win; `done(err, depUrls)` or a Promise. */
+export declare function findDependencies(dependencies: Dependencies, mocks: Mocks | undefined, done: Callback<DependencyUrls>): void;
+export declare function findDependencies(dependencies: Dependencies, done: Callback<DependencyUrls>): void;
+export declare function findDependencies(dependencies: Dependencies, mocks?: Mocks): Promise<DependencyUrls>;
+
+/** Deregisters every instance registered with register(). */
+export declare function deregister(): Promise<void>;
+
+// @esm-only: the lines below go into index.d.mts only (CommonJS has no default export).
+declare const vasco: {
+  register: typeof register;
+  findDependencies: typeof findDependencies;
+  deregister: typeof deregister;
+  connect: typeof connect;
+  VascoClient: typeof VascoClient;
+  Registration: typeof Registration;
+  Registry: typeof import("./wasm/vasco_wasm.js").Registry;
+  Selector: typeof import("./wasm/vasco_wasm.js").Selector;
+  versionMatches: typeof import("./wasm/vasco_wasm.js").versionMatches;
+  normalizeVersion: typeof import("./wasm/vasco_wasm.js").normalizeVersion;
+  keyMovement: typeof import("./wasm/vasco_wasm.js").keyMovement;
+  strategies: typeof import("./wasm/vasco_wasm.js").strategies;
+};
+export default vasco;

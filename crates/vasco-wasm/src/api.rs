@@ -1,0 +1,797 @@
+//! The `Client` and `Registration` classes the package's JavaScript layer drives.
+//!
+//! The JavaScript side owns what only JavaScript can do well in Node (timers, signals, event
+//! emitters, `fetch` with a timeout) and calls in here for everything else. Over HTTP, each
+//! registry call is handed to the `send(request)` function given to the constructor, which
+//! answers `{status, body}` (status 0 when the network failed).
+
+use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
+
+use js_sys::{Array, Function, Object, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+
+use vasco_core::{
+    heartbeat_delay_ms, select::Strategy, Backoff, CachePolicy, Dependencies, Mocks, Query,
+    ServiceName, SplitMix64, VersionReq,
+};
+
+use crate::{
+    client::{self, Config, Endpoint, Kind, Lookup, Source, State},
+    convert::{
+        core_error, entropy, from_js, frozen_instances, get, js_error, now, opt_number, opt_string,
+        set, strings, to_js,
+    },
+    error::{Error, Result},
+    transport::{
+        already_gone, read_response, Call, CatalogCall, DeregisterCall, HttpEndpoint,
+        InstancesCall, MemoryRegistry, RegisterCall, ResolveCall,
+    },
+};
+
+thread_local! {
+    /// The registry of `memory:` mode: one per process (per wasm instance), shared by every
+    /// client in it, as a real registry would be.
+    static MEMORY: RefCell<MemoryRegistry> = RefCell::default();
+}
+
+fn memory_generation() -> u64 {
+    MEMORY.with(|memory| memory.borrow().generation())
+}
+
+enum Link {
+    Http {
+        endpoint: HttpEndpoint,
+        send: Function,
+    },
+    Memory,
+}
+
+struct Shared {
+    endpoint: Endpoint,
+    link: Link,
+    state: RefCell<State<Array, SplitMix64>>,
+    /// Loads of instance slots in flight, so concurrent misses share one request.
+    loading: RefCell<BTreeMap<usize, Promise>>,
+}
+
+impl Shared {
+    fn generation(&self) -> Option<u64> {
+        match self.link {
+            Link::Memory => Some(memory_generation()),
+            Link::Http { .. } => None,
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.state.borrow().closed {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Runs one registry call over the client's link.
+async fn call<C: Call>(shared: &Shared, call: &C) -> Result<C::Output> {
+    match &shared.link {
+        Link::Memory => MEMORY.with(|memory| call.run(&mut memory.borrow_mut(), now())),
+        Link::Http { endpoint, send } => {
+            let request = call.request(endpoint);
+            let js = Object::new();
+            set(&js, "method", request.method);
+            set(&js, "url", request.url.as_str());
+            if let Some(body) = &request.body {
+                set(&js, "body", body.as_str());
+            }
+            if let Some(token) = &request.token {
+                set(&js, "token", token.as_str());
+            }
+            let unavailable = |e: JsValue| Error::Unavailable {
+                reason: describe(&e),
+            };
+            let pending = send.call1(&JsValue::UNDEFINED, &js).map_err(unavailable)?;
+            let reply = JsFuture::from(Promise::resolve(&pending))
+                .await
+                .map_err(unavailable)?;
+            let status = get(&reply, "status").as_f64().unwrap_or(0.0) as u16;
+            let body = get(&reply, "body").as_string().unwrap_or_default();
+            if status == 0 {
+                return Err(Error::Unavailable {
+                    reason: if body.is_empty() {
+                        "no answer".into()
+                    } else {
+                        body
+                    },
+                });
+            }
+            read_response(call, status, &body)
+        }
+    }
+}
+
+/// A thrown JavaScript value as text.
+fn describe(value: &JsValue) -> String {
+    if let Some(message) = get(value, "message").as_string() {
+        return message;
+    }
+    value.as_string().unwrap_or_else(|| "unknown error".into())
+}
+
+fn promise(future: impl std::future::Future<Output = Result<JsValue>> + 'static) -> Promise {
+    future_to_promise(async move { future.await.map_err(|e| js_error(&e)) })
+}
+
+fn config_from(options: &JsValue) -> Result<Config> {
+    let defaults = CachePolicy::default();
+    let mut cache = defaults;
+    if let Some(ttl) = opt_number(options, "cacheTtl")? {
+        if ttl < 0.0 {
+            return Err(Error::argument(
+                "cacheTtl",
+                "must be 0 or more milliseconds",
+            ));
+        }
+        cache.fresh_ms = ttl as u64;
+        // Keep the core's proportion: refresh once the entry is 60% through its life.
+        cache.refresh_after_ms =
+            cache.fresh_ms * defaults.refresh_after_ms / defaults.fresh_ms.max(1);
+        cache.stale_if_error_ms = cache.stale_if_error_ms.max(cache.fresh_ms);
+    }
+    if let Some(stale) = opt_number(options, "staleIfError")? {
+        if stale < 0.0 {
+            return Err(Error::argument(
+                "staleIfError",
+                "must be 0 or more milliseconds",
+            ));
+        }
+        // Measured from when the answer was fetched, so it never ends before freshness does.
+        cache.stale_if_error_ms = if stale.is_finite() {
+            cache.fresh_ms.saturating_add(stale as u64)
+        } else {
+            u64::MAX
+        };
+    }
+    let mut config = Config {
+        cache,
+        local_zone: opt_string(options, "zone")?,
+        ..Config::default()
+    };
+    if let Some(threshold) = opt_number(options, "protectionThreshold")? {
+        config.protection_threshold = threshold;
+    }
+    let outlier = get(options, "outlier");
+    if let Some(n) = opt_number(&outlier, "consecutiveFailures")? {
+        config.outlier.consecutive_failures = n.max(1.0) as u32;
+    }
+    if let Some(ms) = opt_number(&outlier, "baseEjectionMs")? {
+        config.outlier.base_ejection_ms = ms.max(0.0) as u64;
+    }
+    if let Some(percent) = opt_number(&outlier, "maxEjectionPercent")? {
+        config.outlier.max_ejection_percent = percent.clamp(0.0, 100.0) as u32;
+    }
+    Ok(config)
+}
+
+/// A registry client: cached, outlier-aware lookups and resolutions, and single registry calls
+/// for registrations. The package's `connect()` wraps it; see `index.d.ts` for that API.
+#[wasm_bindgen]
+pub struct Client {
+    shared: Rc<Shared>,
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// `options`: `{url?, token?, cacheTtl?, staleIfError?, zone?, protectionThreshold?,
+    /// outlier?: {consecutiveFailures?, baseEjectionMs?, maxEjectionPercent?}, seed?}`.
+    /// `send(request)` performs HTTP for this client; it is required unless the url is
+    /// `memory:`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] options: JsValue,
+        #[wasm_bindgen(
+            unchecked_param_type = "((request: {method: string, url: string, body?: string, token?: string}) => Promise<{status: number, body: string}>) | undefined"
+        )]
+        send: Option<Function>,
+    ) -> Result<Client, JsValue> {
+        Self::create(&options, send).map_err(|e| js_error(&e))
+    }
+
+    fn create(options: &JsValue, send: Option<Function>) -> Result<Client> {
+        let url = opt_string(options, "url")?;
+        let endpoint = Endpoint::parse(url.as_deref())?;
+        let token = opt_string(options, "token")?.filter(|t| !t.is_empty());
+        let link = match (&endpoint, send) {
+            (Endpoint::Memory, _) => Link::Memory,
+            (Endpoint::Http(base), Some(send)) => Link::Http {
+                endpoint: HttpEndpoint {
+                    base: base.clone(),
+                    token,
+                },
+                send,
+            },
+            (Endpoint::Http(_), None) => {
+                return Err(Error::argument("send", "is required for an http registry"))
+            }
+        };
+        let seed = match opt_number(options, "seed")? {
+            Some(seed) => seed as u64,
+            None => entropy(),
+        };
+        let state = State::new(config_from(options)?, SplitMix64::from_seed(seed));
+        Ok(Client {
+            shared: Rc::new(Shared {
+                endpoint,
+                link,
+                state: RefCell::new(state),
+                loading: RefCell::default(),
+            }),
+        })
+    }
+
+    /// The registry address: the normalized http(s) base URL, or `memory:`.
+    #[wasm_bindgen(getter)]
+    pub fn url(&self) -> String {
+        self.shared.endpoint.display().into()
+    }
+
+    /// Whether this client uses the in-process registry.
+    #[wasm_bindgen(getter)]
+    pub fn memory(&self) -> bool {
+        matches!(self.shared.link, Link::Memory)
+    }
+
+    /// The code of a selection strategy name (`random`, `round-robin`, `weighted`,
+    /// `least-request`, `maglev` or `consistent-hash`, `ring`), for [`Client::pick`].
+    pub fn strategy(&self, name: &str) -> Result<u8, JsValue> {
+        let strategy: Strategy = name.parse().map_err(core_error)?;
+        Ok(Strategy::ALL
+            .iter()
+            .position(|s| *s == strategy)
+            .unwrap_or(0) as u8)
+    }
+
+    /// A handle for the question "live instances of `name` matching `range` (and `tag`,
+    /// `zone`)", for [`Client::instances`] and [`Client::pick`]. Validates its arguments.
+    pub fn slot(
+        &self,
+        name: &str,
+        range: Option<String>,
+        tag: Option<String>,
+        zone: Option<String>,
+    ) -> Result<u32, JsValue> {
+        let service = ServiceName::parse(name).map_err(core_error)?;
+        let version = match range.as_deref() {
+            None => VersionReq::any(),
+            Some(range) => VersionReq::parse(range).map_err(core_error)?,
+        };
+        let query = Query {
+            version,
+            tags: tag.into_iter().collect(),
+            zone,
+        };
+        let mut state = self.shared.state.borrow_mut();
+        Ok(state.cache.slot(Kind::Instances, service, query) as u32)
+    }
+
+    /// The live instances of a slot (a copy of the cached list): from the cache while fresh,
+    /// else fetched (one request however many callers wait); while the registry is
+    /// unreachable, the last good list (stale-if-error).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Instance[]>")]
+    pub fn instances(&self, slot: u32) -> Promise {
+        let shared = self.shared.clone();
+        if let Err(e) = shared.check_open() {
+            return Promise::reject(&js_error(&e));
+        }
+        let slot = slot as usize;
+        let lookup = {
+            let state = &mut *shared.state.borrow_mut();
+            state
+                .cache
+                .lookup(slot, now(), &state.config, shared.generation())
+        };
+        match lookup {
+            Lookup::Hit | Lookup::HitStale | Lookup::HitRefresh => {
+                if lookup == Lookup::HitRefresh {
+                    refresh_in_background(shared.clone(), slot);
+                }
+                let copy: JsValue = copy_of(&shared, slot).into();
+                Promise::resolve(&copy)
+            }
+            Lookup::Miss => load(shared, slot),
+        }
+    }
+
+    /// Picks one instance of a slot from the cache: the instance object, `null` when the
+    /// answer is that there are none, `undefined` when the cache cannot answer without
+    /// waiting (call [`Client::instances`] first, then pick with `force`). Starts a background
+    /// refresh when one is due. `key` makes the consistent-hash strategies sticky.
+    #[wasm_bindgen(unchecked_return_type = "Instance | null | undefined")]
+    pub fn pick(&self, slot: u32, strategy: u8, key: Option<String>, force: bool) -> JsValue {
+        let shared = &self.shared;
+        let slot = slot as usize;
+        let strategy = Strategy::ALL
+            .get(strategy as usize)
+            .copied()
+            .unwrap_or(Strategy::Random);
+        let now = now();
+        let generation = shared.generation();
+        let lookup = {
+            let state = &mut *shared.state.borrow_mut();
+            state.cache.lookup(slot, now, &state.config, generation)
+        };
+        match lookup {
+            Lookup::Hit | Lookup::HitStale => {}
+            Lookup::HitRefresh => refresh_in_background(shared.clone(), slot),
+            Lookup::Miss if matches!(shared.link, Link::Memory) => {
+                // The in-process registry answers at once: no reason to make anyone wait.
+                if load_memory(shared, slot).is_err() {
+                    return JsValue::UNDEFINED;
+                }
+            }
+            Lookup::Miss if force => {}
+            Lookup::Miss => return JsValue::UNDEFINED,
+        }
+        let state = &mut *shared.state.borrow_mut();
+        let State {
+            config,
+            cache,
+            outliers,
+            rng,
+            ..
+        } = state;
+        match cache.pick(
+            slot,
+            strategy,
+            key.as_deref().map(str::as_bytes),
+            now,
+            config,
+            outliers,
+            rng,
+        ) {
+            Some(index) => match cache.answer(slot) {
+                Some((_, _, payload)) => payload.get(index as u32),
+                None => JsValue::UNDEFINED,
+            },
+            None if cache.answer(slot).is_some() => JsValue::NULL,
+            None => JsValue::UNDEFINED,
+        }
+    }
+
+    /// Resolves `dependencies` (`{name: range}`) with `mocks` (`{name: url}`) in one registry
+    /// round trip at most, from the cache when it can: `{resolved: {name: {version,
+    /// instances, mock?}}, missing: [names], stale: boolean}`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Resolution>")]
+    pub fn resolve(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] dependencies: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string> | undefined")] mocks: JsValue,
+    ) -> Promise {
+        let shared = self.shared.clone();
+        let parsed = parse_dependencies(dependencies, mocks);
+        promise(async move {
+            let (dependencies, mocks) = parsed?;
+            let answer = resolve(&shared, &dependencies, &mocks).await?;
+            let state = shared.state.borrow();
+            let resolved = Object::new();
+            for (name, source) in &answer.resolved {
+                let entry = Object::new();
+                match source {
+                    Source::Mock(url) => {
+                        set(&entry, "mock", url.as_str());
+                        set(&entry, "instances", Array::new());
+                    }
+                    Source::Slot(slot) => {
+                        if let Some((_, version, payload)) = state.cache.answer(*slot) {
+                            if let Some(version) = version {
+                                set(&entry, "version", version.to_string());
+                            }
+                            set(&entry, "instances", payload.slice(0, payload.length()));
+                        }
+                    }
+                }
+                set(&resolved, name, entry);
+            }
+            let result = Object::new();
+            set(&result, "resolved", resolved);
+            set(&result, "missing", strings(&answer.missing));
+            set(&result, "stale", answer.stale);
+            Ok(result.into())
+        })
+    }
+
+    /// `findDependencies` of the original: `{name: url}` with one url per dependency (the
+    /// mock, or a live instance of the newest matching version, avoiding ejected ones).
+    /// Rejects with `No url for: <names>` (code `no_url`) when some have no instance; the
+    /// error then carries `missing` and the partial `dependencies`.
+    #[wasm_bindgen(js_name = findDependencies, unchecked_return_type = "Promise<Record<string, string>>")]
+    pub fn find_dependencies(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] dependencies: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string> | undefined")] mocks: JsValue,
+    ) -> Promise {
+        let shared = self.shared.clone();
+        let parsed = parse_dependencies(dependencies, mocks);
+        future_to_promise(async move {
+            let (dependencies, mocks) = parsed.map_err(|e| js_error(&e))?;
+            let answer = resolve(&shared, &dependencies, &mocks)
+                .await
+                .map_err(|e| js_error(&e))?;
+            let urls = shared.state.borrow_mut().urls(&answer, now());
+            let urls = to_js(&urls);
+            if answer.missing.is_empty() {
+                Ok(urls)
+            } else {
+                let error = js_error(&Error::NoUrl {
+                    missing: answer.missing,
+                });
+                set(&error, "dependencies", urls);
+                Err(error)
+            }
+        })
+    }
+
+    /// Registers (or renews: the same call is the heartbeat) `registration`; resolves to the
+    /// stored instance.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Instance>")]
+    pub fn register(&self, registration: &Registration) -> Promise {
+        let shared = self.shared.clone();
+        let call_ = RegisterCall {
+            key: registration.inner.key.clone(),
+            spec: registration.inner.spec.clone(),
+        };
+        promise(async move {
+            shared.check_open()?;
+            let instance = call(&shared, &call_).await?;
+            Ok(to_js(&instance))
+        })
+    }
+
+    /// Deregisters `registration`; an instance the registry no longer knows is not an error.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn deregister(&self, registration: &Registration) -> Promise {
+        let shared = self.shared.clone();
+        let call_ = DeregisterCall {
+            key: registration.inner.key.clone(),
+        };
+        promise(async move {
+            match call(&shared, &call_).await {
+                Ok(()) => Ok(JsValue::TRUE),
+                Err(e) if already_gone(&e) => Ok(JsValue::FALSE),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// The catalog: every service with its versions and live instance counts.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Catalog>")]
+    pub fn catalog(&self) -> Promise {
+        let shared = self.shared.clone();
+        promise(async move {
+            shared.check_open()?;
+            Ok(to_js(&call(&shared, &CatalogCall).await?))
+        })
+    }
+
+    /// A call to `url` of `name` failed: feeds the core's outlier detection (enough failures
+    /// in a row eject the instance from picks for a while) and ends a least-request pick.
+    /// Returns whether this report ejected it.
+    #[wasm_bindgen(js_name = reportFailure)]
+    pub fn report_failure(&self, name: &str, url: &str) -> bool {
+        let state = &mut *self.shared.state.borrow_mut();
+        state.cache.release(name, url);
+        state.outliers.report_failure(name, url, now())
+    }
+
+    /// A call to `url` of `name` succeeded: ends its failure streak and a least-request pick.
+    #[wasm_bindgen(js_name = reportSuccess)]
+    pub fn report_success(&self, name: &str, url: &str) {
+        let state = &mut *self.shared.state.borrow_mut();
+        state.cache.release(name, url);
+        state.outliers.report_success(name, url);
+    }
+
+    /// Milliseconds until the next heartbeat of a lease of `ttl_ms` (the core's period with
+    /// jitter).
+    #[wasm_bindgen(js_name = heartbeatDelay)]
+    pub fn heartbeat_delay(&self, ttl_ms: f64) -> f64 {
+        let state = &mut *self.shared.state.borrow_mut();
+        heartbeat_delay_ms(ttl_ms.max(1.0) as u64, &mut state.rng) as f64
+    }
+
+    /// Milliseconds before retry number `attempt` (0-based) after a failure: the core's
+    /// backoff from 100 ms, at most `max_ms`.
+    #[wasm_bindgen(js_name = retryDelay)]
+    pub fn retry_delay(&self, attempt: u32, max_ms: f64) -> f64 {
+        let backoff = Backoff {
+            base_ms: 100,
+            max_ms: max_ms.max(1.0) as u64,
+        };
+        let state = &mut *self.shared.state.borrow_mut();
+        backoff.delay_ms(attempt, &mut state.rng) as f64
+    }
+
+    /// Stops the client: later calls reject with code `closed`.
+    pub fn close(&self) {
+        self.shared.state.borrow_mut().closed = true;
+    }
+
+    /// Whether [`Client::close`] was called.
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.shared.state.borrow().closed
+    }
+}
+
+fn parse_dependencies(dependencies: JsValue, mocks: JsValue) -> Result<(Dependencies, Mocks)> {
+    let dependencies = Dependencies::from_json_value(&from_js(dependencies, "dependencies")?)?;
+    let mocks = Mocks::from_json_value(&from_js(mocks, "mocks")?)?;
+    Ok((dependencies, mocks))
+}
+
+/// A copy of the cached list of `slot` (empty when there is none).
+fn copy_of(shared: &Shared, slot: usize) -> Array {
+    match shared.state.borrow().cache.answer(slot) {
+        Some((_, _, payload)) => payload.slice(0, payload.length()),
+        None => Array::new(),
+    }
+}
+
+/// Fetches the instances of `slot`, stores them, and answers a copy; on an outage, the last
+/// good list if it is young enough. Concurrent callers share one request.
+fn load(shared: Rc<Shared>, slot: usize) -> Promise {
+    if let Some(pending) = shared.loading.borrow().get(&slot) {
+        return pending.clone();
+    }
+    let task = {
+        let shared = shared.clone();
+        promise(async move {
+            let result = fetch_slot(&shared, slot).await;
+            shared.loading.borrow_mut().remove(&slot);
+            result.map(|()| copy_of(&shared, slot).into())
+        })
+    };
+    shared.loading.borrow_mut().insert(slot, task.clone());
+    task
+}
+
+/// One fetch of an instances slot, stored on success; failures back off and fall back.
+async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
+    let query = {
+        let state = shared.state.borrow();
+        let slot = state
+            .cache
+            .get(slot)
+            .ok_or_else(|| Error::argument("slot", "unknown"))?;
+        InstancesCall {
+            service: slot.service.clone(),
+            query: slot.query.clone(),
+        }
+    };
+    let generation = shared.generation().unwrap_or(0);
+    let result = call(shared, &query).await;
+    let now = now();
+    let state = &mut *shared.state.borrow_mut();
+    match result {
+        Ok(instances) => {
+            let payload = frozen_instances(&instances);
+            state
+                .cache
+                .store(slot, instances, None, payload, now, generation);
+            Ok(())
+        }
+        Err(e) => {
+            let serves = state.cache.failed(slot, now, &state.config, &mut state.rng);
+            if serves && e.is_unavailable() {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn load_memory(shared: &Shared, slot: usize) -> Result<()> {
+    let query = {
+        let state = shared.state.borrow();
+        let slot = state
+            .cache
+            .get(slot)
+            .ok_or_else(|| Error::argument("slot", "unknown"))?;
+        InstancesCall {
+            service: slot.service.clone(),
+            query: slot.query.clone(),
+        }
+    };
+    let now = now();
+    let (instances, generation) = MEMORY.with(|memory| {
+        let memory = &mut *memory.borrow_mut();
+        (query.run(memory, now), memory.generation())
+    });
+    let instances = instances?;
+    let payload = frozen_instances(&instances);
+    shared
+        .state
+        .borrow_mut()
+        .cache
+        .store(slot, instances, None, payload, now, generation);
+    Ok(())
+}
+
+fn refresh_in_background(shared: Rc<Shared>, slot: usize) {
+    spawn_local(async move {
+        // Failures are recorded in the slot (backoff, stale-if-error); nothing to report.
+        let _ = fetch_slot(&shared, slot).await;
+    });
+}
+
+/// Resolution with the cache: at most one round trip (for what the cache cannot answer), a
+/// background refresh for what is due, stale answers while the registry is unreachable.
+async fn resolve(
+    shared: &Rc<Shared>,
+    dependencies: &Dependencies,
+    mocks: &Mocks,
+) -> Result<client::Answer> {
+    shared.check_open()?;
+    let generation = shared.generation();
+    let plan = shared
+        .state
+        .borrow_mut()
+        .plan(dependencies, mocks, now(), generation);
+    if !plan.refresh.is_empty() {
+        let shared = shared.clone();
+        let asked = plan.refresh;
+        spawn_local(async move {
+            let _ = fetch_resolution(&shared, asked).await;
+        });
+    }
+    let mut outage = None;
+    if !plan.fetch.is_empty() {
+        if let Err(e) = fetch_resolution(shared, plan.fetch).await {
+            if !e.is_unavailable() {
+                return Err(e);
+            }
+            outage = Some(e);
+        }
+    }
+    let answer = shared.state.borrow_mut().answer(dependencies, mocks, now());
+    if !answer.unknown.is_empty() {
+        let reason = match outage {
+            Some(Error::Unavailable { reason }) => reason,
+            _ => "no answer".into(),
+        };
+        return Err(Error::Unavailable {
+            reason: format!(
+                "{reason} (and nothing cached for: {})",
+                answer.unknown.join(", ")
+            ),
+        });
+    }
+    Ok(answer)
+}
+
+async fn fetch_resolution(shared: &Shared, asked: Dependencies) -> Result<()> {
+    let generation = shared.generation().unwrap_or(0);
+    let result = call(
+        shared,
+        &ResolveCall {
+            dependencies: asked.clone(),
+        },
+    )
+    .await;
+    let now = now();
+    let mut state = shared.state.borrow_mut();
+    match result {
+        Ok(resolution) => {
+            state.store_resolution(&asked, resolution, now, generation, &mut |list| {
+                frozen_instances(list)
+            });
+            Ok(())
+        }
+        Err(e) => {
+            state.resolution_failed(&asked, now);
+            Err(e)
+        }
+    }
+}
+
+/// One instance registration, validated: from the original `register(url, pkg)` or from the
+/// options of the modern `client.register({...})`.
+#[wasm_bindgen]
+pub struct Registration {
+    inner: client::Registration,
+}
+
+#[wasm_bindgen]
+impl Registration {
+    /// From the original API's arguments. Errors: `Need url of service` (code `need_url`),
+    /// `Invalid package` (code `invalid_package`), or a field's validation error.
+    #[wasm_bindgen(js_name = fromPackage)]
+    pub fn from_package(url: JsValue, pkg: JsValue) -> Result<Registration, JsValue> {
+        let url = if url.is_string() {
+            serde_json::Value::String(url.as_string().unwrap_or_default())
+        } else {
+            serde_json::Value::Null
+        };
+        let pkg = from_js(pkg, "pkg").map_err(|_| {
+            js_error(&Error::InvalidPackage {
+                reason: "not plain JSON data".into(),
+            })
+        })?;
+        client::Registration::from_package(&url, &pkg)
+            .map(|inner| Registration { inner })
+            .map_err(|e| js_error(&e))
+    }
+
+    /// From `{name, version, url, id?, ttl? (seconds), tags?, meta?, weight?, zone?,
+    /// dependencies?, mocks?}`.
+    #[wasm_bindgen(js_name = fromOptions)]
+    pub fn from_options(options: JsValue) -> Result<Registration, JsValue> {
+        let options = from_js(options, "options").map_err(|e| js_error(&e))?;
+        client::Registration::from_options(&options)
+            .map(|inner| Registration { inner })
+            .map_err(|e| js_error(&e))
+    }
+
+    /// The service name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.key.service.to_string()
+    }
+
+    /// The version, normalized (`v1.0.0` is `1.0.0`).
+    #[wasm_bindgen(getter)]
+    pub fn version(&self) -> String {
+        self.inner.key.version.to_string()
+    }
+
+    /// The instance id (derived from the url unless given).
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.inner.key.id.to_string()
+    }
+
+    /// The url others reach it at.
+    #[wasm_bindgen(getter)]
+    pub fn url(&self) -> String {
+        self.inner.spec.url.clone()
+    }
+
+    /// The lease, in milliseconds.
+    #[wasm_bindgen(getter, js_name = ttlMs)]
+    pub fn ttl_ms(&self) -> f64 {
+        self.inner.spec.ttl_ms as f64
+    }
+
+    /// `{name: range}` of its dependencies.
+    #[wasm_bindgen(getter, unchecked_return_type = "Record<string, string>")]
+    pub fn dependencies(&self) -> JsValue {
+        let map: BTreeMap<&str, &str> = self
+            .inner
+            .dependencies
+            .0
+            .iter()
+            .map(|(name, req)| (name.as_str(), req.as_str()))
+            .collect();
+        to_js(&map)
+    }
+
+    /// `{name: url}` of its mocks.
+    #[wasm_bindgen(getter, unchecked_return_type = "Record<string, string>")]
+    pub fn mocks(&self) -> JsValue {
+        let map: BTreeMap<&str, &str> = self
+            .inner
+            .mocks
+            .0
+            .iter()
+            .map(|(name, url)| (name.as_str(), url.as_str()))
+            .collect();
+        to_js(&map)
+    }
+
+    /// Whether it has any dependencies to resolve.
+    #[wasm_bindgen(getter, js_name = hasDependencies)]
+    pub fn has_dependencies(&self) -> bool {
+        !self.inner.dependencies.is_empty()
+    }
+}

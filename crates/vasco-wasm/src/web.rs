@@ -1,0 +1,425 @@
+//! What the dashboard's simulator runs in the browser: the core's in-memory registry with an
+//! injected clock, its selector with every strategy, consistent-hash key movement, and version
+//! matching. Documented for the page in `WEB_API.md`.
+
+use js_sys::{Array, Float64Array, Object, Uint32Array};
+use wasm_bindgen::prelude::*;
+
+use vasco_core::{
+    select::{Candidate, Selector as CoreSelector, SelectorConfig, Strategy},
+    Change, InstanceId, InstanceKey, InstanceSpec, Query, Registry as CoreRegistry, ServiceName,
+    SplitMix64, Version, VersionReq,
+};
+
+use crate::{
+    convert::{core_error, entropy, from_js, js_error, opt_number, opt_string, to_js},
+    error::Error,
+};
+
+fn key(name: &str, version: &str, id: &str) -> Result<InstanceKey, JsValue> {
+    Ok(InstanceKey {
+        service: ServiceName::parse(name).map_err(core_error)?,
+        version: Version::parse(version).map_err(core_error)?,
+        id: InstanceId::parse(id).map_err(core_error)?,
+    })
+}
+
+fn query(range: Option<String>, options: &JsValue) -> Result<Query, JsValue> {
+    let version = match range.as_deref() {
+        None => VersionReq::any(),
+        Some(range) => VersionReq::parse(range).map_err(core_error)?,
+    };
+    let err = |e: Error| js_error(&e);
+    Ok(Query {
+        version,
+        tags: opt_string(options, "tag")
+            .map_err(err)?
+            .into_iter()
+            .collect(),
+        zone: opt_string(options, "zone").map_err(err)?,
+    })
+}
+
+/// The core's in-memory registry with the clock passed in (`now`, ms since the epoch), for a
+/// simulator that runs its own time.
+#[wasm_bindgen]
+pub struct Registry {
+    inner: CoreRegistry,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl Registry {
+    /// An empty registry.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Registry {
+        Registry {
+            inner: CoreRegistry::new(),
+        }
+    }
+
+    /// Registers `name@version/id` (or re-registers it: an upsert). `spec` is the HTTP
+    /// body: `{url, ttl? (seconds), tags?, meta?, weight?, zone?}`. Returns the instance.
+    #[wasm_bindgen(unchecked_return_type = "Instance")]
+    pub fn register(
+        &mut self,
+        name: &str,
+        version: &str,
+        id: &str,
+        #[wasm_bindgen(unchecked_param_type = "InstanceSpec")] spec: JsValue,
+        now: f64,
+    ) -> Result<JsValue, JsValue> {
+        let key = key(name, version, id)?;
+        let spec = from_js(spec, "spec").map_err(|e| js_error(&e))?;
+        let spec = InstanceSpec::from_json_value(&spec).map_err(core_error)?;
+        let instance = self
+            .inner
+            .register(key, spec, now as u64)
+            .map_err(core_error)?;
+        Ok(to_js(instance))
+    }
+
+    /// Renews the lease of a live instance; throws `not_found` when it lapsed or is unknown.
+    #[wasm_bindgen(unchecked_return_type = "Instance")]
+    pub fn heartbeat(
+        &mut self,
+        name: &str,
+        version: &str,
+        id: &str,
+        now: f64,
+    ) -> Result<JsValue, JsValue> {
+        let key = key(name, version, id)?;
+        let instance = self.inner.heartbeat(&key, now as u64).map_err(core_error)?;
+        Ok(to_js(instance))
+    }
+
+    /// Removes an instance; throws `not_found` when it is unknown or already lapsed.
+    #[wasm_bindgen(unchecked_return_type = "Instance")]
+    pub fn deregister(
+        &mut self,
+        name: &str,
+        version: &str,
+        id: &str,
+        now: f64,
+    ) -> Result<JsValue, JsValue> {
+        let key = key(name, version, id)?;
+        let instance = self
+            .inner
+            .deregister(&key, now as u64)
+            .map_err(core_error)?;
+        Ok(to_js(&instance))
+    }
+
+    /// Drops every instance whose lease lapsed at `now`; returns how many.
+    pub fn expire(&mut self, now: f64) -> u32 {
+        self.inner.expire(now as u64) as u32
+    }
+
+    /// The live instances of `name` matching `range` (any when absent) and `options`
+    /// (`{tag?, zone?}`), newest version first.
+    #[wasm_bindgen(unchecked_return_type = "Instance[]")]
+    pub fn instances(
+        &self,
+        name: &str,
+        range: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "{ tag?: string; zone?: string } | undefined")]
+        options: JsValue,
+        now: f64,
+    ) -> Result<Array, JsValue> {
+        let service = ServiceName::parse(name).map_err(core_error)?;
+        let query = query(range, &options)?;
+        Ok(self
+            .inner
+            .instances(&service, &query, now as u64)
+            .into_iter()
+            .map(to_js)
+            .collect())
+    }
+
+    /// Every record held, live or lapsed (lapsed ones stay until [`Registry::expire`]).
+    #[wasm_bindgen(unchecked_return_type = "Instance[]")]
+    pub fn all(&self) -> Array {
+        self.inner.all().map(to_js).collect()
+    }
+
+    /// `{services: [{name, versions: [{version, instances}]}]}` of what is live at `now`.
+    #[wasm_bindgen(unchecked_return_type = "Catalog")]
+    pub fn catalog(&self, now: f64) -> JsValue {
+        to_js(&self.inner.catalog(now as u64))
+    }
+
+    /// Resolves `{name: range}` with `{name: url}` mocks: `{resolved, missing}`.
+    #[wasm_bindgen(unchecked_return_type = "Resolution")]
+    pub fn resolve(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] dependencies: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string> | undefined")] mocks: JsValue,
+        now: f64,
+    ) -> Result<JsValue, JsValue> {
+        let err = |e: Error| js_error(&e);
+        let dependencies = vasco_core::Dependencies::from_json_value(
+            &from_js(dependencies, "dependencies").map_err(err)?,
+        )
+        .map_err(core_error)?;
+        let mocks = vasco_core::Mocks::from_json_value(&from_js(mocks, "mocks").map_err(err)?)
+            .map_err(core_error)?;
+        Ok(to_js(&self.inner.resolve(
+            &dependencies,
+            &mocks,
+            now as u64,
+        )))
+    }
+
+    /// The changes since the last call, oldest first: `{type: "insert", instance}` or
+    /// `{type: "remove", service, version, id}`.
+    #[wasm_bindgen(js_name = takeChanges, unchecked_return_type = "Change[]")]
+    pub fn take_changes(&mut self) -> Array {
+        self.inner
+            .take_changes()
+            .into_iter()
+            .map(|change| {
+                let object = Object::new();
+                match change {
+                    Change::Insert(instance) => {
+                        crate::convert::set(&object, "type", "insert");
+                        crate::convert::set(&object, "instance", to_js(&instance));
+                    }
+                    Change::Remove(key) => {
+                        crate::convert::set(&object, "type", "remove");
+                        crate::convert::set(&object, "service", key.service.to_string());
+                        crate::convert::set(&object, "version", key.version.to_string());
+                        crate::convert::set(&object, "id", key.id.to_string());
+                    }
+                }
+                JsValue::from(object)
+            })
+            .collect()
+    }
+}
+
+fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
+    let list = Array::try_from(list.clone())
+        .ok()
+        .filter(|_| Array::is_array(list))
+        .ok_or_else(|| js_error(&Error::argument("candidates", "must be an array")))?;
+    list.iter()
+        .map(|item| {
+            if let Some(id) = item.as_string() {
+                return Ok(Candidate::new(id, 1));
+            }
+            let err = |e: Error| js_error(&e);
+            let id = opt_string(&item, "id")
+                .map_err(err)?
+                .ok_or_else(|| js_error(&Error::argument("candidates", "each needs an id")))?;
+            let weight = opt_number(&item, "weight").map_err(err)?.unwrap_or(1.0);
+            Ok(Candidate {
+                id,
+                weight: weight.clamp(0.0, u32::MAX as f64) as u32,
+                zone: opt_string(&item, "zone").map_err(err)?,
+            })
+        })
+        .collect()
+}
+
+fn selector_config(strategy: &str, options: &JsValue) -> Result<SelectorConfig, JsValue> {
+    let err = |e: Error| js_error(&e);
+    Ok(SelectorConfig {
+        strategy: strategy.parse().map_err(core_error)?,
+        local_zone: opt_string(options, "localZone").map_err(err)?,
+        protection_threshold: opt_number(options, "protectionThreshold")
+            .map_err(err)?
+            .unwrap_or(0.0),
+    })
+}
+
+/// The core's selector over a candidate list, with its own seeded random source.
+#[wasm_bindgen]
+pub struct Selector {
+    inner: CoreSelector,
+    rng: SplitMix64,
+}
+
+#[wasm_bindgen]
+impl Selector {
+    /// `strategy`: `random`, `round-robin`, `weighted`, `least-request`, `maglev` (or
+    /// `consistent-hash`), `ring`. `candidates`: ids, or `{id, weight?, zone?}`. `options`:
+    /// `{localZone?, protectionThreshold?, seed?}`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Strategy")] strategy: &str,
+        #[wasm_bindgen(unchecked_param_type = "Candidate[]")] candidates: JsValue,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ localZone?: string; protectionThreshold?: number; seed?: number } | undefined"
+        )]
+        options: JsValue,
+    ) -> Result<Selector, JsValue> {
+        let config = selector_config(strategy, &options)?;
+        let seed = opt_number(&options, "seed")
+            .map_err(|e| js_error(&e))?
+            .map_or_else(entropy, |s| s as u64);
+        Ok(Selector {
+            inner: CoreSelector::new(config, self::candidates(&candidates)?),
+            rng: SplitMix64::from_seed(seed),
+        })
+    }
+
+    /// The index of the picked candidate, or -1 when there are none. `key` makes `maglev` and
+    /// `ring` sticky.
+    pub fn pick(&mut self, key: Option<String>) -> i32 {
+        self.inner
+            .pick(&mut self.rng, key.as_deref().map(str::as_bytes))
+            .map_or(-1, |i| i as i32)
+    }
+
+    /// Picks `n` times (random keys for the consistent-hash strategies) and counts the picks
+    /// per candidate. With `inFlight` true, each pick also starts a request (least-request
+    /// then spreads them).
+    #[wasm_bindgen(js_name = pickMany)]
+    pub fn pick_many(&mut self, n: u32, in_flight: Option<bool>) -> Uint32Array {
+        let mut counts = vec![0u32; self.inner.len()];
+        for _ in 0..n {
+            if let Some(index) = self.inner.pick(&mut self.rng, None) {
+                counts[index] += 1;
+                if in_flight == Some(true) {
+                    self.inner.begin(index);
+                }
+            }
+        }
+        Uint32Array::from(counts.as_slice())
+    }
+
+    /// Picks once per key and returns the chosen index for each (-1 for none).
+    #[wasm_bindgen(js_name = pickKeys)]
+    pub fn pick_keys(&mut self, keys: Vec<String>) -> Vec<i32> {
+        keys.iter()
+            .map(|key| {
+                self.inner
+                    .pick(&mut self.rng, Some(key.as_bytes()))
+                    .map_or(-1, |i| i as i32)
+            })
+            .collect()
+    }
+
+    /// A request to candidate `index` started (least-request counts these).
+    pub fn begin(&mut self, index: u32) {
+        self.inner.begin(index as usize);
+    }
+
+    /// A request to candidate `index` finished.
+    pub fn end(&mut self, index: u32) {
+        self.inner.end(index as usize);
+    }
+
+    /// Requests in flight at candidate `index`.
+    #[wasm_bindgen(js_name = inFlight)]
+    pub fn in_flight(&self, index: u32) -> u32 {
+        self.inner.in_flight(index as usize)
+    }
+
+    /// For `maglev` and `ring`, the exact share of all keys each candidate owns; else
+    /// `undefined`.
+    #[wasm_bindgen(js_name = keyShares)]
+    pub fn key_shares(&self) -> Option<Float64Array> {
+        self.inner
+            .key_shares()
+            .map(|shares| Float64Array::from(shares.as_slice()))
+    }
+
+    /// The number of candidates.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> u32 {
+        self.inner.len() as u32
+    }
+
+    /// The strategy's name.
+    #[wasm_bindgen(getter)]
+    pub fn strategy(&self) -> String {
+        self.inner.config().strategy.name().into()
+    }
+}
+
+/// How many of `keys` sample keys move to another candidate when candidate `removed` is
+/// taken out of `candidates`, for a consistent-hash strategy:
+/// `{total, moved, fromRemoved, elsewhere, fraction}`. Ideal consistent hashing moves only the
+/// keys of the removed candidate (`elsewhere` = 0, `fraction` ≈ 1/N).
+#[wasm_bindgen(js_name = keyMovement, unchecked_return_type = "KeyMovement")]
+pub fn key_movement(
+    #[wasm_bindgen(unchecked_param_type = "Strategy")] strategy: &str,
+    #[wasm_bindgen(unchecked_param_type = "Candidate[]")] candidates: JsValue,
+    removed: u32,
+    keys: u32,
+) -> Result<JsValue, JsValue> {
+    let config = selector_config(strategy, &JsValue::UNDEFINED)?;
+    let before_list = self::candidates(&candidates)?;
+    let removed = removed as usize;
+    if removed >= before_list.len() {
+        return Err(js_error(&Error::argument(
+            "removed",
+            "is not a candidate index",
+        )));
+    }
+    let mut after_list = before_list.clone();
+    after_list.remove(removed);
+    let mut before = CoreSelector::new(config.clone(), before_list.clone());
+    let mut after = CoreSelector::new(config, after_list.clone());
+    let mut rng = SplitMix64::from_seed(1);
+    let (mut moved, mut from_removed, mut elsewhere) = (0u32, 0u32, 0u32);
+    for k in 0..keys {
+        let key = format!("key-{k}");
+        let a = before.pick(&mut rng, Some(key.as_bytes()));
+        let b = after.pick(&mut rng, Some(key.as_bytes()));
+        let a_id = a.map(|i| before_list[i].id.as_str());
+        let b_id = b.map(|i| after_list[i].id.as_str());
+        if a_id != b_id {
+            moved += 1;
+            if a == Some(removed) {
+                from_removed += 1;
+            } else {
+                elsewhere += 1;
+            }
+        }
+    }
+    let result = Object::new();
+    crate::convert::set(&result, "total", keys);
+    crate::convert::set(&result, "moved", moved);
+    crate::convert::set(&result, "fromRemoved", from_removed);
+    crate::convert::set(&result, "elsewhere", elsewhere);
+    crate::convert::set(
+        &result,
+        "fraction",
+        if keys == 0 {
+            0.0
+        } else {
+            f64::from(moved) / f64::from(keys)
+        },
+    );
+    Ok(result.into())
+}
+
+/// Whether `version` satisfies the npm-style `range` (`2.0.0`, `^2`, `~1.2`, `>=1 <3`, `1.x`,
+/// `*`, `a || b`, `1.0.0 - 2.0.0`). Throws on an invalid range or version.
+#[wasm_bindgen(js_name = versionMatches)]
+pub fn version_matches(range: &str, version: &str) -> Result<bool, JsValue> {
+    let range = VersionReq::parse(range).map_err(core_error)?;
+    let version = Version::parse(version).map_err(core_error)?;
+    Ok(range.matches(&version))
+}
+
+/// A version in normal form (`v2.1.0` is `2.1.0`); throws when invalid.
+#[wasm_bindgen(js_name = normalizeVersion)]
+pub fn normalize_version(version: &str) -> Result<String, JsValue> {
+    Version::parse(version)
+        .map(|v| v.to_string())
+        .map_err(core_error)
+}
+
+/// The names of every selection strategy.
+#[wasm_bindgen]
+pub fn strategies() -> Vec<String> {
+    Strategy::ALL.iter().map(|s| s.name().to_string()).collect()
+}
