@@ -1,0 +1,188 @@
+// Benchmarks the registry Worker under a local `wrangler dev --local` (workerd + on-disk KV)
+// with autocannon, and writes the "## Worker (local wrangler dev)" section of bench/RESULTS.md
+// (only that section; the others belong to other benches).
+//
+//   bash scripts/build-worker.sh && node bench/worker.mjs
+//   BENCH_SECONDS=5 BENCH_CONNECTIONS=10 node bench/worker.mjs   # shorter / different load
+//
+// Scenarios: a lookup of a service with 100 instances, a resolve of 3 dependencies (each with
+// the isolate cache warm and with `Cache-Control: no-cache`, i.e. real KV lists), and a
+// heartbeat (PUT of an existing instance, one KV write). KV ops per request are read from the
+// x-vasco-kv-ops header of a sample request. Local KV is SQLite on disk, not Cloudflare's
+// network, so absolute numbers say what the Worker costs, not what production latency is.
+import { readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+import autocannon from 'autocannon';
+
+import { ROOT, startWrangler } from '../tests/support/wrangler.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const CACHE_MS = 1_000;
+
+function run(opts) {
+  return new Promise((resolve, reject) => {
+    autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts }, (err, result) =>
+      err ? reject(err) : resolve(result),
+    );
+  });
+}
+
+async function sampleOps(server, path, init) {
+  const res = await server.fetch(path, init);
+  await res.arrayBuffer();
+  if (res.status >= 300) throw new Error(`${init?.method ?? 'GET'} ${path}: ${res.status}`);
+  return Number(res.headers.get('x-vasco-kv-ops'));
+}
+
+async function main() {
+  const server = await startWrangler({ cacheMs: CACHE_MS });
+  const rows = [];
+  try {
+    const put = async (name, version, id, url) => {
+      const res = await server.fetch(`/v1/services/${name}/${version}/instances/${id}`, {
+        method: 'PUT',
+        headers: server.auth({ 'content-type': 'application/json' }),
+        body: JSON.stringify({ url, ttl: 3600, tags: ['bench'], zone: 'local' }),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`register ${name}: ${res.status}`);
+    };
+    for (let i = 0; i < 100; i++) await put('bench-api', '1.0.0', `i${i}`, `10.0.${i >> 8}.${i & 255}:3000`);
+    for (const dep of ['dep-a', 'dep-b', 'dep-c']) {
+      for (let i = 0; i < 5; i++) await put(dep, '2.0.0', `i${i}`, `10.1.0.${i}:4000`);
+    }
+
+    const resolveBody = JSON.stringify({ dependencies: { 'dep-a': '^2', 'dep-b': '2.0.0', 'dep-c': '*' } });
+    const heartbeatBody = JSON.stringify({ url: '10.9.9.9:3000', ttl: 30 });
+    const scenarios = [
+      {
+        name: 'baseline: GET /health (no KV)',
+        opts: { url: `${server.url}/health` },
+        ops: () => sampleOps(server, '/health'),
+      },
+      {
+        name: 'lookup, 100 instances, cache warm',
+        opts: { url: `${server.url}/v1/services/bench-api` },
+        ops: () => sampleOps(server, '/v1/services/bench-api'),
+      },
+      {
+        name: 'lookup, 100 instances, no-cache (KV list)',
+        opts: { url: `${server.url}/v1/services/bench-api`, headers: { 'cache-control': 'no-cache' } },
+        ops: () => sampleOps(server, '/v1/services/bench-api', { headers: { 'cache-control': 'no-cache' } }),
+      },
+      {
+        name: 'resolve 3 dependencies, cache warm',
+        opts: {
+          url: `${server.url}/v1/resolve`,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: resolveBody,
+        },
+        ops: () => sampleOps(server, '/v1/resolve', { method: 'POST', body: resolveBody }),
+      },
+      {
+        name: 'resolve 3 dependencies, no-cache (KV lists)',
+        opts: {
+          url: `${server.url}/v1/resolve`,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'cache-control': 'no-cache' },
+          body: resolveBody,
+        },
+        ops: () =>
+          sampleOps(server, '/v1/resolve', { method: 'POST', body: resolveBody, headers: { 'cache-control': 'no-cache' } }),
+      },
+      {
+        name: 'heartbeat (PUT existing instance)',
+        opts: {
+          url: `${server.url}/v1/services/bench-beat/1.0.0/instances/b1`,
+          method: 'PUT',
+          headers: server.auth({ 'content-type': 'application/json' }),
+          body: heartbeatBody,
+        },
+        ops: () =>
+          sampleOps(server, '/v1/services/bench-beat/1.0.0/instances/b1', {
+            method: 'PUT',
+            headers: server.auth({ 'content-type': 'application/json' }),
+            body: heartbeatBody,
+          }),
+      },
+    ];
+
+    for (const scenario of scenarios) {
+      // Warm up (and fill the isolate cache for the cached scenarios), then sample the ops.
+      await scenario.ops();
+      const ops = await scenario.ops();
+      process.stderr.write(`bench: ${scenario.name} ...\n`);
+      const result = await run(scenario.opts);
+      const bad = result.errors + result.timeouts + result.non2xx;
+      rows.push({
+        name: scenario.name,
+        rps: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        ops,
+        total: result.requests.total,
+        bad,
+      });
+      process.stderr.write(
+        `bench:   ${result.requests.average} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, kv ops ${ops}, errors ${bad}\n`,
+      );
+    }
+  } finally {
+    await server.stop();
+  }
+
+  const wasm = await readFile(join(ROOT, 'build', 'index_bg.wasm'));
+  const js = await readFile(join(ROOT, 'build', 'index.js'));
+  const pkg = JSON.parse(await readFile(join(ROOT, 'node_modules', 'wrangler', 'package.json'), 'utf8'));
+  const kib = (n) => (n / 1024).toFixed(1);
+  const date = new Date().toISOString().slice(0, 10);
+
+  const lines = [
+    '## Worker (local wrangler dev)',
+    '',
+    `Made by \`bash scripts/build-worker.sh && node bench/worker.mjs\` on ${date}: autocannon, ${CONNECTIONS} connections, ` +
+      `${SECONDS} s per row, against \`wrangler dev --local\` (wrangler ${pkg.version}, workerd, KV in local SQLite) ` +
+      `on the same machine (${availableParallelism()} cores, ${cpus()[0]?.model?.trim() ?? 'unknown CPU'}, Node ${process.version}). ` +
+      `The load generator and the Worker share the cores, and local KV is not Cloudflare's network: read these as the ` +
+      `Worker's own cost, not production latency. Isolate cache lifetime ${CACHE_MS} ms; "no-cache" rows send ` +
+      '`Cache-Control: no-cache`, so every request lists KV. The baseline row is the floor that ' +
+      '`wrangler dev` itself (its local proxy in front of workerd) puts under every route.',
+    '',
+    '| scenario | req/s | p50 ms | p99 ms | KV ops / request | requests | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.ops} | ${r.total} | ${r.bad} |`),
+    '',
+    `Worker size: \`build/index_bg.wasm\` ${wasm.length} bytes (${kib(wasm.length)} KiB; ${kib(gzipSync(wasm).length)} KiB gzipped), ` +
+      `target under 1 MiB: ${wasm.length < 1024 * 1024 ? 'met' : 'NOT met'}. JS glue \`build/index.js\` ${kib(js.length)} KiB.`,
+    '',
+  ];
+  const section = lines.join('\n');
+
+  const file = join(ROOT, 'bench', 'RESULTS.md');
+  let text = '';
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    text = '# Benchmark results\n\n';
+  }
+  const heading = '## Worker (local wrangler dev)';
+  const start = text.indexOf(heading);
+  if (start === -1) {
+    text = `${text.trimEnd()}\n\n${section}`;
+  } else {
+    const next = text.indexOf('\n## ', start + heading.length);
+    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
+  }
+  await writeFile(file, `${text.trimEnd()}\n`);
+  process.stdout.write(`${section}\n`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
