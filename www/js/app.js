@@ -14,6 +14,10 @@ tokenInput.addEventListener('change', () => {
   sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
   live.pollNow();
 });
+$('settings-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  tokenInput.dispatchEvent(new Event('change'));
+});
 const token = () => tokenInput.value.trim();
 
 // The example in the empty state uses this registry's own address.
@@ -68,16 +72,20 @@ core.then(
 // Tabs (WAI-ARIA tabs pattern, automatic activation), mirrored in the URL hash.
 const tabs = /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll('[role="tab"]')]);
 
+/** The view a tab shows: `live` or `simulator` (its panel is `panel-<view>`, its hash `#<view>`). */
+const viewOf = (tab) => /** @type {string} */ (tab.getAttribute('aria-controls')).replace(/^panel-/, '');
+
 function selectedView() {
-  return tabs.find((tab) => tab.getAttribute('aria-selected') === 'true')?.getAttribute('aria-controls');
+  const tab = tabs.find((t) => t.getAttribute('aria-selected') === 'true');
+  return tab ? viewOf(tab) : 'live';
 }
 
 function select(view, { focus = false, updateHash = true } = {}) {
   for (const tab of tabs) {
-    const on = tab.getAttribute('aria-controls') === view;
+    const on = viewOf(tab) === view;
     tab.setAttribute('aria-selected', String(on));
     tab.tabIndex = on ? 0 : -1;
-    $(/** @type {string} */ (tab.getAttribute('aria-controls'))).hidden = !on;
+    $(`panel-${viewOf(tab)}`).hidden = !on;
     if (on && focus) tab.focus();
   }
   if (updateHash && location.hash !== `#${view}`) history.replaceState(null, '', `#${view}`);
@@ -88,13 +96,13 @@ function select(view, { focus = false, updateHash = true } = {}) {
 }
 
 for (const [index, tab] of tabs.entries()) {
-  tab.addEventListener('click', () => select(/** @type {string} */ (tab.getAttribute('aria-controls'))));
+  tab.addEventListener('click', () => select(viewOf(tab)));
   tab.addEventListener('keydown', (event) => {
     const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 };
     if (!(event.key in moves)) return;
     event.preventDefault();
     const next = tabs[(moves[event.key] + tabs.length) % tabs.length];
-    select(/** @type {string} */ (next.getAttribute('aria-controls')), { focus: true });
+    select(viewOf(next), { focus: true });
   });
 }
 

@@ -56,8 +56,7 @@ class Row {
       h(
         'td',
         { class: 'lease', 'data-label': 'Expires in' },
-        this.remaining,
-        h('span', { class: 'bar', 'aria-hidden': 'true' }, this.fill),
+        h('span', {}, this.remaining, h('span', { class: 'bar', 'aria-hidden': 'true' }, this.fill)),
       ),
     );
     this.signature = '';
@@ -80,7 +79,7 @@ class Row {
     this.zone.classList.toggle('none', !instance.zone);
     setText(this.weight, String(instance.weight ?? 1));
     this.tags.replaceChildren(
-      ...(tags.length ? tags.map((tag) => h('span', { class: 'tag' }, tag)) : ['—']),
+      tags.length ? h('span', {}, ...tags.map((tag) => h('span', { class: 'tag' }, tag))) : '—',
     );
   }
 
@@ -202,6 +201,7 @@ export class LiveView {
     /** @type {Map<string, Group>} */
     this.groups = new Map();
     this.lastUpdate = 0;
+    this.updates = 0;
     this.loaded = false;
     this.failures = 0;
     this.retryAt = 0;
@@ -293,7 +293,10 @@ export class LiveView {
       for (const instance of answer.body?.instances ?? []) instances.push(instance);
     }
     this.lastUpdate = Date.now();
+    this.updates += 1;
     this.render(services, instances);
+    // A counter of successful polls, for tests and the curious (no DOM work besides this).
+    this.ui.groups.dataset.updates = String(this.updates);
   }
 
   /**

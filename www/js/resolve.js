@@ -120,12 +120,19 @@ export class ResolveBox {
           chosen ? h('span', { class: 'hint' }, ` ${chosen.url}`) : '',
         );
       });
-      body.append(h('tr', {}, h('th', { scope: 'row' }, mode.label, mode.key ? h('span', { class: 'hint' }, ` key “${key}”`) : '', mode.zone && zone ? h('span', { class: 'hint' }, ` zone “${zone}”`) : ''), ...cells));
+      body.append(h('tr', { 'data-strategy': mode.id }, h('th', { scope: 'row' }, mode.label), ...cells));
     }
+    const note = `One pick per strategy by the wasm core. Consistent hashing hashes the key “${key}”; ` +
+      (zone ? `zone preference prefers “${zone}”.` : 'zone preference needs a local zone.');
     return h(
       'div',
-      { class: 'table-wrap' },
-      h('table', { class: 'picks', id: 'resolve-picks' }, h('caption', { class: 'visually-hidden' }, 'Instance each strategy picks'), h('thead', {}, head), body),
+      { class: 'picks-block' },
+      h('p', { class: 'hint' }, note),
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h('table', { class: 'picks', id: 'resolve-picks' }, h('caption', { class: 'visually-hidden' }, 'Instance each strategy picks'), h('thead', {}, head), body),
+      ),
     );
   }
 }

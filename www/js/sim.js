@@ -102,6 +102,8 @@ export class Simulator {
     }
     this.suggestId();
     this.render();
+    // Start with an answer in the key-movement panel: what removing the first instance moves.
+    if (this.live.length > 1) this.showMovement(this.live, 0, 'If removed');
   }
 
   bind(doc) {
@@ -363,10 +365,10 @@ export class Simulator {
       'tr',
       { 'data-id': node.id },
       h('th', { scope: 'row', class: 'id', 'data-label': 'Instance' }, node.id),
-      h('td', { 'data-label': 'Version', class: 'num-left' }, node.version),
+      h('td', { 'data-label': 'Version' }, node.version),
       h('td', { 'data-label': 'Weight' }, weight),
       h('td', { 'data-label': 'Zone' }, zone),
-      h('td', { class: 'lease', 'data-label': 'Lease' }, remaining, h('span', { class: 'bar', 'aria-hidden': 'true' }, fill)),
+      h('td', { class: 'lease', 'data-label': 'Lease' }, h('span', {}, remaining, h('span', { class: 'bar', 'aria-hidden': 'true' }, fill))),
       h('td', { 'data-label': 'State' }, state),
       h('td', { 'data-label': 'Actions' }, h('span', { class: 'actions' }, toggle, remove)),
     );
