@@ -14,6 +14,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export WRANGLER_SEND_METRICS=false
+# Do not download Request.cf sample data from the internet (wrangler warns and waits otherwise).
+export CLOUDFLARE_CF_FETCH_ENABLED=false
 PORT=${PORT:-8787}
 
 VASCO_SKIP_CHROMIUM=1 bash scripts/setup.sh

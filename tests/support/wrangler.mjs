@@ -136,6 +136,8 @@ export async function startWrangler(options = {}) {
       ...process.env,
       VASCO_SKIP_BUILD: '1',
       WRANGLER_SEND_METRICS: 'false',
+      // No attempt to download the Request.cf placeholder from the internet (3 s timeout).
+      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
       NO_COLOR: '1',
       FORCE_COLOR: '0',
     },
