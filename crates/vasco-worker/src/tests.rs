@@ -575,3 +575,67 @@ fn every_response_has_the_kv_ops_header() {
         assert!(headers.iter().any(|(k, _)| *k == "x-vasco-kv-ops"));
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any method and path gets an answer, never a 5xx, and never touches KV unless routed.
+        #[test]
+        fn any_request_line_is_answered(method in "[A-Z]{1,8}", path in "/[ -~]{0,80}") {
+            let h = Harness::new(0);
+            let response = h.send(ApiRequest::new(Method::parse(&method), &path));
+            prop_assert!(response.status < 500, "{} {} -> {}", method, path, response.status);
+        }
+
+        /// Any registration body is either stored (200) or refused with a 4xx that changes
+        /// nothing; never a 5xx.
+        #[test]
+        fn any_register_body_is_stored_or_refused(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let h = Harness::new(0);
+            h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+            let before = h.kv.snapshot();
+            let response = h.send(
+                ApiRequest::new(Method::Put, "/v1/services/api/1.0.0/instances/a")
+                    .with_bearer(TOKEN)
+                    .with_body(body),
+            );
+            prop_assert!(response.status == 200 || (400..500).contains(&response.status));
+            if response.status != 200 {
+                prop_assert_eq!(h.kv.snapshot(), before);
+            }
+        }
+
+        /// JSON-shaped registration bodies with arbitrary field values behave the same way.
+        #[test]
+        fn any_json_register_body_is_stored_or_refused(
+            url in "[ -~]{0,40}",
+            ttl in proptest::num::f64::ANY,
+            weight in any::<i64>(),
+            tags in proptest::collection::vec("[ -~]{0,70}", 0..20),
+            zone in proptest::option::of("[ -~]{0,70}"),
+        ) {
+            let h = Harness::new(0);
+            let body = json!({"url": url, "ttl": ttl, "weight": weight, "tags": tags, "zone": zone});
+            let response = h.send(
+                ApiRequest::new(Method::Put, "/v1/services/api/1.0.0/instances/a")
+                    .with_bearer(TOKEN)
+                    .with_body(body.to_string()),
+            );
+            prop_assert!(response.status == 200 || response.status == 400, "{:?}", response.body);
+            prop_assert_eq!(h.kv.snapshot().is_empty(), response.status != 200);
+        }
+
+        /// Any lookup query string is answered with 200 or a 400 naming a field.
+        #[test]
+        fn any_lookup_query_is_answered(query in "[ -~]{0,60}") {
+            let h = Harness::new(0);
+            let response = h.get(&format!("/v1/services/api?{query}"));
+            prop_assert!(response.status == 200 || response.status == 400 || response.status == 404,
+                "{} -> {}", query, response.status);
+        }
+    }
+}
