@@ -561,6 +561,7 @@ impl<P> Cache<P> {
 
     /// Picks one instance of slot `index` with `strategy`, leaving out ejected instances (all
     /// of them are candidates again if every one is ejected). Returns the instance's index.
+    #[allow(clippy::too_many_arguments)] // the client's parts are borrowed separately
     pub fn pick(
         &mut self,
         index: usize,

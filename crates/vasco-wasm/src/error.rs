@@ -64,7 +64,7 @@ impl Error {
     /// The stable, machine-readable code exposed to JavaScript as `err.code`.
     pub fn code(&self) -> String {
         match self {
-            Self::Core(e) => e.code().into(),
+            Self::Core(e) => e.code(),
             Self::NeedUrl => "need_url".into(),
             Self::InvalidPackage { .. } => "invalid_package".into(),
             Self::NoUrl { .. } => "no_url".into(),

@@ -203,10 +203,10 @@ impl Registry {
 }
 
 fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
-    let list = Array::try_from(list.clone())
-        .ok()
-        .filter(|_| Array::is_array(list))
-        .ok_or_else(|| js_error(&Error::argument("candidates", "must be an array")))?;
+    if !Array::is_array(list) {
+        return Err(js_error(&Error::argument("candidates", "must be an array")));
+    }
+    let list = Array::from(list);
     list.iter()
         .map(|item| {
             if let Some(id) = item.as_string() {

@@ -1,0 +1,306 @@
+// The npm package suite, run twice: against a real local Worker (http.test.mjs) and against the
+// in-process registry (memory.test.mjs). `mode` says how to reach the registry and how to look
+// at it without the client's cache.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, test } from 'node:test';
+
+import { loadVasco, startChild, unique, waitFor } from './helpers.mjs';
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * @param {object} mode
+ * @param {'http'|'memory'} mode.name
+ * @param {() => Promise<void>} mode.setup      starts the registry; sets VASCO_URL/VASCO_TOKEN
+ * @param {() => Promise<void>} mode.teardown
+ * @param {() => {url: string, token?: string}} mode.options   connect() options
+ * @param {(name: string) => Promise<string[]>} mode.ids         live instance ids, uncached
+ * @param {(name: string, version: string, id: string) => Promise<void>} [mode.remove]  cleanup
+ */
+export function defineSuite(mode) {
+  let vasco;
+  let client;
+  const prefix = `${mode.name}:`;
+
+  // The package's timers are unref'd (a CLI using it must be able to exit); a service has its
+  // server to keep it running, and this suite has this interval.
+  let keepAlive;
+
+  before(async () => {
+    keepAlive = setInterval(() => {}, 1000);
+    vasco = await loadVasco();
+    await mode.setup();
+    client = vasco.connect(mode.options());
+  });
+
+  after(async () => {
+    await client?.close();
+    await vasco?.deregister();
+    await mode.teardown();
+    clearInterval(keepAlive);
+  });
+
+  test(`${prefix} bad arguments get the original messages and stable codes`, async () => {
+    const pkg = { name: 'svc', version: '1.0.0' };
+    const viaCallback = await new Promise((resolve) => {
+      const returned = vasco.register(undefined, pkg, (err, deps) => resolve({ err, deps }));
+      assert.equal(returned, null, 'nothing was registered');
+    });
+    assert.ok(viaCallback.err instanceof Error);
+    assert.equal(viaCallback.err.message, 'Need url of service');
+    assert.equal(viaCallback.err.code, 'need_url');
+    await assert.rejects(vasco.register('', pkg), { message: 'Need url of service', code: 'need_url' });
+    for (const bad of [undefined, null, {}, 'pkg', { name: 'svc' }, { version: '1.0.0' }, { name: '', version: '1.0.0' }]) {
+      await assert.rejects(vasco.register('127.0.0.1:1', bad), { message: 'Invalid package', code: 'invalid_package' });
+    }
+    const field = (url, p, code, fieldName) =>
+      assert.rejects(vasco.register(url, p), (err) => {
+        assert.equal(err.code, code);
+        assert.equal(err.field, fieldName);
+        assert.match(err.message, new RegExp(fieldName));
+        return true;
+      });
+    await field('127.0.0.1:1', { name: 'svc', version: '1.0.0', vasco: { aliveDuration: -1 } }, 'invalid_ttl', 'ttl');
+    await field('127.0.0.1:1', { name: 'svc', version: '1.0.0', vasco: { aliveDuration: 'soon' } }, 'invalid_ttl', 'ttl');
+    await field('127.0.0.1:1', { name: 'Not A Name', version: '1.0.0' }, 'invalid_name', 'name');
+    await field('127.0.0.1:1', { name: 'svc', version: 'one' }, 'invalid_version', 'version');
+    await field('not a url', pkg, 'invalid_url', 'url');
+    await field('127.0.0.1:1', { name: 'svc', version: '1.0.0', vasco: { dependencies: { api: 2 } } }, 'invalid_dependencies', 'dependencies');
+
+    await assert.rejects(vasco.findDependencies('api'), { code: 'invalid_dependencies' });
+    await assert.rejects(vasco.findDependencies({ api: '>>1' }), { code: 'invalid_dependencies' });
+    await assert.rejects(vasco.findDependencies({ api: '1' }, { api: 3000 }), { code: 'invalid_mocks' });
+    const cbErr = await new Promise((resolve) => vasco.findDependencies({ 'Bad Name': '1' }, {}, (err) => resolve(err)));
+    assert.equal(cbErr.code, 'invalid_dependencies');
+
+    assert.throws(() => vasco.connect({ url: 'redis://127.0.0.1:6379' }), (err) => {
+      assert.equal(err.code, 'invalid_registry_url');
+      assert.match(err.message, /no longer uses Redis/);
+      assert.match(err.message, /VASCO_URL/);
+      assert.match(err.message, /memory:/);
+      return true;
+    });
+    assert.throws(() => vasco.connect({ url: 'ftp://example.com' }), { code: 'invalid_registry_url' });
+    assert.throws(() => vasco.connect({ url: 'memory:', timeout: -1 }), { code: 'invalid_argument' });
+    await assert.rejects(client.pick('api', '*', { strategy: 'fastest' }), { code: 'invalid_strategy' });
+    await assert.rejects(client.instances('Not A Name'), { code: 'invalid_name' });
+    await assert.rejects(client.instances('api', '>>1'), { code: 'invalid_version' });
+    await assert.rejects(client.register({ name: 'svc', version: '1.0.0' }), { message: 'Need url of service' });
+    await assert.rejects(client.register({ url: '127.0.0.1:1', version: '1.0.0' }), { code: 'invalid_name' });
+    await assert.rejects(client.register(null), { code: 'invalid_argument' });
+    await assert.rejects(client.register({ name: 'svc', version: '1.0.0', url: '127.0.0.1:1', ttl: 0 }), { code: 'invalid_ttl' });
+  });
+
+  test(`${prefix} two versions of a service resolve by exact version and by range`, async () => {
+    const name = unique('api');
+    const v1 = await client.register({ name, version: '1.0.0', url: '127.0.0.1:4001' });
+    const v2 = await client.register({ name, version: '2.1.0', url: '127.0.0.1:4002' });
+    assert.equal(v1.instance.version, '1.0.0');
+    const find = (range) => vasco.findDependencies({ [name]: range }, {});
+    assert.deepEqual(await find('1.0.0'), { [name]: '127.0.0.1:4001' });
+    assert.deepEqual(await find('v1.0.0'), { [name]: '127.0.0.1:4001' });
+    assert.deepEqual(await find('2.1.0'), { [name]: '127.0.0.1:4002' });
+    assert.deepEqual(await find('^2'), { [name]: '127.0.0.1:4002' });
+    assert.deepEqual(await find('1.x'), { [name]: '127.0.0.1:4001' });
+    assert.deepEqual(await find('>=1'), { [name]: '127.0.0.1:4002' }, 'the newest matching version wins');
+    await assert.rejects(find('3.0.0'), { message: `No url for: ${name}`, code: 'no_url' });
+
+    const all = await client.instances(name);
+    assert.deepEqual(all.map((i) => i.version), ['2.1.0', '1.0.0'], 'newest version first');
+    assert.deepEqual((await client.instances(name, '<2')).map((i) => i.url), ['127.0.0.1:4001']);
+    const resolution = await client.resolve({ [name]: '^1 || ^2' });
+    assert.equal(resolution.resolved[name].version, '2.1.0');
+    assert.deepEqual(resolution.resolved[name].instances.map((i) => i.url), ['127.0.0.1:4002']);
+    assert.deepEqual(resolution.missing, []);
+    assert.ok(Object.isFrozen(all[0]), 'cached instances are shared, so frozen');
+
+    await v1.deregister();
+    await v2.deregister();
+  });
+
+  test(`${prefix} mocks win, and only for dependencies`, async () => {
+    const api = unique('api');
+    const auth = unique('auth');
+    const reg = await client.register({ name: api, version: '2.0.0', url: '127.0.0.1:4101' });
+    const urls = await vasco.findDependencies({ [api]: '2.0.0', [auth]: '1.0.0' }, { [auth]: 'localhost:3000', other: 'x:1' });
+    assert.deepEqual(urls, { [api]: '127.0.0.1:4101', [auth]: 'localhost:3000' });
+    const mockedApi = await client.findDependencies({ [api]: '2.0.0' }, { [api]: 'http://mock.local:9' });
+    assert.deepEqual(mockedApi, { [api]: 'http://mock.local:9' }, 'a mock replaces even a live instance');
+    const resolution = await client.resolve({ [auth]: '1' }, { [auth]: 'localhost:3000' });
+    assert.deepEqual(resolution.resolved[auth], { mock: 'localhost:3000', instances: [] });
+    await reg.deregister();
+  });
+
+  test(`${prefix} a dependent registers before its dependency, then resolves it in the background`, async () => {
+    const dep = unique('late');
+    const app = unique('frontend');
+    const pkg = { name: app, version: '1.3.0', vasco: { dependencies: { [dep]: '^1' }, aliveDuration: 5 } };
+    const pending = vasco.register('127.0.0.1:5001', pkg);
+    const registration = pending.registration;
+    assert.ok(registration, 'the promise carries the registration');
+    const err = await pending.then(
+      () => assert.fail('must report the missing dependency'),
+      (e) => e,
+    );
+    assert.equal(err.message, `No url for: ${dep}`);
+    assert.equal(err.code, 'no_url');
+    assert.deepEqual(err.missing, [dep]);
+    assert.deepEqual(registration.missing, [dep]);
+    assert.ok((await mode.ids(app)).includes(registration.id), 'registered itself anyway');
+
+    const resolved = once(registration, 'dependencies', { signal: AbortSignal.timeout(10_000) });
+    const depRegistration = await client.register({ name: dep, version: '1.2.0', url: '127.0.0.1:5002' });
+    const [urls] = await resolved;
+    assert.deepEqual(urls, { [dep]: '127.0.0.1:5002' });
+    assert.deepEqual(registration.dependencies, { [dep]: '127.0.0.1:5002' });
+    assert.deepEqual(registration.missing, []);
+    assert.deepEqual(await vasco.findDependencies({ [dep]: '^1' }), { [dep]: '127.0.0.1:5002' });
+
+    // The callback form reports the same, with the urls found so far.
+    const other = unique('other');
+    const viaCallback = await new Promise((resolve) => {
+      const r = vasco.register('127.0.0.1:5003', { name: unique('app'), version: '1.0.0', vasco: { dependencies: { [dep]: '1', [other]: '1' } } }, (e, deps) =>
+        resolve({ e, deps, r }),
+      );
+    });
+    assert.equal(viaCallback.e.message, `No url for: ${other}`);
+    assert.deepEqual(viaCallback.deps, { [dep]: '127.0.0.1:5002' });
+    await viaCallback.r.deregister();
+
+    // The modern API resolves with the handle and lists what is missing.
+    const modern = await client.register({ name: unique('app'), version: '1.0.0', url: '127.0.0.1:5004', dependencies: { [other]: '*' } });
+    assert.deepEqual(modern.missing, [other]);
+    await modern.deregister();
+
+    await registration.deregister();
+    await depRegistration.deregister();
+  });
+
+  test(`${prefix} heartbeats keep a 1 s lease alive across many TTLs`, async () => {
+    const name = unique('beat');
+    const registration = await client.register({ name, version: '1.0.0', url: '127.0.0.1:6001', ttl: 1 });
+    let beats = 0;
+    registration.on('heartbeat', () => {
+      beats += 1;
+    });
+    const start = Date.now();
+    let looks = 0;
+    while (Date.now() - start < 4500) {
+      const ids = await mode.ids(name);
+      assert.ok(ids.includes(registration.id), `the instance vanished ${Date.now() - start} ms in`);
+      looks += 1;
+      await sleep(50);
+    }
+    assert.ok(looks > 20, `looked ${looks} times`);
+    assert.ok(beats >= 9, `only ${beats} heartbeats in 4.5 s with a 1 s lease`);
+    await registration.deregister();
+    assert.ok(!(await mode.ids(name)).includes(registration.id));
+  });
+
+  test(`${prefix} an instance expires once its process stops beating`, async () => {
+    const name = unique('gone');
+    let id;
+    let stopped;
+    if (mode.name === 'http') {
+      const child = startChild('service.cjs', { SVC_NAME: name, SVC_TTL: '1' });
+      ({ id } = await child.message('registered'));
+      assert.ok((await mode.ids(name)).includes(id));
+      child.kill('SIGKILL'); // no chance to deregister
+      await child.exited;
+    } else {
+      const registration = await client.register({ name, version: '1.0.0', url: '127.0.0.1:6101', ttl: 1 });
+      id = registration.id;
+      registration.stop(); // heartbeats stop; nothing is deregistered
+    }
+    stopped = Date.now();
+    await waitFor(async () => !(await mode.ids(name)).includes(id), { timeout: 4000, message: 'expiry' });
+    const took = Date.now() - stopped;
+    assert.ok(took <= 1500, `gone ${took} ms after the last beat with a 1 s lease`);
+  });
+
+  test(`${prefix} deregister() removes the instance at once`, async () => {
+    const name = unique('bye');
+    const registration = await client.register({ name, version: '1.0.0', url: '127.0.0.1:6201', ttl: 60 });
+    assert.ok((await mode.ids(name)).includes(registration.id));
+    const event = once(registration, 'deregistered');
+    await registration.deregister();
+    await event;
+    assert.deepEqual(await mode.ids(name), []);
+    await registration.deregister(); // idempotent
+    assert.equal(registration.active, false);
+
+    // The original API: vasco.deregister() removes everything register() added.
+    const pkgName = unique('orig');
+    const urls = await vasco.register('127.0.0.1:6202', { name: pkgName, version: '1.0.0', vasco: { aliveDuration: 60 } });
+    assert.deepEqual(urls, {});
+    assert.equal((await mode.ids(pkgName)).length, 1);
+    await vasco.deregister();
+    assert.deepEqual(await mode.ids(pkgName), []);
+  });
+
+  test(`${prefix} SIGTERM deregisters before the process exits (unless opted out)`, async () => {
+    const name = unique('term');
+    const child = startChild('service.cjs', { SVC_NAME: name, SVC_TTL: '60' });
+    const { id } = await child.message('registered');
+    if (mode.name === 'http') assert.ok((await mode.ids(name)).includes(id));
+    child.kill('SIGTERM');
+    const { code, signal } = await child.exited;
+    assert.equal(signal, 'SIGTERM', `exits by the signal, as without vasco (code ${code}, ${child.stderr()})`);
+    assert.ok(child.messages.some((m) => m.deregistered), 'deregistered first');
+    if (mode.name === 'http') {
+      assert.ok(!(await mode.ids(name)).includes(id), 'gone long before its 60 s lease');
+
+      const optOut = startChild('service.cjs', { SVC_NAME: name, SVC_TTL: '60', SVC_SIGNALS: '0' });
+      const kept = await optOut.message('registered');
+      optOut.kill('SIGTERM');
+      const exit = await optOut.exited;
+      assert.equal(exit.signal, 'SIGTERM');
+      assert.ok((await mode.ids(name)).includes(kept.id), 'with handleSignals: false the lease is left to lapse');
+      await mode.remove(name, '1.0.0', kept.id);
+    }
+  });
+
+  test(`${prefix} reportFailure ejects an instance from picks`, async () => {
+    const name = unique('flaky');
+    const regs = [];
+    for (const port of [7001, 7002, 7003]) {
+      regs.push(await client.register({ name, version: '1.0.0', url: `127.0.0.1:${port}` }));
+    }
+    const urls = new Set();
+    for (let i = 0; i < 30; i += 1) urls.add((await client.pick(name, '1', { strategy: 'round-robin' })).url);
+    assert.equal(urls.size, 3);
+    let ejected = false;
+    for (let i = 0; i < 5; i += 1) ejected = client.reportFailure(name, '127.0.0.1:7001');
+    assert.equal(ejected, true, 'the fifth failure in a row ejects');
+    for (let i = 0; i < 50; i += 1) {
+      assert.notEqual((await client.pick(name, '1', { strategy: 'round-robin' })).url, '127.0.0.1:7001');
+      assert.notEqual((await client.pick(name, { strategy: 'maglev', key: `k${i}` })).url, '127.0.0.1:7001');
+    }
+    const found = await client.findDependencies({ [name]: '1.0.0' });
+    assert.notEqual(found[name], '127.0.0.1:7001', 'findDependencies avoids it too');
+    for (const r of regs) await r.deregister();
+  });
+
+  test(`${prefix} every strategy picks; consistent hashing sticks to its key`, async () => {
+    const name = unique('pick');
+    const regs = [];
+    for (const port of [7101, 7102, 7103, 7104]) {
+      regs.push(await client.register({ name, version: '1.0.0', url: `127.0.0.1:${port}`, weight: port - 7100 }));
+    }
+    const urls = new Set(regs.map((r) => r.url));
+    for (const strategy of [...vasco.strategies(), 'consistent-hash']) {
+      const picked = await client.pick(name, '^1', { strategy, key: 'user-42' });
+      assert.ok(urls.has(picked.url), strategy);
+      if (strategy === 'maglev' || strategy === 'ring' || strategy === 'consistent-hash') {
+        for (let i = 0; i < 20; i += 1) {
+          assert.equal((await client.pick(name, '^1', { strategy, key: 'user-42' })).url, picked.url, strategy);
+        }
+      }
+    }
+    const lr = await client.pick(name, { strategy: 'least-request' });
+    client.reportSuccess(name, lr.url);
+    await assert.rejects(client.pick(unique('nobody')), (err) => err.code === 'no_url' && /^No url for: /.test(err.message));
+    for (const r of regs) await r.deregister();
+  });
+}
