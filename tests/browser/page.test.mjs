@@ -1,0 +1,503 @@
+// The page (www/) in a real headless Chromium, served by a real `wrangler dev --local` with
+// the Worker and local KV: the live view follows registrations and lease expiry made through
+// the HTTP API, survives an unreachable registry, stays incremental with hundreds of
+// instances; the simulator runs the wasm core and its charts show the core's exact counts.
+//
+// Needs: the Worker built (scripts/build-worker.sh), the web wasm built into www/pkg
+// (scripts/build-wasm.sh), /usr/bin/chromium (scripts/setup.sh). scripts/test.sh does all three.
+// Screenshots go to tests/artifacts/; with VASCO_UPDATE_SCREENSHOTS=1 the README's copies in
+// docs/screenshots/ are rewritten too.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { ROOT, startWrangler } from '../support/wrangler.mjs';
+import { launch, screenshot, watch } from './browser.mjs';
+
+/** @type {Awaited<ReturnType<typeof startWrangler>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  if (!existsSync(join(ROOT, 'www', 'pkg', 'vasco_wasm.js'))) {
+    throw new Error('www/pkg is not built: run bash scripts/build-wasm.sh');
+  }
+  const [started, launched] = await Promise.allSettled([startWrangler({ cacheMs: 0 }), launch()]);
+  if (started.status === 'fulfilled') server = started.value;
+  if (launched.status === 'fulfilled') browser = launched.value;
+  if (started.status === 'rejected') throw started.reason;
+  if (launched.status === 'rejected') throw launched.reason;
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// --- helpers ----------------------------------------------------------------------------------
+
+async function put(name, version, id, body) {
+  const res = await server.fetch(`/v1/services/${name}/${version}/instances/${id}`, {
+    method: 'PUT',
+    headers: server.auth({ 'content-type': 'application/json' }),
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.equal(res.status, 200, `PUT ${name}@${version}/${id}: ${text}`);
+  return JSON.parse(text);
+}
+
+async function del(name, version, id) {
+  const res = await server.fetch(`/v1/services/${name}/${version}/instances/${id}`, {
+    method: 'DELETE',
+    headers: server.auth(),
+  });
+  await res.arrayBuffer();
+  assert.equal(res.status, 204, `DELETE ${name}@${version}/${id}`);
+}
+
+/** Runs `task` over `items`, `limit` at a time. */
+async function inBatches(items, limit, task) {
+  for (let i = 0; i < items.length; i += limit) {
+    await Promise.all(items.slice(i, i + limit).map(task));
+  }
+}
+
+/**
+ * Opens the page in a fresh context; `run` gets the page and its problem watcher. The context
+ * is always closed; unless a test excuses them, console errors or warnings, uncaught
+ * exceptions, failed requests and HTTP errors fail the test.
+ */
+async function withPage(options, run) {
+  const { hash = '', viewport = { width: 1200, height: 900 }, setup } = options;
+  const context = await browser.newContext({ viewport });
+  try {
+    const page = await context.newPage();
+    const watcher = watch(page);
+    if (setup) await setup(page, watcher);
+    await page.goto(`${server.url}/${hash}`);
+    await run(page, watcher);
+    assert.deepEqual(watcher.problems(), [], 'the page logged no errors and no request failed');
+  } finally {
+    await context.close();
+  }
+}
+
+const group = (page, key) => page.locator(`#live-groups section.group[data-key="${key}"]`);
+const row = (page, key, id) => group(page, key).locator(`tr[data-id="${id}"]`);
+
+/** Seconds in a countdown ("57 s", "9.8 s", "4 min 36 s"). */
+function seconds(text) {
+  const minutes = /(\d+) min (\d+) s/.exec(text);
+  if (minutes) return Number(minutes[1]) * 60 + Number(minutes[2]);
+  return Number.parseFloat(text);
+}
+
+/** Waits until the live view's groups are exactly `keys`, in this order. */
+async function expectGroups(page, keys) {
+  await page.waitForFunction(
+    (want) =>
+      JSON.stringify([...document.querySelectorAll('#live-groups section.group')].map((g) => g.dataset.key)) ===
+      JSON.stringify(want),
+    keys,
+  );
+}
+
+/** The pick counts of one strategy's chart, by instance id (from the data the bars show). */
+function chartCounts(page, strategy) {
+  return page.$$eval(`#sim-charts [data-strategy="${strategy}"] li`, (items) =>
+    Object.fromEntries(items.map((li) => [li.dataset.id, Number(li.dataset.count)])),
+  );
+}
+
+const sum = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+async function noHorizontalScroll(page, label) {
+  const { scroll, client } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    client: document.documentElement.clientWidth,
+  }));
+  assert.ok(scroll <= client, `${label}: the page is ${scroll}px wide in a ${client}px viewport`);
+}
+
+// --- the live view ----------------------------------------------------------------------------
+
+test('live view: empty registry, then instances appear with countdowns and leave when their lease lapses', async () => {
+  await withPage({}, async (page) => {
+    await page.locator('#live-status[data-state="ok"]').waitFor();
+    await page.locator('#live-empty').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#live-summary').textContent(), '0 services · 0 versions · 0 instances');
+    assert.equal(await page.locator('#live-groups section.group').count(), 0);
+
+    await Promise.all([
+      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 2, tags: ['v2', 'canary'] }),
+      put('api', '2.1.0', 'a2', { url: '10.0.0.2:3000', ttl: 60, zone: 'eu-2', tags: ['v2'] }),
+      put('api', '2.0.0', 'old', { url: '10.0.0.9:3000', ttl: 60, zone: 'eu-1' }),
+      put('auth', '1.0.0', 'x1', { url: 'https://auth-1.internal:8443', ttl: 60, tags: ['oauth'] }),
+      put('flash', '1.0.0', 'f1', { url: '10.0.0.7:7000', ttl: 3 }),
+    ]);
+
+    // Everything appears without a reload, grouped by name@version, newest version first.
+    await expectGroups(page, ['api@2.1.0', 'api@2.0.0', 'auth@1.0.0', 'flash@1.0.0']);
+    await page.locator('#live-empty').waitFor({ state: 'hidden' });
+    const a1 = row(page, 'api@2.1.0', 'a1');
+    assert.equal(await a1.locator('.url').textContent(), '10.0.0.1:3000');
+    assert.equal(await a1.locator('.zone').textContent(), 'eu-1');
+    assert.equal(await a1.locator('.weight').textContent(), '2');
+    assert.deepEqual(await a1.locator('.tag').allTextContents(), ['v2', 'canary']);
+    assert.equal(await row(page, 'auth@1.0.0', 'x1').locator('.zone').textContent(), '—');
+    assert.equal(await group(page, 'api@2.1.0').locator('h3 .count').textContent(), '2 instances');
+    assert.match(await page.locator('#live-summary').textContent(), /^3 services · 4 versions · 5 instances$/);
+
+    // Countdowns to each lease's end, counting down between polls.
+    const first = seconds(await a1.locator('.remaining').textContent());
+    assert.ok(first > 50 && first <= 60, `a1 expires in ${first} s of its 60 s lease`);
+    await page.waitForFunction(
+      (before) => Number.parseFloat(document.querySelector('tr[data-id="a1"] .remaining').textContent) < before,
+      first,
+    );
+    assert.match(await page.locator('#live-age').textContent(), /^\d+\.\d s ago$/);
+
+    // The 3 s lease lapses: the row and then its empty group leave, on the server's word.
+    const f1 = row(page, 'flash@1.0.0', 'f1');
+    assert.ok(seconds(await f1.locator('.remaining').textContent()) <= 3);
+    await f1.waitFor({ state: 'detached', timeout: 8_000 });
+    await expectGroups(page, ['api@2.1.0', 'api@2.0.0', 'auth@1.0.0']);
+    assert.match(await page.locator('#live-announcer').textContent(), /Gone: flash@1\.0\.0 f1/);
+
+    // Rows are updated in place: a new instance does not rebuild its neighbours.
+    await a1.evaluate((el) => {
+      el.dataset.marked = 'yes';
+    });
+    await Promise.all([
+      put('api', '2.1.0', 'a3', { url: '10.0.0.3:3000', ttl: 60, zone: 'eu-1', tags: ['v2'] }),
+      // A heartbeat is an upsert; a changed weight shows in the same row.
+      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 5, tags: ['v2', 'canary'] }),
+    ]);
+    await row(page, 'api@2.1.0', 'a3').waitFor();
+    await page.waitForFunction(() => document.querySelector('tr[data-id="a1"] .weight').textContent === '5');
+    assert.equal(await a1.getAttribute('data-marked'), 'yes', 'the a1 row is the same element');
+    assert.deepEqual(
+      await group(page, 'api@2.1.0').locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.id)),
+      ['a1', 'a2', 'a3'],
+    );
+
+    // A deregistration leaves at the next poll.
+    await del('api', '2.1.0', 'a2');
+    await row(page, 'api@2.1.0', 'a2').waitFor({ state: 'detached' });
+    assert.equal(await group(page, 'api@2.1.0').locator('h3 .count').textContent(), '2 instances');
+
+    await put('api', '2.1.0', 'a2', { url: '10.0.0.2:3000', ttl: 60, zone: 'eu-2', tags: ['v2'] });
+    await row(page, 'api@2.1.0', 'a2').waitFor();
+  });
+});
+
+test('resolve box: the registry answer, and the instance each strategy of the wasm core picks', async () => {
+  await Promise.all([
+    put('pay', '3.1.0', 'p1', { url: '10.1.0.1:80', ttl: 120, zone: 'eu-1' }),
+    put('pay', '3.1.0', 'p2', { url: '10.1.0.2:80', ttl: 120, zone: 'eu-2', weight: 3 }),
+    put('pay', '3.1.0', 'p3', { url: '10.1.0.3:80', ttl: 120, zone: 'eu-1' }),
+    put('pay', '3.0.0', 'p0', { url: '10.1.0.9:80', ttl: 120, zone: 'eu-2' }),
+    put('auth', '1.0.0', 'x1', { url: 'https://auth-1.internal:8443', ttl: 120, tags: ['oauth'] }),
+  ]);
+  await withPage({}, async (page) => {
+    await row(page, 'pay@3.1.0', 'p3').waitFor();
+    // Keyboard only: type, move to the zone field, submit with Enter.
+    await page.locator('#resolve-input').focus();
+    await page.keyboard.type('pay@^3, auth@1.0.0, db@^1');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'resolve-zone');
+    await page.keyboard.type('eu-2');
+    await page.keyboard.press('Enter');
+    await page.locator('#resolve-picks').waitFor();
+
+    const res = await server.fetch('/v1/resolve', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dependencies: { pay: '^3', auth: '1.0.0', db: '^1' } }),
+    });
+    const answer = await res.json();
+    assert.equal(answer.resolved.pay.version, '3.1.0');
+    assert.deepEqual(answer.missing, ['db']);
+
+    assert.equal(await page.locator('.resolve-summary').textContent(), '2 of 3 dependencies resolved; missing: db.');
+    assert.match(await page.locator('.resolved-list li[data-name="pay"]').textContent(), /→ 3\.1\.0 \(3 instances: p1 10\.1\.0\.1:80, p2 10\.1\.0\.2:80, p3 10\.1\.0\.3:80\)/);
+    assert.match(await page.locator('.resolved-list li[data-name="db"]').textContent(), /no live instance matches/);
+
+    const picks = async () =>
+      page.$$eval('#resolve-picks tbody tr', (rows) =>
+        Object.fromEntries(
+          rows.map((r) => [
+            r.dataset.strategy,
+            Object.fromEntries([...r.querySelectorAll('td[data-name]')].map((td) => [td.dataset.name, td.querySelector('.picked')?.textContent])),
+          ]),
+        ),
+      );
+    const first = await picks();
+    assert.deepEqual(Object.keys(first), ['random', 'round-robin', 'weighted', 'least-request', 'maglev', 'ring', 'zone']);
+    const payIds = answer.resolved.pay.instances.map((i) => i.id);
+    for (const [strategy, chosen] of Object.entries(first)) {
+      assert.ok(payIds.includes(chosen.pay), `${strategy} picked ${chosen.pay} of ${payIds}`);
+      assert.equal(chosen.auth, 'x1', `${strategy} picks the only auth instance`);
+    }
+    // Zone preference keeps to the local zone when an instance is there: p2 is the only eu-2.
+    assert.equal(first.zone.pay, 'p2');
+
+    // Consistent hashing is sticky: the same key picks the same instance again.
+    await page.locator('#resolve-form button[type="submit"]').click();
+    await page.waitForFunction(() => document.querySelector('#resolve-output')?.getAttribute('aria-busy') !== 'true');
+    const second = await picks();
+    assert.equal(second.maglev.pay, first.maglev.pay);
+    assert.equal(second.ring.pay, first.ring.pay);
+
+    // A bad name is caught before any request, and said so.
+    await page.locator('#resolve-input').fill('Pay@^3');
+    await page.locator('#resolve-input').press('Enter');
+    await page.locator('#resolve-problem', { hasText: 'is not a service name' }).waitFor();
+    assert.equal(await page.locator('#resolve-input').getAttribute('aria-invalid'), 'true');
+
+    // The README screenshot of the live view: groups, countdowns and a resolved box.
+    await page.locator('#resolve-input').fill('pay@^3, auth@1.0.0, db@^1');
+    await page.locator('#resolve-input').press('Enter');
+    await page.locator('#resolve-picks').waitFor();
+    await page.locator('#resolve-problem').waitFor({ state: 'hidden' });
+    await page.locator('#resolve-input').blur();
+    await screenshot(page, 'live', { fullPage: true, doc: true });
+  });
+});
+
+test('live view with hundreds of instances: rendered incrementally, no rebuild on each poll', async () => {
+  const ids = Array.from({ length: 300 }, (_, i) => `n${String(i).padStart(3, '0')}`);
+  await inBatches(ids, 25, (id, i) =>
+    put('bulk', '1.0.0', id, { url: `10.2.${Math.floor(i / 250)}.${i % 250}:8080`, ttl: 120, zone: `z-${i % 3}` }),
+  );
+  await withPage({}, async (page) => {
+    const bulk = group(page, 'bulk@1.0.0');
+    await bulk.locator('h3 .count', { hasText: '300 instances' }).waitFor({ timeout: 15_000 });
+    assert.equal(await bulk.locator('tbody tr').count(), 300);
+
+    // Two more polls that change nothing touch no row.
+    await page.evaluate(() => {
+      window.__rowChanges = 0;
+      new MutationObserver((records) => {
+        for (const record of records) {
+          for (const node of [...record.addedNodes, ...record.removedNodes]) {
+            if (node.nodeName === 'TR' || node.nodeName === 'SECTION') window.__rowChanges += 1;
+          }
+        }
+      }).observe(document.getElementById('live-groups'), { childList: true, subtree: true });
+    });
+    const updates = Number(await page.locator('#live-groups').getAttribute('data-updates'));
+    await page.waitForFunction(
+      (n) => Number(document.getElementById('live-groups').dataset.updates) >= n + 2,
+      updates,
+    );
+    assert.equal(await page.evaluate(() => window.__rowChanges), 0, 'no rows added or removed');
+
+    // Removing 100 removes exactly those rows; the others stay the same elements.
+    await bulk.locator('tr[data-id="n299"]').evaluate((el) => {
+      el.dataset.marked = 'yes';
+    });
+    await inBatches(ids.slice(0, 100), 25, (id) => del('bulk', '1.0.0', id));
+    await bulk.locator('h3 .count', { hasText: '200 instances' }).waitFor();
+    assert.equal(await bulk.locator('tbody tr').count(), 200);
+    assert.equal(await bulk.locator('tr[data-id="n299"]').getAttribute('data-marked'), 'yes');
+    assert.equal(await page.evaluate(() => window.__rowChanges), 100, 'exactly the 100 removed rows left');
+  });
+  await inBatches(ids.slice(100), 25, (id) => del('bulk', '1.0.0', id));
+});
+
+test('live view: an unreachable registry shows a message, keeps the last data and retries', async () => {
+  let down = true;
+  await withPage(
+    {
+      setup: async (page, watcher) => {
+        // The refused requests log network errors; those (and only those) are expected here.
+        watcher.expect(/request failed: GET http:\/\/127\.0\.0\.1:\d+\/v1\/services.*ERR_CONNECTION_REFUSED/);
+        watcher.expect(/console error: Failed to load resource: net::ERR_CONNECTION_REFUSED/);
+        await page.route('**/v1/**', (route) => (down ? route.abort('connectionrefused') : route.continue()));
+      },
+    },
+    async (page) => {
+      // Down from the start: a visible message and a retry countdown, not a blank page.
+      const alert = page.locator('#live-error');
+      await alert.waitFor({ state: 'visible' });
+      assert.match(await page.locator('#live-error-text').textContent(), /Registry unreachable \(network error\)/);
+      assert.equal(await page.locator('#live-status').textContent(), 'Not connected');
+      await page.locator('#live-retry-in', { hasText: /Retrying in \d+ s\./ }).waitFor();
+
+      // It comes back on its own (backoff 1 s, 2 s, ...).
+      down = false;
+      await alert.waitFor({ state: 'hidden', timeout: 10_000 });
+      assert.equal(await page.locator('#live-status').textContent(), 'Connected');
+      await row(page, 'api@2.1.0', 'a1').waitFor();
+
+      // Down again: the last data stays on screen, marked stale.
+      down = true;
+      await alert.waitFor({ state: 'visible' });
+      assert.equal(await page.locator('#live-status').textContent(), 'Disconnected');
+      assert.match(await page.locator('#live-groups').getAttribute('class'), /\bstale\b/);
+      assert.equal(await row(page, 'api@2.1.0', 'a1').count(), 1);
+      // Let the backoff grow past 2 s, then retry at once from the keyboard.
+      await page.waitForFunction(() => {
+        const match = /Retrying in (\d+) s/.exec(document.getElementById('live-retry-in').textContent);
+        return match && Number(match[1]) >= 3;
+      }, null, { timeout: 15_000 });
+      down = false;
+      await page.locator('#live-retry').focus();
+      await page.keyboard.press('Enter');
+      await alert.waitFor({ state: 'hidden', timeout: 1_500 });
+      assert.doesNotMatch((await page.locator('#live-groups').getAttribute('class')) ?? '', /\bstale\b/);
+    },
+  );
+});
+
+// --- the simulator ----------------------------------------------------------------------------
+
+test('simulator: the wasm core picks, moves keys and expires leases on the page clock', async (t) => {
+  await withPage({}, async (page) => {
+    // Keyboard: from the Live tab, the right arrow selects the Simulator.
+    await page.locator('#tab-live').focus();
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.locator('#tab-simulator').getAttribute('aria-selected'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'tab-simulator');
+    await page.locator('#sim-body').waitFor({ state: 'visible' });
+    assert.ok(await page.locator('#panel-live').isHidden());
+    assert.equal(new URL(page.url()).hash, '#simulator');
+
+    // Pause the clock: from here on time moves only with the +N s buttons.
+    await page.locator('#sim-play').click();
+    assert.equal(await page.locator('#sim-play').getAttribute('aria-pressed'), 'false');
+    const rows = page.locator('#sim-rows tr');
+    assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.id)), ['a', 'b', 'c']);
+
+    // Three equal instances (c starts at weight 2).
+    const weightC = page.getByLabel('Weight of c');
+    await weightC.fill('1');
+    await weightC.press('Tab');
+    await page.locator('#sim-log li', { hasText: 'c: weight set to 1' }).waitFor();
+
+    await page.locator('#sim-n').fill('300');
+    await page.locator('#sim-n').press('Enter');
+    await page.locator('#sim-charts [data-strategy="round-robin"]').waitFor();
+    assert.deepEqual(await chartCounts(page, 'round-robin'), { a: 100, b: 100, c: 100 });
+    assert.deepEqual(await chartCounts(page, 'weighted'), { a: 100, b: 100, c: 100 });
+    // Zone preference (local zone eu-1): only a and b are in eu-1.
+    assert.deepEqual(await chartCounts(page, 'zone'), { a: 150, b: 150, c: 0 });
+    for (const strategy of ['random', 'least-request', 'maglev', 'ring']) {
+      const counts = await chartCounts(page, strategy);
+      assert.deepEqual(Object.keys(counts), ['a', 'b', 'c'], strategy);
+      assert.equal(sum(counts), 300, `${strategy} fired 300 picks`);
+    }
+    const lr = Object.values(await chartCounts(page, 'least-request'));
+    assert.ok(Math.max(...lr) - Math.min(...lr) <= 2, `least request balances in-flight load: ${lr}`);
+    // The numbers are on screen too, not only in data attributes.
+    assert.equal(
+      await page.locator('#sim-charts [data-strategy="round-robin"] li[data-id="a"] .value').textContent(),
+      '100 · 33.3%',
+    );
+
+    // Where 10 000 keys go before c leaves, and how many move when it does.
+    await page.locator('#sim-n').fill('10000');
+    await page.locator('#sim-fire').click();
+    await page.locator('#sim-picks-summary', { hasText: '10,000 picks' }).waitFor();
+    const maglevBefore = await chartCounts(page, 'maglev');
+    const ringBefore = await chartCounts(page, 'ring');
+    assert.equal(sum(maglevBefore), 10_000);
+    await page.getByRole('button', { name: 'Remove c' }).click();
+    await page.locator('#sim-rows tr[data-id="c"]').waitFor({ state: 'detached' });
+    const moves = page.locator('#sim-moves-output');
+    await moves.locator('.moves-result', { hasText: 'c left' }).waitFor();
+    for (const [strategy, before] of [['maglev', maglevBefore], ['ring', ringBefore]]) {
+      const item = moves.locator(`li[data-strategy="${strategy}"]`);
+      const moved = Number(await item.getAttribute('data-moved'));
+      const fromRemoved = Number(await item.getAttribute('data-from-removed'));
+      const elsewhere = Number(await item.getAttribute('data-elsewhere'));
+      assert.equal(Number(await item.getAttribute('data-total')), 10_000);
+      assert.equal(moved, fromRemoved + elsewhere, strategy);
+      // Every key c held moves (the chart above counted the same keys, key-0 … key-9999).
+      assert.equal(fromRemoved, before.c, `${strategy}: the keys on c (${before.c}) all move`);
+      if (strategy === 'ring') assert.equal(elsewhere, 0, 'on the ring no other key moves');
+      t.diagnostic(`${strategy}: removing c of 3 moved ${moved} of 10000 keys (${fromRemoved} from c, ${elsewhere} between survivors)`);
+      assert.match(await item.textContent(), new RegExp(`${moved.toLocaleString('en')} of 10,000 keys moved`));
+    }
+
+    // Weighted 1:3 is exact over a multiple of 4 with smooth weighted round robin.
+    const weightB = page.getByLabel('Weight of b');
+    await weightB.fill('3');
+    await weightB.press('Tab');
+    await page.locator('#sim-log li', { hasText: 'b: weight set to 3' }).waitFor();
+    await page.locator('#sim-n').fill('400');
+    await page.locator('#sim-fire').click();
+    await page.locator('#sim-picks-summary', { hasText: '400 picks' }).waitFor();
+    assert.deepEqual(await chartCounts(page, 'weighted'), { a: 100, b: 300 });
+    assert.deepEqual(await chartCounts(page, 'round-robin'), { a: 200, b: 200 });
+
+    // Kill b: its heartbeats stop and its 10 s lease runs out on the simulated clock.
+    await page.getByRole('button', { name: 'Kill b' }).click();
+    const b = page.locator('#sim-rows tr[data-id="b"]');
+    assert.equal(await b.locator('.state').textContent(), 'killed');
+    const left = seconds(await b.locator('.remaining').textContent());
+    assert.ok(left > 6 && left <= 10, `b has ${left} s left`);
+    const time = async () => Number.parseFloat((await page.locator('#sim-time').textContent()).replace('t = ', ''));
+    const t0 = await time();
+    await page.getByRole('button', { name: '+5 s' }).click();
+    assert.ok(Math.abs((await time()) - (t0 + 5)) < 0.05, 'the clock moved 5 s');
+    assert.equal(await b.count(), 1, 'b is still live 5 s after it was killed');
+    await page.getByRole('button', { name: '+5 s' }).click();
+    await b.waitFor({ state: 'detached' });
+    await page.locator('#sim-log li', { hasText: /b: lease lapsed, \d+\.\d s after it was killed/ }).waitFor();
+    // a keeps beating: still there 30 s later.
+    await page.getByRole('button', { name: '+30 s' }).click();
+    assert.equal(await page.locator('#sim-rows tr[data-id="a"] .state').textContent(), 'running');
+    assert.ok(seconds(await page.locator('#sim-rows tr[data-id="a"] .remaining').textContent()) > 6);
+
+    // Add instances with a form, then a fresh round of picks for the screenshot.
+    for (const [id, weight, zone] of [['d', '2', 'us-1'], ['e', '1', 'eu-1']]) {
+      await page.locator('#sim-add-id').fill(id);
+      await page.locator('#sim-add-weight').fill(weight);
+      await page.locator('#sim-add-zone').fill(zone);
+      await page.locator('#sim-add button[type="submit"]').click();
+      await page.locator(`#sim-rows tr[data-id="${id}"]`).waitFor();
+    }
+    await page.locator('#sim-n').fill('1000');
+    await page.locator('#sim-fire').click();
+    await page.locator('#sim-picks-summary', { hasText: '1,000 picks' }).waitFor();
+    assert.deepEqual(await chartCounts(page, 'weighted'), { a: 250, d: 500, e: 250 });
+    await page.locator('#sim-move-target').selectOption('d');
+    await page.getByRole('button', { name: 'Measure its removal' }).click();
+    await moves.locator('.moves-result', { hasText: 'If removed: d' }).waitFor();
+    await screenshot(page, 'simulator', { fullPage: true, doc: true });
+  });
+});
+
+// --- accessibility and small screens ----------------------------------------------------------
+
+test('every control is labelled, and both views fit a phone-width screen', async () => {
+  await withPage({ viewport: { width: 390, height: 844 } }, async (page) => {
+    await row(page, 'api@2.1.0', 'a1').waitFor();
+    const unlabelled = await page.$$eval('input, select, button', (controls) =>
+      controls
+        .filter((c) => !(c.labels?.length || c.getAttribute('aria-label') || c.textContent.trim()))
+        .map((c) => c.outerHTML),
+    );
+    assert.deepEqual(unlabelled, []);
+
+    // The first Tab lands on the skip link.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.className), 'skip-link');
+
+    await noHorizontalScroll(page, 'live view at 390px');
+    await screenshot(page, 'live-phone', { fullPage: true });
+
+    await page.locator('#tab-simulator').click();
+    await page.locator('#sim-body').waitFor({ state: 'visible' });
+    await page.locator('#sim-fire').click();
+    await page.locator('#sim-charts [data-strategy="weighted"]').waitFor();
+    await noHorizontalScroll(page, 'simulator at 390px');
+    await screenshot(page, 'simulator-phone', { fullPage: true });
+  });
+});
