@@ -63,6 +63,7 @@ class Row {
     this.expiresAt = 0;
     this.ttlMs = 1;
     this.shown = '';
+    this.scale = '';
     this.update(instance);
   }
 
@@ -93,8 +94,11 @@ class Row {
       this.el.classList.toggle('lapsed', left <= 0);
       this.el.classList.toggle('ending', left > 0 && left < this.ttlMs / 3);
     }
-    const fraction = Math.min(1, Math.max(0, left / this.ttlMs));
-    this.fill.style.transform = `scaleX(${fraction.toFixed(3)})`;
+    const scale = `scaleX(${Math.min(1, Math.max(0, left / this.ttlMs)).toFixed(3)})`;
+    if (scale !== this.scale) {
+      this.scale = scale;
+      this.fill.style.transform = scale;
+    }
   }
 }
 
