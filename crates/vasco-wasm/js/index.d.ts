@@ -141,8 +141,19 @@ export interface ConnectOptions {
   zone?: string;
   /** Below this fraction of non-ejected instances, picks ignore ejections (0 = off, the default). */
   protectionThreshold?: number;
-  /** Outlier ejection: consecutive failures (default 5) eject an instance for baseEjectionMs (default 30000). */
-  outlier?: { consecutiveFailures?: number; baseEjectionMs?: number; maxEjectionPercent?: number };
+  /**
+   * Outlier ejection (the core's, per service): `consecutiveFailures` (5) in a row eject an
+   * instance for `baseEjectionMs` (30000) times its ejection count, at most `maxEjectionMs`
+   * (300000); at most `maxEjectionPercent` (10) of a service's instances are ejected at once,
+   * but with `alwaysEjectOne` (true in this client) one may always be.
+   */
+  outlier?: {
+    consecutiveFailures?: number;
+    baseEjectionMs?: number;
+    maxEjectionMs?: number;
+    maxEjectionPercent?: number;
+    alwaysEjectOne?: boolean;
+  };
   /** Deregister this client's registrations on SIGINT/SIGTERM (default true). */
   handleSignals?: boolean;
   /** Seed for picks and jitter (reproducible tests); default from crypto. */

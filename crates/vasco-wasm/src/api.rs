@@ -167,8 +167,21 @@ fn config_from(options: &JsValue) -> Result<Config> {
     if let Some(ms) = opt_number(&outlier, "baseEjectionMs")? {
         config.outlier.base_ejection_ms = ms.max(0.0) as u64;
     }
+    if let Some(ms) = opt_number(&outlier, "maxEjectionMs")? {
+        config.outlier.max_ejection_ms = ms.max(0.0) as u64;
+    }
     if let Some(percent) = opt_number(&outlier, "maxEjectionPercent")? {
         config.outlier.max_ejection_percent = percent.clamp(0.0, 100.0) as u32;
+    }
+    match get(&outlier, "alwaysEjectOne").as_bool() {
+        Some(always) => config.outlier.always_eject_one = always,
+        None if !get(&outlier, "alwaysEjectOne").is_undefined() => {
+            return Err(Error::argument(
+                "outlier.alwaysEjectOne",
+                "must be a boolean",
+            ))
+        }
+        None => {}
     }
     Ok(config)
 }
@@ -575,9 +588,7 @@ async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
     match result {
         Ok(instances) => {
             let payload = frozen_instances(&instances);
-            state
-                .cache
-                .store(slot, instances, None, payload, now, generation);
+            state.store(slot, instances, None, payload, now, generation);
             Ok(())
         }
         Err(e) => {
@@ -613,7 +624,6 @@ fn load_memory(shared: &Shared, slot: usize) -> Result<()> {
     shared
         .state
         .borrow_mut()
-        .cache
         .store(slot, instances, None, payload, now, generation);
     Ok(())
 }

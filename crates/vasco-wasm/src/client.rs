@@ -10,17 +10,17 @@
 //! good answer keeps being served (stale-if-error) and the next attempt waits with the core's
 //! [`Backoff`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 use vasco_core::{
+    outlier::{OutlierConfig, OutlierDetector},
     select::{protection, Candidate, Protection, Selector, SelectorConfig, Strategy},
     Backoff, CachePolicy, Dependencies, Freshness, Instance, InstanceId, InstanceKey, InstanceSpec,
     Millis, Mocks, Query, Resolution, Rng, ServiceName, Version, VersionReq,
 };
 
 use crate::error::{Error, Result};
-use crate::outlier_shim::{OutlierConfig, OutlierDetector};
 
 /// Where the package looks when neither `VASCO_URL` nor the `url` option says: the local
 /// `wrangler dev`.
@@ -127,7 +127,12 @@ impl Default for Config {
             cache: CachePolicy::default(),
             local_zone: None,
             protection_threshold: 0.0,
-            outlier: OutlierConfig::default(),
+            // Envoy's defaults, except that one instance may always be ejected: a client
+            // usually talks to a handful of instances, where 10% would never allow any.
+            outlier: OutlierConfig {
+                always_eject_one: true,
+                ..OutlierConfig::default()
+            },
         }
     }
 }
@@ -281,30 +286,35 @@ fn alive_duration(value: Option<&Value>) -> Result<Value> {
         .ok_or_else(|| bad().into())
 }
 
-/// The outlier detector, keyed by `service` and instance url, with a counter that moves
-/// whenever someone is newly ejected so cached pickers know to look again.
+/// The core's outlier detection, one detector per service (the denominator of its ejection
+/// cap is that service's instances), keyed by instance url. A counter moves whenever an
+/// instance is newly ejected, so cached pickers know to look again.
 #[derive(Debug)]
 pub struct Outliers {
-    detector: OutlierDetector,
+    config: OutlierConfig,
+    detectors: BTreeMap<String, OutlierDetector>,
     epoch: u64,
 }
 
 impl Outliers {
-    /// A detector with `config`.
+    /// Detectors with `config`.
     pub fn new(config: OutlierConfig) -> Self {
         Self {
-            detector: OutlierDetector::new(config),
+            config,
+            detectors: BTreeMap::new(),
             epoch: 0,
         }
     }
 
-    fn id(service: &str, url: &str) -> String {
-        format!("{service} {url}")
+    fn detector(&mut self, service: &str) -> &mut OutlierDetector {
+        self.detectors
+            .entry(service.into())
+            .or_insert_with(|| OutlierDetector::new(self.config.clone()))
     }
 
     /// A failed call to `url` of `service`; true when this ejected it.
     pub fn report_failure(&mut self, service: &str, url: &str, now: Millis) -> bool {
-        let ejected = self.detector.report_failure(&Self::id(service, url), now);
+        let ejected = self.detector(service).report_failure(url, now);
         if ejected {
             self.epoch += 1;
         }
@@ -313,12 +323,19 @@ impl Outliers {
 
     /// A successful call: the failure streak of `url` ends.
     pub fn report_success(&mut self, service: &str, url: &str) {
-        self.detector.report_success(&Self::id(service, url));
+        self.detector(service).report_success(url);
     }
 
-    fn is_ejected(&self, instance: &Instance, now: Millis) -> bool {
-        self.detector
-            .is_ejected(&Self::id(instance.service.as_str(), &instance.url), now)
+    /// The instances of `service` the client knows of now (for the ejection cap).
+    fn set_hosts<'a>(&mut self, service: &str, urls: impl IntoIterator<Item = &'a str>) {
+        self.detector(service).set_hosts(urls);
+    }
+
+    /// When the ejection of `instance` ends, if it is ejected at `now`.
+    fn ejected_until(&self, instance: &Instance, now: Millis) -> Option<Millis> {
+        self.detectors
+            .get(instance.service.as_str())?
+            .ejected_until(&instance.url, now)
     }
 }
 
@@ -393,9 +410,6 @@ struct Picker {
     epoch: u64,
     recheck_at: Millis,
 }
-
-/// How often a picker that left ejected instances out looks whether they are back.
-const EJECTION_RECHECK_MS: u64 = 1_000;
 
 /// Cached answers; slots are addressed by index so JavaScript can hold a handle to one.
 #[derive(Debug)]
@@ -585,13 +599,11 @@ impl<P> Cache<P> {
             }
         };
         let picker = &mut entry.pickers[position];
-        if picker.epoch != outliers.epoch
-            || (!picker.excluded.is_empty() && now >= picker.recheck_at)
-        {
-            let excluded = ejected(&entry.instances, now, config, outliers);
+        if picker.epoch != outliers.epoch || now >= picker.recheck_at {
+            let (excluded, recheck_at) = ejected(&entry.instances, now, config, outliers);
             if excluded == picker.excluded {
                 picker.epoch = outliers.epoch;
-                picker.recheck_at = now + EJECTION_RECHECK_MS;
+                picker.recheck_at = recheck_at;
             } else {
                 *picker = Picker::build(&entry.instances, strategy, now, config, outliers);
             }
@@ -601,6 +613,16 @@ impl<P> Cache<P> {
             picker.selector.begin(candidate);
         }
         picker.map.get(candidate).copied()
+    }
+
+    /// Every instance url of `service` in any cached answer.
+    pub fn urls(&self, service: &ServiceName) -> BTreeSet<String> {
+        self.slots
+            .iter()
+            .filter(|s| &s.service == service)
+            .filter_map(|s| s.entry.as_ref())
+            .flat_map(|e| e.instances.iter().map(|i| i.url.clone()))
+            .collect()
     }
 
     /// A call to `url` of `service` picked with least-request finished: its in-flight count
@@ -639,22 +661,30 @@ fn serves_on_error(fetched_at: Millis, now: Millis, config: &Config) -> bool {
 
 /// The instances to leave out of picks: the ejected ones, unless so few would remain that the
 /// core's protection threshold trips (or none would remain at all); then every instance stays
-/// a candidate rather than overloading the survivors or failing every call.
+/// a candidate rather than overloading the survivors or failing every call. Also returns when
+/// the first of those ejections ends (when the picker must look again).
 fn ejected(
     instances: &[Instance],
     now: Millis,
     config: &Config,
     outliers: &Outliers,
-) -> Vec<usize> {
+) -> (Vec<usize>, Millis) {
+    let mut recheck_at = Millis::MAX;
     let excluded: Vec<usize> = (0..instances.len())
-        .filter(|&i| outliers.is_ejected(&instances[i], now))
+        .filter(|&i| match outliers.ejected_until(&instances[i], now) {
+            Some(until) => {
+                recheck_at = recheck_at.min(until);
+                true
+            }
+            None => false,
+        })
         .collect();
     let healthy = instances.len() - excluded.len();
     let protect = protection(healthy, instances.len(), config.protection_threshold);
     if healthy == 0 || protect != Protection::Normal {
-        Vec::new()
+        (Vec::new(), recheck_at)
     } else {
-        excluded
+        (excluded, recheck_at)
     }
 }
 
@@ -666,7 +696,7 @@ impl Picker {
         config: &Config,
         outliers: &Outliers,
     ) -> Self {
-        let excluded = ejected(instances, now, config, outliers);
+        let (excluded, recheck_at) = ejected(instances, now, config, outliers);
         let map: Vec<usize> = (0..instances.len())
             .filter(|i| excluded.binary_search(i).is_err())
             .collect();
@@ -692,7 +722,7 @@ impl Picker {
             map,
             excluded,
             epoch: outliers.epoch,
-            recheck_at: now + EJECTION_RECHECK_MS,
+            recheck_at,
         }
     }
 }
@@ -755,6 +785,27 @@ impl<P, R: Rng> State<P, R> {
         }
     }
 
+    /// Stores a fresh answer in `slot` (see [`Cache::store`]) and tells the outlier detector
+    /// which instances of the service are known now.
+    pub fn store(
+        &mut self,
+        slot: usize,
+        instances: Vec<Instance>,
+        version: Option<Version>,
+        payload: P,
+        now: Millis,
+        generation: u64,
+    ) {
+        self.cache
+            .store(slot, instances, version, payload, now, generation);
+        let Some(service) = self.cache.get(slot).map(|s| s.service.clone()) else {
+            return;
+        };
+        let urls = self.cache.urls(&service);
+        self.outliers
+            .set_hosts(service.as_str(), urls.iter().map(String::as_str));
+    }
+
     /// The slot answering "what does `service` at `requirement` resolve to".
     pub fn resolve_slot(&mut self, service: &ServiceName, requirement: &VersionReq) -> usize {
         self.cache.slot(
@@ -814,8 +865,7 @@ impl<P, R: Rng> State<P, R> {
                 None => (Vec::new(), None),
             };
             let copy = payload(&instances);
-            self.cache
-                .store(slot, instances, version, copy, now, generation);
+            self.store(slot, instances, version, copy, now, generation);
         }
     }
 
@@ -1131,8 +1181,8 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(pick(&mut cache, &outliers, t0 + 1), 1);
         }
-        // Back after the ejection (and the picker's next look).
-        let later = t0 + config.outlier.base_ejection_ms + 2 * EJECTION_RECHECK_MS;
+        // Back once the ejection ends.
+        let later = t0 + 1 + config.outlier.base_ejection_ms;
         let seen: Vec<usize> = (0..4).map(|_| pick(&mut cache, &outliers, later)).collect();
         assert!(seen.contains(&0), "{seen:?}");
     }

@@ -24,9 +24,6 @@ pub mod client;
 pub mod error;
 pub mod transport;
 
-#[doc(hidden)]
-pub mod outlier_shim;
-
 mod api;
 mod convert;
 mod types;
