@@ -136,7 +136,7 @@ test('live view: empty registry, then instances appear with countdowns and leave
       put('api', '2.1.0', 'a2', { url: '10.0.0.2:3000', ttl: 60, zone: 'eu-2', tags: ['v2'] }),
       put('api', '2.0.0', 'old', { url: '10.0.0.9:3000', ttl: 60, zone: 'eu-1' }),
       put('auth', '1.0.0', 'x1', { url: 'https://auth-1.internal:8443', ttl: 60, tags: ['oauth'] }),
-      put('flash', '1.0.0', 'f1', { url: '10.0.0.7:7000', ttl: 3 }),
+      put('flash', '1.0.0', 'f1', { url: '10.0.0.7:7000', ttl: 4 }),
     ]);
 
     // Everything appears without a reload, grouped by name@version, newest version first.
@@ -160,9 +160,9 @@ test('live view: empty registry, then instances appear with countdowns and leave
     );
     assert.match(await page.locator('#live-age').textContent(), /^\d+\.\d s ago$/);
 
-    // The 3 s lease lapses: the row and then its empty group leave, on the server's word.
+    // The 4 s lease lapses: the row and then its empty group leave, on the server's word.
     const f1 = row(page, 'flash@1.0.0', 'f1');
-    assert.ok(seconds(await f1.locator('.remaining').textContent()) <= 3);
+    assert.ok(seconds(await f1.locator('.remaining').textContent()) <= 4);
     await f1.waitFor({ state: 'detached', timeout: 8_000 });
     await expectGroups(page, ['api@2.1.0', 'api@2.0.0', 'auth@1.0.0']);
     assert.match(await page.locator('#live-announcer').textContent(), /Gone: flash@1\.0\.0 f1/);
@@ -224,6 +224,7 @@ test('resolve box: the registry answer, and the instance each strategy of the wa
     assert.deepEqual(answer.missing, ['db']);
 
     assert.equal(await page.locator('.resolve-summary').textContent(), '2 of 3 dependencies resolved; missing: db.');
+    await page.locator('#resolve-status', { hasText: '2 of 3 dependencies resolved' }).waitFor({ state: 'attached' });
     assert.match(await page.locator('.resolved-list li[data-name="pay"]').textContent(), /→ 3\.1\.0 \(3 instances: p1 10\.1\.0\.1:80, p2 10\.1\.0\.2:80, p3 10\.1\.0\.3:80\)/);
     assert.match(await page.locator('.resolved-list li[data-name="db"]').textContent(), /no live instance matches/);
 

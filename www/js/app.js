@@ -50,6 +50,7 @@ new ResolveBox({
   zone: /** @type {HTMLInputElement} */ ($('resolve-zone')),
   problem: $('resolve-problem'),
   output: $('resolve-output'),
+  status: $('resolve-status'),
   token,
   core,
 });

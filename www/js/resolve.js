@@ -2,7 +2,7 @@
 // with, for each dependency, the instance every strategy of the wasm core would pick.
 
 import * as api from './api.js';
-import { h } from './dom.js';
+import { announce, h } from './dom.js';
 import { parseDependencies, plural } from './format.js';
 import { PICK_MODES } from './core.js';
 
@@ -10,7 +10,7 @@ export class ResolveBox {
   /**
    * @param {{
    *   form: HTMLFormElement, input: HTMLInputElement, key: HTMLInputElement,
-   *   zone: HTMLInputElement, problem: HTMLElement, output: HTMLElement,
+   *   zone: HTMLInputElement, problem: HTMLElement, output: HTMLElement, status: HTMLElement,
    *   token: () => string, core: Promise<import('./core.js').Core>,
    * }} ui
    */
@@ -88,6 +88,7 @@ export class ResolveBox {
       list.append(h('li', { 'data-name': name }, h('code', {}, `${name}@${dependencies[name]}`), detail));
     }
 
+    announce(this.ui.status, summary.textContent);
     const parts = [summary, list];
     if (found.length > 0) parts.push(this.picksTable(found, resolved));
     this.ui.output.replaceChildren(...parts);
