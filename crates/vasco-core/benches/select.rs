@@ -34,10 +34,12 @@ fn main() {
     writeln!(out).unwrap();
     writeln!(
         out,
-        "Made by `cargo bench -p vasco-core --bench select` on {}, {} ({}).",
+        "Made by `cargo bench -p vasco-core --bench select` on {}, {} ({}); load average \
+         {} when it started (the machine is shared, so other work adds noise).",
         today(),
         machine(),
-        rustc()
+        rustc(),
+        load()
     )
     .unwrap();
     writeln!(
@@ -329,6 +331,13 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpu}, {threads} threads, {}", std::env::consts::ARCH)
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn rustc() -> String {

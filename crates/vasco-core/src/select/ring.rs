@@ -146,8 +146,8 @@ impl Ring {
 }
 
 /// Sorts nodes by position, then owner. Nodes are generated in owner order, so a stable sort
-/// by position alone gives that order: above 2^16 nodes a two-pass radix sort on the 16-bit
-/// halves of the position, several times faster than a comparison sort on 10^6 nodes.
+/// by position alone gives that order: above 2^16 nodes a three-pass radix sort on 11-bit
+/// digits of the position, several times faster than a comparison sort on 10^6 nodes.
 fn sort_nodes(nodes: &mut Vec<(u32, u32)>) {
     debug_assert!(nodes.is_sorted_by_key(|&(_, owner)| owner));
     if nodes.len() < 1 << 16 {
@@ -157,9 +157,10 @@ fn sort_nodes(nodes: &mut Vec<(u32, u32)>) {
         return;
     }
     let mut buffer = vec![(0u32, 0u32); nodes.len()];
-    for shift in [0, 16] {
-        let digit = |node: &(u32, u32)| ((node.0 >> shift) & 0xffff) as usize;
-        let mut offsets = vec![0u32; 1 << 16];
+    // 11-bit digits: 2,048 write streams stay in cache, 65,536 would not.
+    for shift in [0, 11, 22] {
+        let digit = |node: &(u32, u32)| ((node.0 >> shift) & 0x7ff) as usize;
+        let mut offsets = [0u32; 1 << 11];
         for node in nodes.iter() {
             offsets[digit(node)] += 1;
         }
