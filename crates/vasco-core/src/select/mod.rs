@@ -476,6 +476,37 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_ids_and_extreme_weights_still_spread_picks() {
+        let list = vec![
+            Candidate::new("same", u32::MAX),
+            Candidate::new("same", u32::MAX),
+            Candidate::new("", 0),
+        ];
+        let mut rng = SplitMix64::from_seed(5);
+        for &strategy in Strategy::ALL {
+            let mut selector = Selector::new(SelectorConfig::new(strategy), list.clone());
+            let mut seen = [0u32; 3];
+            for i in 0..3_000u32 {
+                seen[selector.pick(&mut rng, Some(&i.to_le_bytes())).unwrap()] += 1;
+            }
+            // The two heavy duplicates both get traffic (except on the ring, where equal ids
+            // are the same nodes and the first one wins them all); where weights count, the
+            // light one gets (almost) none.
+            if strategy == Strategy::Ring {
+                assert_eq!(seen[0] + seen[2], 3_000, "{strategy}: {seen:?}");
+            } else {
+                assert!(seen[0] > 500 && seen[1] > 500, "{strategy}: {seen:?}");
+            }
+            if matches!(
+                strategy,
+                Strategy::Weighted | Strategy::Maglev | Strategy::Ring
+            ) {
+                assert!(seen[2] <= 3, "{strategy}: {seen:?}");
+            }
+        }
+    }
+
+    #[test]
     fn begin_end_track_in_flight_and_ignore_bad_indices() {
         let mut selector =
             Selector::new(SelectorConfig::new(Strategy::LeastRequest), candidates(2));

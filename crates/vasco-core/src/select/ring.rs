@@ -9,7 +9,8 @@
 //!
 //! The per-weight node count is a power of two, so it does not change when one candidate
 //! joins or leaves (only when the total weight crosses a power of two); other candidates'
-//! nodes stay where they were. A node's position comes from the candidate's id alone.
+//! nodes stay where they were. A node's position comes from the candidate's id alone, so
+//! candidates with the same id share their nodes and the first of them gets all their keys.
 //!
 //! Lookup: a bucket index over the top bits of the ring (about two nodes per bucket) gives the
 //! first node of the point's bucket; the answer is among the next few nodes, found by counting
