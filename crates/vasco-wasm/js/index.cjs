@@ -308,16 +308,21 @@ class Registration extends EventEmitter {
 // The modern API: connect() returns a client.
 
 const DEFAULT_STRATEGY = 'weighted'
+const NO_OPTIONS = Object.freeze({})
 
 function splitRange(range, options) {
   if (range !== null && typeof range === 'object') return [undefined, range]
-  return [range, options || {}]
+  return [range, options || NO_OPTIONS]
 }
 
 class VascoClient {
   #core
+  /** Slot handles by name (no range, tag or zone: the common case) ... */
+  #plainSlots = new Map()
+  /** ... and by name, range, tag and zone. */
   #slots = new Map()
   #strategies = new Map()
+  #defaultStrategy
   #registrations = new Set()
   #handleSignals
 
@@ -334,6 +339,7 @@ class VascoClient {
     }
     this.#core = new wasm.Client({ ...options, url, token }, makeSend(timeout))
     this.#handleSignals = options.handleSignals !== false
+    this.#defaultStrategy = this.#strategy(DEFAULT_STRATEGY)
     log('client for %s', this.#core.url)
   }
 
@@ -342,22 +348,33 @@ class VascoClient {
     return this.#core.url
   }
 
-  #slot(name, range, options) {
-    const { tag, zone } = options
+  #slot(name, range, tag, zone) {
+    if (range === undefined && tag === undefined && zone === undefined) {
+      let slot = this.#plainSlots.get(name)
+      if (slot === undefined) {
+        slot = this.#newSlot(name, undefined, undefined, undefined)
+        this.#plainSlots.set(name, slot)
+      }
+      return slot
+    }
     const key = `${name}\u0000${range ?? ''}\u0000${tag ?? ''}\u0000${zone ?? ''}`
     let slot = this.#slots.get(key)
     if (slot === undefined) {
-      if (typeof name !== 'string') throw vascoError('invalid_name', 'invalid name: must be a string', { field: 'name' })
-      slot = this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined)
+      slot = this.#newSlot(name, range, tag, zone)
       this.#slots.set(key, slot)
     }
     return slot
   }
 
+  #newSlot(name, range, tag, zone) {
+    if (typeof name !== 'string') throw vascoError('invalid_name', 'invalid name: must be a string', { field: 'name' })
+    return this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined)
+  }
+
   #strategy(name) {
     let code = this.#strategies.get(name)
     if (code === undefined) {
-      code = this.#core.strategy(name)
+      code = this.#core.strategy(String(name))
       this.#strategies.set(name, code)
     }
     return code
@@ -366,16 +383,34 @@ class VascoClient {
   /** Live instances of `name` matching `range` (and `{tag, zone}`), newest version first. */
   async instances(name, range, options) {
     ;[range, options] = splitRange(range, options)
-    return this.#core.instances(this.#slot(name, range, options))
+    return this.#core.instances(this.#slot(name, range, options.tag, options.zone))
   }
 
-  /** One instance of `name` by `{strategy, key}`; throws `No url for: <name>` when none. */
-  async pick(name, range, options) {
-    ;[range, options] = splitRange(range, options)
-    const slot = this.#slot(name, range, options)
-    const strategy = this.#strategy(options.strategy || DEFAULT_STRATEGY)
-    const key = options.key == null ? undefined : String(options.key)
-    let instance = this.#core.pick(slot, strategy, key, false)
+  /** One instance of `name` by `{strategy, key}`; rejects `No url for: <name>` when none. */
+  pick(name, range, options) {
+    if (range !== null && typeof range === 'object') {
+      options = range
+      range = undefined
+    } else if (!options) {
+      options = NO_OPTIONS
+    }
+    let slot, strategy, key, instance
+    try {
+      slot = this.#slot(name, range, options.tag, options.zone)
+      strategy = options.strategy === undefined ? this.#defaultStrategy : this.#strategy(options.strategy)
+      key = options.key
+      if (key != null && typeof key !== 'string') key = String(key)
+      else if (key === null) key = undefined
+      // From the cache when it can answer now (the hot path: no await inside).
+      instance = this.#core.pick(slot, strategy, key, false)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (instance) return Promise.resolve(instance)
+    return this.#pickAfterLoad(name, slot, strategy, key, instance)
+  }
+
+  async #pickAfterLoad(name, slot, strategy, key, instance) {
     if (instance === undefined) {
       await this.#core.instances(slot)
       instance = this.#core.pick(slot, strategy, key, true)

@@ -407,6 +407,8 @@ struct Picker {
     map: Vec<usize>,
     /// Instance indexes left out because they were ejected when this picker was built.
     excluded: Vec<usize>,
+    /// Candidate index by url, for ending least-request picks (empty for other strategies).
+    by_url: BTreeMap<String, usize>,
     epoch: u64,
     recheck_at: Millis,
 }
@@ -641,11 +643,7 @@ impl<P> Cache<P> {
                 .iter_mut()
                 .filter(|p| p.strategy == Strategy::LeastRequest)
             {
-                if let Some(candidate) = picker
-                    .map
-                    .iter()
-                    .position(|&i| entry.instances[i].url == url)
-                {
+                if let Some(&candidate) = picker.by_url.get(url) {
                     picker.selector.end(candidate);
                 }
             }
@@ -700,6 +698,14 @@ impl Picker {
         let map: Vec<usize> = (0..instances.len())
             .filter(|i| excluded.binary_search(i).is_err())
             .collect();
+        let by_url = if strategy == Strategy::LeastRequest {
+            map.iter()
+                .enumerate()
+                .map(|(candidate, &i)| (instances[i].url.clone(), candidate))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         let candidates = map
             .iter()
             .map(|&i| Candidate {
@@ -721,6 +727,7 @@ impl Picker {
             selector,
             map,
             excluded,
+            by_url,
             epoch: outliers.epoch,
             recheck_at,
         }
