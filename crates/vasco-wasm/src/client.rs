@@ -307,9 +307,11 @@ impl Outliers {
     }
 
     fn detector(&mut self, service: &str) -> &mut OutlierDetector {
-        self.detectors
-            .entry(service.into())
-            .or_insert_with(|| OutlierDetector::new(self.config.clone()))
+        if !self.detectors.contains_key(service) {
+            let detector = OutlierDetector::new(self.config.clone());
+            self.detectors.insert(service.into(), detector);
+        }
+        self.detectors.get_mut(service).expect("inserted above")
     }
 
     /// A failed call to `url` of `service`; true when this ejected it.
@@ -955,6 +957,9 @@ impl<P, R: Rng> State<P, R> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use serde_json::json;
     use vasco_core::SplitMix64;

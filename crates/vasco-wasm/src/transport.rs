@@ -358,6 +358,9 @@ impl Call for CatalogCall {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use vasco_core::{InstanceId, Version};
 

@@ -1,0 +1,193 @@
+//! The wasm surface as JavaScript sees it, run in Node by wasm-bindgen-test-runner:
+//!
+//! ```sh
+//! CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+//!   cargo test -p vasco-wasm --target wasm32-unknown-unknown
+//! ```
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Reflect, JSON};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use vasco_wasm::{
+    key_movement, normalize_version, strategies, version_matches, Client, Registration, Registry,
+    Selector,
+};
+
+fn json(text: &str) -> JsValue {
+    JSON::parse(text).expect("test JSON")
+}
+
+fn prop(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &JsValue::from_str(key)).unwrap()
+}
+
+fn text(value: &JsValue, key: &str) -> String {
+    prop(value, key).as_string().unwrap_or_default()
+}
+
+fn memory_client() -> Client {
+    Client::new(json(r#"{"url": "memory:", "seed": 7}"#), None).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn errors_are_js_errors_with_codes_and_the_original_messages() {
+    let err = Registration::from_package(
+        JsValue::UNDEFINED,
+        json(r#"{"name":"a","version":"1.0.0"}"#),
+    )
+    .err()
+    .unwrap();
+    assert!(err.is_instance_of::<js_sys::Error>());
+    assert_eq!(text(&err, "message"), "Need url of service");
+    assert_eq!(text(&err, "code"), "need_url");
+    assert_eq!(text(&err, "name"), "VascoError");
+
+    let err = Registration::from_package(JsValue::from_str("h:1"), json(r#"{"name":"a"}"#))
+        .err()
+        .unwrap();
+    assert_eq!(text(&err, "message"), "Invalid package");
+
+    let err = Registration::from_options(json(r#"{"name":"a","version":"x","url":"h:1"}"#))
+        .err()
+        .unwrap();
+    assert_eq!(text(&err, "code"), "invalid_version");
+    assert_eq!(text(&err, "field"), "version");
+
+    let err = Client::new(json(r#"{"url": "redis://localhost:6379"}"#), None)
+        .err()
+        .unwrap();
+    assert_eq!(text(&err, "code"), "invalid_registry_url");
+    let err = Client::new(json(r#"{"url": "http://127.0.0.1:1"}"#), None)
+        .err()
+        .unwrap();
+    assert_eq!(
+        text(&err, "code"),
+        "invalid_argument",
+        "http needs a send function"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_memory_client_registers_resolves_and_picks() {
+    let client = memory_client();
+    assert!(client.memory());
+    assert_eq!(client.url(), "memory:");
+    for (version, url) in [("1.0.0", "h:1"), ("2.0.0", "h:2"), ("2.1.0", "h:3")] {
+        let reg = Registration::from_options(json(&format!(
+            r#"{{"name":"wasm-api","version":"{version}","url":"{url}","ttl":60}}"#
+        )))
+        .unwrap();
+        let instance = JsFuture::from(client.register(&reg)).await.unwrap();
+        assert_eq!(text(&instance, "url"), url);
+    }
+    let urls = JsFuture::from(client.find_dependencies(
+        json(r#"{"wasm-api": "^2", "wasm-auth": "1"}"#),
+        json(r#"{"wasm-auth": "localhost:3000"}"#),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(text(&urls, "wasm-api"), "h:3");
+    assert_eq!(text(&urls, "wasm-auth"), "localhost:3000");
+
+    let missing =
+        JsFuture::from(client.find_dependencies(json(r#"{"wasm-nope": "1"}"#), JsValue::UNDEFINED))
+            .await
+            .unwrap_err();
+    assert_eq!(text(&missing, "message"), "No url for: wasm-nope");
+    assert_eq!(Array::from(&prop(&missing, "missing")).length(), 1);
+
+    let slot = client
+        .slot("wasm-api", Some("<2.1".into()), None, None)
+        .unwrap();
+    let list = Array::from(&JsFuture::from(client.instances(slot)).await.unwrap());
+    assert_eq!(list.length(), 2);
+    assert_eq!(text(&list.get(0), "version"), "2.0.0", "newest first");
+    let maglev = client.strategy("consistent-hash").unwrap();
+    let first = client.pick(slot, maglev, Some("user-1".into()), false);
+    for _ in 0..10 {
+        let again = client.pick(slot, maglev, Some("user-1".into()), false);
+        assert_eq!(text(&again, "url"), text(&first, "url"));
+    }
+    assert!(client.strategy("fastest").is_err());
+    assert!(client.heartbeat_delay(3_000.0) <= 1_000.0);
+    client.close();
+    assert!(JsFuture::from(client.catalog()).await.is_err());
+}
+
+#[wasm_bindgen_test]
+fn the_registry_runs_on_an_injected_clock() {
+    let mut registry = Registry::new();
+    let t0 = 1_700_000_000_000.0;
+    registry
+        .register("sim", "1.0.0", "a", json(r#"{"url":"h:1","ttl":2}"#), t0)
+        .unwrap();
+    registry
+        .register("sim", "2.0.0", "b", json(r#"{"url":"h:2","ttl":5}"#), t0)
+        .unwrap();
+    let live = |registry: &Registry, at: f64| {
+        registry
+            .instances("sim", None, JsValue::UNDEFINED, at)
+            .unwrap()
+            .length()
+    };
+    assert_eq!(live(&registry, t0 + 1_999.0), 2);
+    assert_eq!(live(&registry, t0 + 2_000.0), 1);
+    assert!(registry
+        .heartbeat("sim", "1.0.0", "a", t0 + 2_500.0)
+        .is_err());
+    registry
+        .heartbeat("sim", "2.0.0", "b", t0 + 4_000.0)
+        .unwrap();
+    assert_eq!(live(&registry, t0 + 8_999.0), 1);
+    assert_eq!(registry.expire(t0 + 9_000.0), 2);
+    let changes = registry.take_changes();
+    assert_eq!(text(&changes.get(0), "type"), "insert");
+    assert_eq!(text(&changes.get(changes.length() - 1), "type"), "remove");
+    let catalog = registry.catalog(t0);
+    assert_eq!(Array::from(&prop(&catalog, "services")).length(), 0);
+    let resolution = registry
+        .resolve(json(r#"{"sim":"1"}"#), JsValue::UNDEFINED, t0)
+        .unwrap();
+    assert_eq!(Array::from(&prop(&resolution, "missing")).length(), 1);
+    let err = registry
+        .register("Bad Name", "1.0.0", "a", json(r#"{"url":"h:1"}"#), t0)
+        .err()
+        .unwrap();
+    assert_eq!(text(&err, "code"), "invalid_name");
+}
+
+#[wasm_bindgen_test]
+fn selectors_count_and_keys_move_little() {
+    let names: Vec<String> = strategies();
+    assert_eq!(names.len(), 6);
+    let candidates = json(r#"[{"id":"a","weight":1},{"id":"b","weight":3},"c"]"#);
+    for strategy in &names {
+        let mut selector =
+            Selector::new(strategy, candidates.clone(), json(r#"{"seed": 1}"#)).unwrap();
+        let counts = selector.pick_many(5_000, None).to_vec();
+        assert_eq!(counts.iter().sum::<u32>(), 5_000, "{strategy}");
+        assert!(counts.iter().all(|&c| c > 0), "{strategy}: {counts:?}");
+    }
+    let mut weighted = Selector::new("weighted", candidates.clone(), JsValue::UNDEFINED).unwrap();
+    let counts = weighted.pick_many(5_000, None).to_vec();
+    assert_eq!(counts, vec![1_000, 3_000, 1_000]);
+    let mut ring = Selector::new("ring", candidates.clone(), JsValue::UNDEFINED).unwrap();
+    let picked = ring.pick(Some("k".into()));
+    assert!(picked >= 0);
+    assert_eq!(ring.pick(Some("k".into())), picked);
+    assert!(ring.key_shares().is_some());
+    assert!(Selector::new("fastest", candidates, JsValue::UNDEFINED).is_err());
+
+    let six = json(r#"["a","b","c","d","e","f"]"#);
+    let moved = key_movement("ring", six, 2, 10_000).unwrap();
+    assert_eq!(prop(&moved, "elsewhere").as_f64(), Some(0.0));
+    assert!(prop(&moved, "fromRemoved").as_f64().unwrap() > 1_000.0);
+
+    assert!(version_matches("^2", "2.9.1").unwrap());
+    assert!(!version_matches("2.0.0", "2.0.1").unwrap());
+    assert!(version_matches("nonsense!", "1.0.0").is_err());
+    assert_eq!(normalize_version("v1.2.3").unwrap(), "1.2.3");
+}
