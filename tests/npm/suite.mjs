@@ -241,13 +241,16 @@ export function defineSuite(mode) {
 
   test(`${prefix} SIGTERM deregisters before the process exits (unless opted out)`, async () => {
     const name = unique('term');
-    const child = startChild('service.cjs', { SVC_NAME: name, SVC_TTL: '60' });
+    const child = startChild('service.cjs', { SVC_NAME: name, SVC_TTL: '60', DEBUG: 'vasco' });
     const { id } = await child.message('registered');
     if (mode.name === 'http') assert.ok((await mode.ids(name)).includes(id));
     child.kill('SIGTERM');
     const { code, signal } = await child.exited;
     assert.equal(signal, 'SIGTERM', `exits by the signal, as without vasco (code ${code}, ${child.stderr()})`);
     assert.ok(child.messages.some((m) => m.deregistered), 'deregistered first');
+    // DEBUG=vasco logs what happened, like the `debug` package would.
+    assert.match(child.stderr(), new RegExp(`vasco registered ${name}@1\\.0\\.0/`));
+    assert.match(child.stderr(), /vasco SIGTERM: deregistering 1 instance/);
     if (mode.name === 'http') {
       assert.ok(!(await mode.ids(name)).includes(id), 'gone long before its 60 s lease');
 
