@@ -34,29 +34,41 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
+  if (retried503.length > 0) {
+    console.log(`# writes answered 503 ${retried503.length} time(s), retried:\n# ${retried503.join('\n# ')}`);
+  }
 });
 
 // --- helpers ----------------------------------------------------------------------------------
 
-async function put(name, version, id, body) {
-  const res = await server.fetch(`/v1/services/${name}/${version}/instances/${id}`, {
-    method: 'PUT',
-    headers: server.auth({ 'content-type': 'application/json' }),
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.equal(res.status, 200, `PUT ${name}@${version}/${id}: ${text}`);
-  return JSON.parse(text);
+/**
+ * A write through the API with the test token. Two 503 answers mean "try again" and are retried
+ * a few times (and reported at the end) rather than failing a page test: the registry's
+ * `kv_unavailable`, and wrangler's "Your worker restarted mid-request", which `wrangler dev`
+ * sends when it reloads the Worker because build/ or crates/ changed under it (a rebuild in
+ * another terminal). wrangler retries GETs itself, so the page's polls never see it.
+ */
+const retried503 = [];
+async function write(method, path, body, expected) {
+  for (let attempt = 1; ; attempt++) {
+    const res = await server.fetch(path, {
+      method,
+      headers: server.auth(body === undefined ? {} : { 'content-type': 'application/json' }),
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.status === 503 && attempt < 4 && /kv_unavailable|restarted mid-request/.test(text)) {
+      retried503.push(`${method} ${path}: ${text}`);
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      continue;
+    }
+    assert.equal(res.status, expected, `${method} ${path}: ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
 }
 
-async function del(name, version, id) {
-  const res = await server.fetch(`/v1/services/${name}/${version}/instances/${id}`, {
-    method: 'DELETE',
-    headers: server.auth(),
-  });
-  await res.arrayBuffer();
-  assert.equal(res.status, 204, `DELETE ${name}@${version}/${id}`);
-}
+const put = (name, version, id, body) => write('PUT', `/v1/services/${name}/${version}/instances/${id}`, body, 200);
+const del = (name, version, id) => write('DELETE', `/v1/services/${name}/${version}/instances/${id}`, undefined, 204);
 
 /** Runs `task` over `items`, `limit` at a time. */
 async function inBatches(items, limit, task) {
