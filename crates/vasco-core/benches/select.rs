@@ -223,6 +223,18 @@ fn movement_table(out: &mut String) {
         }
     }
     writeln!(out).unwrap();
+    writeln!(
+        out,
+        "Maglev moves more than the removed candidate's keys: filling the table is a race in \
+         which every claim depends on the slots taken before it, so one candidate fewer \
+         changes some claims of the others. The churn shrinks as slots per candidate grow and \
+         grows with N; at N = 1,000 even 2,000 slots per candidate measured 2.3/N. Where \
+         stickiness matters more than exact balance, use the ring. Maglev's table size only \
+         changes when N crosses a power of two; a removal that crosses one (e.g. 129 → 128) \
+         reshuffles all keys."
+    )
+    .unwrap();
+    writeln!(out).unwrap();
 }
 
 /// The numeric id (`10.x.y.z:80` → its position) of the candidate picked for key `k`.
