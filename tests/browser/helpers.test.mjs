@@ -51,15 +51,23 @@ test('ServerClock: a stepped clock starts the estimate over', () => {
 });
 
 test('parseDependencies: names, ranges with spaces, bare names, and mistakes', () => {
-  assert.deepEqual(parseDependencies('api@^2, auth@1.0.0'), {
+  const plain = (text) => {
+    const { dependencies, error } = parseDependencies(text);
+    return { dependencies: { ...dependencies }, error };
+  };
+  assert.deepEqual(plain('api@^2, auth@1.0.0'), {
     dependencies: { api: '^2', auth: '1.0.0' },
     error: null,
   });
-  assert.deepEqual(parseDependencies(' web , db@>=1 <3 ,cache@1.x || 2.x,').dependencies, {
+  assert.deepEqual(plain(' web , db@>=1 <3 ,cache@1.x || 2.x,').dependencies, {
     web: '*',
     db: '>=1 <3',
     cache: '1.x || 2.x',
   });
+  const odd = parseDependencies('__proto__@1, constructor');
+  assert.equal(odd.error, null);
+  assert.equal(JSON.stringify(odd.dependencies), '{"__proto__":"1","constructor":"*"}');
+  assert.deepEqual(Object.keys(odd.dependencies), ['__proto__', 'constructor']);
   assert.match(parseDependencies('').error, /at least one/);
   assert.match(parseDependencies('Api@1').error, /not a service name/);
   assert.match(parseDependencies('@1.0.0').error, /not a service name/);

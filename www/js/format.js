@@ -38,7 +38,8 @@ const NAME = /^[a-z0-9._-]{1,63}$/;
  */
 export function parseDependencies(text) {
   /** @type {Record<string, string>} */
-  const dependencies = {};
+  // No prototype: a service may well be called `constructor` or `__proto__`.
+  const dependencies = Object.create(null);
   const parts = text
     .split(',')
     .map((part) => part.trim())
