@@ -139,8 +139,8 @@ fn pick_table(out: &mut String, keys: &[[u8; 16]]) {
     writeln!(out).unwrap();
     writeln!(
         out,
-        "Maglev's table has a prime size of at least 256 slots per candidate (N rounded up to \
-         a power of two) up to 2^22 slots, never under 100 per candidate; filling it is \
+        "Maglev's table size is the first prime at or above 2^16, 2^18, 2^20, ... that gives \
+         at least 100 slots per candidate (65,537 slots for every N up to 655); filling it is \
          O(M log M). The ring has up to 8,192 nodes per unit of weight and about 2^20 in all."
     )
     .unwrap();
@@ -230,8 +230,8 @@ fn movement_table(out: &mut String) {
          changes some claims of the others. The churn shrinks as slots per candidate grow and \
          grows with N; at N = 1,000 even 2,000 slots per candidate measured 2.3/N. Where \
          stickiness matters more than exact balance, use the ring. Maglev's table size only \
-         changes when N crosses a power of two; a removal that crosses one (e.g. 129 → 128) \
-         reshuffles all keys."
+         changes when N crosses a rung of its ladder (655, 2,621, 10,485, ... candidates); a \
+         removal that crosses one reshuffles all keys."
     )
     .unwrap();
     writeln!(out).unwrap();

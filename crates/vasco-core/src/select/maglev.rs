@@ -10,12 +10,12 @@
 //!   also grows with N).
 //! * A pick is a hash and one table read.
 //!
-//! Size: `M` is the smallest prime at or above `S * B`, where `B` is N rounded up to a power
-//! of two and `S` is 256 slots per candidate while that stays within 2^22 slots, never fewer
-//! than 100. Rounding to a power of two means `M` only changes when N crosses one, so adding or
-//! removing a candidate usually keeps every other candidate's permutation (a new `M`
-//! reshuffles all keys). Entries are `u16` up to 65,536 candidates. Filling costs
-//! O(M log M).
+//! Size: `M` comes from a fixed ladder, the smallest prime at or above 2^16, 2^18, 2^20, ...
+//! (65,537, 262,147, 1,048,583, ...), taking the first rung with at least 100 slots per
+//! candidate. A new `M` reshuffles every key, so `M` must not follow N closely: with the ladder
+//! it stays the same for every N up to 655, then up to 2,621, 10,485 and so on, and adding or
+//! removing a candidate keeps every other candidate's permutation except at those few
+//! crossings. Entries are `u16` up to 65,536 candidates. Filling costs O(M log M).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -24,11 +24,9 @@ use xxhash_rust::xxh64::xxh64;
 
 use super::weighted::Weighted;
 
-/// Slots per candidate (of N rounded up to a power of two) while the table stays small ...
-const SLOTS_PER_CANDIDATE: u64 = 256;
-/// ... which is up to this many slots ...
-const SMALL_TABLE: u64 = 1 << 22;
-/// ... and never fewer than this many per candidate.
+/// The smallest table: 2^16 slots (rounded up to a prime).
+const FIRST_RUNG: u64 = 1 << 16;
+/// Never fewer slots than this per candidate (balance within 1% for equal weights).
 const MIN_SLOTS_PER_CANDIDATE: u64 = 100;
 /// Seeds of the two id hashes. Part of the wire contract: changing them moves every key.
 const OFFSET_SEED: u64 = 0x6d61_676c_6576_2d6f; // "maglev-o"
@@ -173,14 +171,14 @@ fn table_size(members: u64) -> u64 {
     if members == 0 {
         return 0;
     }
-    let base = members.next_power_of_two();
-    let mut size = (SLOTS_PER_CANDIDATE * base)
-        .min(SMALL_TABLE)
-        .max(MIN_SLOTS_PER_CANDIDATE * base);
-    while !is_prime(size) {
-        size += 1;
+    let mut rung = FIRST_RUNG;
+    while rung < MIN_SLOTS_PER_CANDIDATE.saturating_mul(members) {
+        rung <<= 2;
     }
-    size
+    while !is_prime(rung) {
+        rung += 1;
+    }
+    rung
 }
 
 /// Trial division by 6k ± 1: sizes here are at most a few times 10^9, so this is at most
@@ -239,21 +237,17 @@ mod tests {
         assert!(is_prime(65_537));
         assert!(!is_prime(65_537 * 65_539));
         assert_eq!(table_size(0), 0);
-        assert_eq!(table_size(1), 257);
-        assert_eq!(table_size(3), 1_031);
-        assert_eq!(table_size(100), 32_771);
+        assert_eq!(table_size(1), 65_537);
+        assert_eq!(table_size(3), 65_537);
         assert_eq!(
-            table_size(128),
-            32_771,
-            "same size up to the next power of two"
+            table_size(655),
+            65_537,
+            "one size for every small N, so removals never resize"
         );
-        assert_eq!(table_size(129), 65_537);
-        assert_eq!(table_size(16_384), 4_194_319, "capped at 2^22 ...");
-        assert_eq!(
-            table_size(100_000),
-            13_107_229,
-            "... but never under 100 per candidate"
-        );
+        assert_eq!(table_size(656), 262_147);
+        assert_eq!(table_size(2_621), 262_147);
+        assert_eq!(table_size(2_622), 1_048_583);
+        assert_eq!(table_size(100_000), 16_777_259);
         for n in [1u64, 2, 5, 77, 1000, 5000, 70_000] {
             let size = table_size(n);
             assert!(is_prime(size) && size >= 100 * n, "{n}: {size}");
@@ -316,13 +310,10 @@ mod tests {
         assert!(maglev.pick(u64::MAX).unwrap() < 70_000);
     }
 
-    #[test]
-    fn removing_one_moves_few_keys() {
-        // The removed member's keys must move; of the others', few may.
-        let n = 100;
+    /// The fraction of table slots whose owner changes when member `removed` of `n` leaves.
+    fn moved_fraction(n: usize, removed: usize) -> f64 {
         let all = ids(n);
         let before = build(&all, |_| 1);
-        let removed = 37;
         let rest: Vec<String> = all
             .iter()
             .enumerate()
@@ -331,15 +322,27 @@ mod tests {
             .collect();
         let after = build(&rest, |_| 1);
         let (old, new) = (owners(&before), owners(&after));
-        let mut moved = 0;
-        for (&old, &new) in old.iter().zip(&new) {
-            if all[old as usize] != rest[new as usize] {
-                moved += 1;
-            }
+        assert_eq!(
+            old.len(),
+            new.len(),
+            "a removal below 656 members keeps the size"
+        );
+        let moved = old
+            .iter()
+            .zip(&new)
+            .filter(|&(&old, &new)| all[old as usize] != rest[new as usize])
+            .count();
+        moved as f64 / old.len() as f64
+    }
+
+    #[test]
+    fn removing_one_moves_few_keys() {
+        // The removed member's keys must move; of the others', few may.
+        for (n, removed) in [(100, 37), (3, 1), (2, 0), (9, 8), (129, 128)] {
+            let fraction = moved_fraction(n, removed);
+            assert!(fraction >= 0.9 / n as f64, "{n}: {fraction}");
+            assert!(fraction <= 2.0 / n as f64, "{n}: {fraction}");
         }
-        let fraction = moved as f64 / old.len() as f64;
-        assert!(fraction >= 0.9 / n as f64, "{fraction}");
-        assert!(fraction <= 2.0 / n as f64, "{fraction}");
     }
 
     #[test]
