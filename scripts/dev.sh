@@ -29,7 +29,10 @@ if [ -n "${VASCO_TOKEN:-}" ]; then
   token=$VASCO_TOKEN
   extra+=(--var "VASCO_TOKEN:$token")
 else
-  token=$(sed -n 's/^VASCO_TOKEN *= *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' .dev.vars 2>/dev/null | tail -n 1)
+  token=""
+  if [ -f .dev.vars ]; then
+    token=$(sed -n 's/^VASCO_TOKEN *= *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' .dev.vars | tail -n 1)
+  fi
   if [ -z "$token" ]; then
     token="dev-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
     printf 'VASCO_TOKEN="%s"\n' "$token" >>.dev.vars
