@@ -82,12 +82,19 @@ export function startChild(script, env) {
     messages,
     exited,
     stderr: () => stderr,
-    /** Waits for a stdout JSON line with `key`. */
-    async message(key, timeout = 10_000) {
-      return waitFor(() => messages.find((m) => key in m), {
-        timeout,
-        message: `child message "${key}" (stderr: ${stderr})`,
-      });
+    /** Waits for a stdout JSON line with `key` (failing at once on an `error` line). */
+    async message(key, timeout = 30_000) {
+      return waitFor(
+        () => {
+          const failed = messages.find((m) => 'error' in m);
+          if (failed && key !== 'error') throw new Error(`child failed: ${JSON.stringify(failed)}`);
+          return messages.find((m) => key in m);
+        },
+        {
+          timeout,
+          message: `child message "${key}" (stdout: ${JSON.stringify(messages)}, stderr: ${stderr})`,
+        },
+      );
     },
     kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
