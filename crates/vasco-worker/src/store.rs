@@ -79,6 +79,8 @@ struct CachedList {
 #[derive(Debug, Default)]
 pub struct ListCache {
     entries: BTreeMap<String, CachedList>,
+    /// Bumped by every write; a listing started before a write must not be cached after it.
+    generation: u64,
 }
 
 impl ListCache {
@@ -100,6 +102,7 @@ impl ListCache {
     /// Drops every listing (called on each write through this isolate).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.generation = self.generation.wrapping_add(1);
     }
 }
 
@@ -188,6 +191,9 @@ impl<'a, K: Kv> Store<'a, K> {
                 return Ok(hit);
             }
         }
+        // Requests interleave at every await: if a write lands while this listing is in flight,
+        // the listing may predate it and must not be cached.
+        let generation = self.cache.borrow().generation;
         let mut instances = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -214,8 +220,8 @@ impl<'a, K: Kv> Store<'a, K> {
             }
         }
         let instances = Rc::new(instances);
-        if self.cache_ms > 0 {
-            let mut cache = self.cache.borrow_mut();
+        let mut cache = self.cache.borrow_mut();
+        if self.cache_ms > 0 && cache.generation == generation {
             if cache.entries.len() >= CACHE_ENTRIES {
                 cache.entries.clear();
             }

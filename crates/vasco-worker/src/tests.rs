@@ -639,3 +639,74 @@ mod properties {
         }
     }
 }
+
+mod interleaving {
+    use super::*;
+    use crate::store::{Kv, KvFailure, ListPage};
+    use futures_util::future::join;
+
+    /// Yields to the executor once, as a real KV call does.
+    struct YieldOnce(bool);
+
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    /// A KV whose `list` answers with what was stored when it was called, but only after
+    /// other requests have had a turn.
+    struct SlowListKv(MemoryKv);
+
+    impl Kv for SlowListKv {
+        async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, KvFailure> {
+            let page = self.0.list(prefix, cursor).await;
+            YieldOnce(false).await;
+            page
+        }
+        async fn get_metadata(&self, key: &str) -> Result<Option<Option<Value>>, KvFailure> {
+            self.0.get_metadata(key).await
+        }
+        async fn put(&self, key: &str, metadata: Value, ttl: u64) -> Result<(), KvFailure> {
+            self.0.put(key, metadata, ttl).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), KvFailure> {
+            self.0.delete(key).await
+        }
+    }
+
+    /// A lookup in flight while a write lands must not cache its (older) listing.
+    #[test]
+    fn a_listing_that_predates_a_write_is_not_cached() {
+        let kv = SlowListKv(MemoryKv::new());
+        let cache = RefCell::new(ListCache::new());
+        let config = Config {
+            tokens: Tokens::new(Some(TOKEN.into()), None),
+            cache_ms: 60_000,
+        };
+        let lookup = ApiRequest::new(Method::Get, "/v1/services/api");
+        let put = ApiRequest::new(Method::Put, "/v1/services/api/1.0.0/instances/a")
+            .with_bearer(TOKEN)
+            .with_body(json!({"url": "h:1"}).to_string());
+        let (stale, written) = block_on(join(
+            handle(&lookup, &config, &kv, &cache, T0),
+            handle(&put, &config, &kv, &cache, T0),
+        ));
+        assert_eq!(written.status, 200);
+        assert_eq!(
+            ids(&stale),
+            Vec::<String>::new(),
+            "the lookup listed before the write"
+        );
+        let after = block_on(handle(&lookup, &config, &kv, &cache, T0 + 1));
+        assert_eq!(after.kv_ops, 1, "the stale listing was not cached");
+        assert_eq!(ids(&after), ["a"]);
+    }
+}
