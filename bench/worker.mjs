@@ -11,7 +11,7 @@
 // x-vasco-kv-ops header of a sample request. Local KV is SQLite on disk, not Cloudflare's
 // network, so absolute numbers say what the Worker costs, not what production latency is.
 import { readFile, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
@@ -37,6 +37,8 @@ async function sampleOps(server, path, init) {
   if (res.status >= 300) throw new Error(`${init?.method ?? 'GET'} ${path}: ${res.status}`);
   return Number(res.headers.get('x-vasco-kv-ops'));
 }
+
+const loadAtStart = loadavg();
 
 async function main() {
   const server = await startWrangler({ cacheMs: CACHE_MS });
@@ -141,13 +143,15 @@ async function main() {
   const pkg = JSON.parse(await readFile(join(ROOT, 'node_modules', 'wrangler', 'package.json'), 'utf8'));
   const kib = (n) => (n / 1024).toFixed(1);
   const date = new Date().toISOString().slice(0, 10);
+  const load = loadAtStart.map((l) => l.toFixed(2)).join(', ');
 
   const lines = [
     '## Worker (local wrangler dev)',
     '',
     `Made by \`bash scripts/build-worker.sh && node bench/worker.mjs\` on ${date}: autocannon, ${CONNECTIONS} connections, ` +
       `${SECONDS} s per row, against \`wrangler dev --local\` (wrangler ${pkg.version}, workerd, KV in local SQLite) ` +
-      `on the same machine (${availableParallelism()} cores, ${cpus()[0]?.model?.trim() ?? 'unknown CPU'}, Node ${process.version}). ` +
+      `on the same machine (${availableParallelism()} cores, ${cpus()[0]?.model?.trim() ?? 'unknown CPU'}, Node ${process.version}; ` +
+      `load average ${load} at the start: the machine is shared, so expect noise). ` +
       `The load generator and the Worker share the cores, and local KV is not Cloudflare's network: read these as the ` +
       `Worker's own cost, not production latency. Isolate cache lifetime ${CACHE_MS} ms; "no-cache" rows send ` +
       '`Cache-Control: no-cache`, so every request lists KV. The baseline row is the floor that ' +
