@@ -4,7 +4,7 @@
 #
 #   rustup: the wasm32-unknown-unknown target, rustfmt and clippy
 #   cargo:  wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock (or the
-#           `=x.y.z` pin in Cargo.toml), worker-build 0.8.7 (both --locked)
+#           `=x.y.z` pin in Cargo.toml), worker-build 0.8.7 (--locked when the registry allows)
 #   apt:    chromium (for the browser tests), unless /usr/bin/chromium exists
 #   npm:    `npm ci` when node_modules is missing or package-lock.json changed since
 #
@@ -28,8 +28,15 @@ node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
 
 # --- apt: chromium, in the background while the cargo installs run --------------------------
 LOGDIR=$(mktemp -d)
-trap 'rm -rf "$LOGDIR"' EXIT
 apt_pid=""
+npm_pid=""
+cleanup() {
+  # On an early exit, do not leave npm running in the background (apt is left to finish:
+  # killing dpkg midway would hurt more).
+  if [ -n "$npm_pid" ]; then kill "$npm_pid" 2>/dev/null || true; fi
+  rm -rf "$LOGDIR"
+}
+trap cleanup EXIT
 if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then
@@ -45,7 +52,6 @@ if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
 fi
 
 # --- npm ci, also in the background ----------------------------------------------------------
-npm_pid=""
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 marker=node_modules/.vasco-lock-hash
 if [ ! -d node_modules ] || [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$lock_hash" ]; then
@@ -67,6 +73,16 @@ for component in rustfmt clippy; do
 done
 
 # --- cargo tools -----------------------------------------------------------------------------
+# `cargo install --locked` first (the tool's own lockfile); if the registry this machine reaches
+# lacks one of those exact versions (seen: wasm-bindgen-cli 0.2.130 locks webpki-roots 1.0.11),
+# fall back to the newest compatible versions.
+cargo_install() {
+  local crate=$1 version=$2
+  if ! cargo install "$crate" --version "$version" --locked --force; then
+    say "cargo install --locked $crate $version failed; retrying without --locked"
+    cargo install "$crate" --version "$version" --force
+  fi
+}
 bindgen_version=""
 if [ -f Cargo.lock ]; then
   bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
@@ -79,21 +95,23 @@ fi
 installed_bindgen=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$installed_bindgen" != "$bindgen_version" ] || ! command -v wasm-bindgen-test-runner >/dev/null; then
   say "installing wasm-bindgen-cli $bindgen_version (found: ${installed_bindgen:-none}); takes a few minutes"
-  cargo install wasm-bindgen-cli --version "$bindgen_version" --locked --force
+  cargo_install wasm-bindgen-cli "$bindgen_version"
 fi
 
 installed_wb=$(worker-build --version 2>/dev/null || true)
 if [ "$installed_wb" != "$WORKER_BUILD_VERSION" ]; then
   say "installing worker-build $WORKER_BUILD_VERSION (found: ${installed_wb:-none}); takes a few minutes"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+  cargo_install worker-build "$WORKER_BUILD_VERSION"
 fi
 
 # --- wait for the background installs --------------------------------------------------------
 if [ -n "$npm_pid" ]; then
   if ! wait "$npm_pid"; then
+    npm_pid=""
     cat "$LOGDIR/npm.log" >&2
     die "npm ci failed (log above)"
   fi
+  npm_pid=""
   say "npm packages installed"
 fi
 if [ -n "$apt_pid" ]; then
