@@ -119,6 +119,29 @@ export function defineSuite(mode) {
     await v2.deregister();
   });
 
+  test(`${prefix} scoped package names work as the original's did`, async () => {
+    const base = unique('api');
+    const scoped = `@acme/${base}`;
+    const pending = vasco.register('127.0.0.1:4010', { name: scoped, version: '1.2.0' });
+    const registration = pending.registration;
+    assert.deepEqual(await pending, {}, 'no dependencies');
+    try {
+      assert.equal(registration.instance.service, `acme.${base}`, 'stored under a key-safe name');
+      assert.deepEqual(await vasco.findDependencies({ [scoped]: '^1' }, {}), { [scoped]: '127.0.0.1:4010' });
+      const missing = `@acme/${unique('gone')}`;
+      await assert.rejects(vasco.findDependencies({ [scoped]: '^1', [missing]: '1.0.0' }, {}), (err) => {
+        assert.equal(err.code, 'no_url');
+        assert.deepEqual(err.missing, [missing]);
+        assert.deepEqual(err.dependencies, { [scoped]: '127.0.0.1:4010' });
+        return true;
+      });
+      const resolution = await client.resolve({ [scoped]: '1.2.0' });
+      assert.deepEqual(resolution.resolved[scoped].instances.map((i) => i.url), ['127.0.0.1:4010']);
+    } finally {
+      await registration.deregister();
+    }
+  });
+
   test(`${prefix} mocks win, and only for dependencies`, async () => {
     const api = unique('api');
     const auth = unique('auth');

@@ -33,6 +33,18 @@ impl ServiceName {
         Ok(Self(text.to_string()))
     }
 
+    /// The service name for an npm package name, so a package.json's `name` (and the names in
+    /// its `vasco.dependencies`) work as they are: a scoped `@scope/pkg` becomes `scope.pkg`,
+    /// which fits a KV key and a URL path segment; any other name must already be valid.
+    pub fn from_package_name(name: &str) -> Result<Self> {
+        match name.strip_prefix('@').and_then(|rest| rest.split_once('/')) {
+            Some((scope, package)) if !scope.is_empty() && !package.contains('/') => {
+                Self::parse(&alloc::format!("{scope}.{package}"))
+            }
+            _ => Self::parse(name),
+        }
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -176,6 +188,16 @@ mod tests {
         for bad in ["", "API", "a b", "a/b", "@scope/pkg", "ü", &"x".repeat(64)] {
             let err = ServiceName::parse(bad).unwrap_err();
             assert_eq!(err.code(), "invalid_name", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn package_names_map_scopes() {
+        let name = |text| ServiceName::from_package_name(text).map(|n| n.as_str().to_string());
+        assert_eq!(name("@acme/api").unwrap(), "acme.api");
+        assert_eq!(name("api").unwrap(), "api");
+        for bad in ["@acme", "@/api", "@acme/a/b", "@Acme/api", "Api"] {
+            assert_eq!(name(bad).unwrap_err().code(), "invalid_name", "{bad:?}");
         }
     }
 

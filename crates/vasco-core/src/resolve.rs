@@ -20,11 +20,13 @@ use crate::{
 pub struct Dependencies(pub BTreeMap<ServiceName, VersionReq>);
 
 impl Dependencies {
-    /// Parses `(name, requirement)` pairs, as found in package.json's `vasco.dependencies`.
+    /// Parses `(name, requirement)` pairs, as found in package.json's `vasco.dependencies`;
+    /// names may be npm package names (see [`ServiceName::from_package_name`]).
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
         let mut map = BTreeMap::new();
         for (name, requirement) in pairs {
-            let name = ServiceName::parse(name).map_err(|e| in_field("dependencies", e))?;
+            let name =
+                ServiceName::from_package_name(name).map_err(|e| in_field("dependencies", e))?;
             let requirement =
                 VersionReq::parse(requirement).map_err(|e| in_field("dependencies", e))?;
             map.insert(name, requirement);
@@ -58,7 +60,7 @@ impl Mocks {
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
         let mut map = BTreeMap::new();
         for (name, url) in pairs {
-            let name = ServiceName::parse(name).map_err(|e| in_field("mocks", e))?;
+            let name = ServiceName::from_package_name(name).map_err(|e| in_field("mocks", e))?;
             map.insert(name, url.into());
         }
         Ok(Self(map))

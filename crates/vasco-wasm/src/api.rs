@@ -383,7 +383,7 @@ impl Client {
         let shared = self.shared.clone();
         let parsed = parse_dependencies(dependencies, mocks);
         promise(async move {
-            let (dependencies, mocks) = parsed?;
+            let (dependencies, mocks, given) = parsed?;
             let answer = resolve(&shared, &dependencies, &mocks).await?;
             let state = shared.state.borrow();
             let resolved = Object::new();
@@ -403,11 +403,16 @@ impl Client {
                         }
                     }
                 }
-                set(&resolved, name, entry);
+                set(&resolved, as_given(&given, name), entry);
             }
+            let missing: Vec<String> = answer
+                .missing
+                .iter()
+                .map(|name| as_given(&given, name).to_owned())
+                .collect();
             let result = Object::new();
             set(&result, "resolved", resolved);
-            set(&result, "missing", strings(&answer.missing));
+            set(&result, "missing", strings(&missing));
             set(&result, "stale", answer.stale);
             Ok(result.into())
         })
@@ -426,18 +431,27 @@ impl Client {
         let shared = self.shared.clone();
         let parsed = parse_dependencies(dependencies, mocks);
         future_to_promise(async move {
-            let (dependencies, mocks) = parsed.map_err(|e| js_error(&e))?;
+            let (dependencies, mocks, given) = parsed.map_err(|e| js_error(&e))?;
             let answer = resolve(&shared, &dependencies, &mocks)
                 .await
                 .map_err(|e| js_error(&e))?;
-            let urls = shared.state.borrow_mut().urls(&answer, now());
+            let urls: BTreeMap<String, String> = shared
+                .state
+                .borrow_mut()
+                .urls(&answer, now())
+                .into_iter()
+                .map(|(name, url)| (as_given(&given, &name).to_owned(), url))
+                .collect();
             let urls = to_js(&urls);
             if answer.missing.is_empty() {
                 Ok(urls)
             } else {
-                let error = js_error(&Error::NoUrl {
-                    missing: answer.missing,
-                });
+                let missing = answer
+                    .missing
+                    .iter()
+                    .map(|name| as_given(&given, name).to_owned())
+                    .collect();
+                let error = js_error(&Error::NoUrl { missing });
                 set(&error, "dependencies", urls);
                 Err(error)
             }
@@ -536,10 +550,31 @@ impl Client {
     }
 }
 
-fn parse_dependencies(dependencies: JsValue, mocks: JsValue) -> Result<(Dependencies, Mocks)> {
-    let dependencies = Dependencies::from_json_value(&from_js(dependencies, "dependencies")?)?;
+/// Parses `dependencies` and `mocks`. Also returns, for each dependency named other than its
+/// service (`@acme/api` is the service `acme.api`), the name the caller wrote, so answers are
+/// keyed as the caller asked, as the original Vasco did.
+fn parse_dependencies(
+    dependencies: JsValue,
+    mocks: JsValue,
+) -> Result<(Dependencies, Mocks, BTreeMap<String, String>)> {
+    let dependencies = from_js(dependencies, "dependencies")?;
+    let parsed = Dependencies::from_json_value(&dependencies)?;
     let mocks = Mocks::from_json_value(&from_js(mocks, "mocks")?)?;
-    Ok((dependencies, mocks))
+    let mut given = BTreeMap::new();
+    if let serde_json::Value::Object(entries) = &dependencies {
+        for name in entries.keys() {
+            let service = ServiceName::from_package_name(name)?;
+            if service.as_str() != name {
+                given.insert(service.as_str().to_owned(), name.clone());
+            }
+        }
+    }
+    Ok((parsed, mocks, given))
+}
+
+/// `name` as the caller wrote it (see [`parse_dependencies`]).
+fn as_given<'a>(given: &'a BTreeMap<String, String>, name: &'a str) -> &'a str {
+    given.get(name).map_or(name, String::as_str)
 }
 
 /// A copy of the cached list of `slot` (empty when there is none).

@@ -230,7 +230,7 @@ impl Registration {
         dependencies: Option<&Value>,
         mocks: Option<&Value>,
     ) -> Result<Self> {
-        let service = ServiceName::parse(name)?;
+        let service = ServiceName::from_package_name(name)?;
         let version = Version::parse(version)?;
         let id = match id {
             None | Some(Value::Null) => InstanceId::from_url(url),
