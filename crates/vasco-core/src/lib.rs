@@ -31,8 +31,8 @@ pub mod rng;
 pub mod select;
 pub mod version;
 
-pub use error::{Error, Result};
 pub use cache::{CachePolicy, Freshness};
+pub use error::{Error, Result};
 pub use instance::{heartbeat_period_ms, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};
 pub use registry::{Catalog, Change, Query, Registry};
