@@ -17,18 +17,16 @@ const MOVE_STRATEGIES = [
 ];
 const MOVE_KEYS = 10_000;
 
-/**
- * The heartbeat period for a lease: a third of the TTL, as vasco-core's `heartbeat_period_ms`
- * (not exported to the web build; the simulator beats without jitter so runs are repeatable).
- */
-const heartbeatPeriod = (ttlMs) => Math.max(1, Math.floor(ttlMs / 3));
-
 const number = new Intl.NumberFormat('en');
 const percent = (x) => `${(x * 100).toFixed(1)}%`;
 
 /** One simulated instance: what the page knows that the registry does not (is it running). */
 class Node {
-  constructor(spec, now) {
+  /**
+   * @param {any} spec
+   * @param {number} firstBeat when its first heartbeat is due (simulated ms)
+   */
+  constructor(spec, firstBeat) {
     this.id = spec.id;
     this.version = spec.version;
     this.url = spec.url;
@@ -36,7 +34,7 @@ class Node {
     this.weight = spec.weight;
     this.zone = spec.zone;
     this.running = true;
-    this.nextBeat = now + heartbeatPeriod(spec.ttl * 1000);
+    this.nextBeat = firstBeat;
     this.expiresAt = 0;
     this.killedAt = 0;
     this.row = null;
@@ -146,7 +144,7 @@ export class Simulator {
 
   /** Registers a new instance; returns a problem to show, or null. */
   add(spec) {
-    const node = new Node({ ...spec, url: `10.0.0.${this.nextIp}:8080` }, this.now);
+    const node = new Node({ ...spec, url: `10.0.0.${this.nextIp}:8080` }, this.now + this.heartbeatPeriod(spec.ttl));
     try {
       const instance = this.registry.register(SERVICE, node.version, node.id, node.spec(), this.now);
       node.version = instance.version;
@@ -239,12 +237,21 @@ export class Simulator {
     try {
       const instance = this.registry.heartbeat(SERVICE, node.version, node.id, this.now);
       node.expiresAt = instance.expires_at;
-      node.nextBeat = this.now + heartbeatPeriod(node.ttl * 1000);
+      node.nextBeat = this.now + this.heartbeatPeriod(node.ttl);
     } catch (err) {
       // The lease lapsed before this beat (cannot happen on schedule; kept for safety).
       node.running = false;
       this.log(`${node.id}: heartbeat refused: ${coreMessage(err)}`);
     }
+  }
+
+  /**
+   * The heartbeat period for a lease of `ttlSeconds`: the core's rule (a third of the TTL).
+   * The simulator beats without jitter so that runs are repeatable.
+   * @param {number} ttlSeconds
+   */
+  heartbeatPeriod(ttlSeconds) {
+    return this.core.wasm.heartbeatPeriod(ttlSeconds * 1000);
   }
 
   /** Lets the core drop lapsed leases, and reports each removal. */
@@ -310,7 +317,7 @@ export class Simulator {
     try {
       const instance = this.registry.register(SERVICE, node.version, node.id, node.spec(), this.now);
       node.expiresAt = instance.expires_at;
-      node.nextBeat = this.now + heartbeatPeriod(node.ttl * 1000);
+      node.nextBeat = this.now + this.heartbeatPeriod(node.ttl);
       input.setAttribute('aria-invalid', 'false');
       setText(this.ui.addProblem, '');
       this.log(`${node.id}: ${field} set to ${node[field] || 'none'}`);

@@ -30,4 +30,7 @@ mod types;
 mod web;
 
 pub use api::{Client, Registration};
-pub use web::{key_movement, normalize_version, strategies, version_matches, Registry, Selector};
+pub use web::{
+    heartbeat_period, key_movement, normalize_version, strategies, version_matches, Registry,
+    Selector,
+};

@@ -418,6 +418,14 @@ pub fn normalize_version(version: &str) -> Result<String, JsValue> {
         .map_err(core_error)
 }
 
+/// How often a client renews a lease of `ttl_ms` (the core's rule: a third of it, so one late
+/// beat never lets the lease lapse).
+#[wasm_bindgen(js_name = heartbeatPeriod)]
+pub fn heartbeat_period(ttl_ms: f64) -> f64 {
+    // Leases are at most an hour, far inside f64's exact integers.
+    vasco_core::heartbeat_period_ms(ttl_ms.max(0.0) as u64) as f64
+}
+
 /// The names of every selection strategy.
 #[wasm_bindgen]
 pub fn strategies() -> Vec<String> {
