@@ -150,7 +150,9 @@ mod edge {
         api.query = url.query().unwrap_or("").to_string();
         api.authorization = header("authorization");
         api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
-        let body = req.bytes().await.unwrap_or_default();
+        let body = req.bytes().await.map_err(|e| {
+            crate::error::AppError::invalid("body", format!("could not be read: {e}"))
+        })?;
         check_body_size(body.len() as u64)?;
         api.body = body;
         Ok(api)
