@@ -61,9 +61,9 @@ step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy (host, all targets)" cargo clippy --workspace --all-targets -- -D warnings
 step "vasco-core no_std build for wasm32" cargo build -p vasco-core --no-default-features --target wasm32-unknown-unknown
 step "cargo test --workspace (native)" cargo test --workspace
-step "vasco-core tests on wasm32 (wasm-bindgen-test, Node)" \
+step "vasco-core and vasco-wasm tests on wasm32 (wasm-bindgen-test, Node)" \
   env CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test -p vasco-core --target wasm32-unknown-unknown
+  cargo test -p vasco-core -p vasco-wasm --target wasm32-unknown-unknown
 step "build the Worker (worker-build)" bash scripts/build-worker.sh
 if [ -f scripts/build-wasm.sh ]; then
   step "build the wasm package (scripts/build-wasm.sh)" bash scripts/build-wasm.sh

@@ -603,19 +603,22 @@ fn load(shared: Rc<Shared>, slot: usize) -> Promise {
     task
 }
 
+/// The lookup that fills instances slot `slot`.
+fn instances_call(shared: &Shared, slot: usize) -> Result<InstancesCall> {
+    let state = shared.state.borrow();
+    let slot = state
+        .cache
+        .get(slot)
+        .ok_or_else(|| Error::argument("slot", "unknown"))?;
+    Ok(InstancesCall {
+        service: slot.service.clone(),
+        query: slot.query.clone(),
+    })
+}
+
 /// One fetch of an instances slot, stored on success; failures back off and fall back.
 async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
-    let query = {
-        let state = shared.state.borrow();
-        let slot = state
-            .cache
-            .get(slot)
-            .ok_or_else(|| Error::argument("slot", "unknown"))?;
-        InstancesCall {
-            service: slot.service.clone(),
-            query: slot.query.clone(),
-        }
-    };
+    let query = instances_call(shared, slot)?;
     let generation = shared.generation().unwrap_or(0);
     let result = call(shared, &query).await;
     let now = now();
@@ -638,17 +641,7 @@ async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
 }
 
 fn load_memory(shared: &Shared, slot: usize) -> Result<()> {
-    let query = {
-        let state = shared.state.borrow();
-        let slot = state
-            .cache
-            .get(slot)
-            .ok_or_else(|| Error::argument("slot", "unknown"))?;
-        InstancesCall {
-            service: slot.service.clone(),
-            query: slot.query.clone(),
-        }
-    };
+    let query = instances_call(shared, slot)?;
     let now = now();
     let (instances, generation) = MEMORY.with(|memory| {
         let memory = &mut *memory.borrow_mut();
