@@ -4,7 +4,7 @@
 #   bash scripts/test.sh
 #
 # Steps (each timed): setup (installs what is missing), rustfmt, clippy, the core's no_std
-# build for wasm32, native cargo tests, the core's tests compiled to wasm32 and run in Node by
+# build for wasm32, native cargo tests, the core's and vasco-wasm's tests compiled to wasm32 and run in Node by
 # wasm-bindgen-test-runner, the Worker build, the wasm package build
 # (scripts/build-wasm.sh, when present; the Worker's wasm-only code denies warnings, so its
 # build doubles as the wasm32 lint), then `node --test` over every tests/**/*.test.mjs
