@@ -434,6 +434,8 @@ test('simulator: the wasm core picks, moves keys and expires leases on the page 
       // Every key c held moves (the chart above counted the same keys, key-0 … key-9999).
       assert.equal(fromRemoved, before.c, `${strategy}: the keys on c (${before.c}) all move`);
       if (strategy === 'ring') assert.equal(elsewhere, 0, 'on the ring no other key moves');
+      // Maglev keeps its table size for small N, so only a sliver of other keys may move.
+      if (strategy === 'maglev') assert.ok(elsewhere <= 200, `maglev moved ${elsewhere} keys between survivors`);
       t.diagnostic(`${strategy}: removing c of 3 moved ${moved} of 10000 keys (${fromRemoved} from c, ${elsewhere} between survivors)`);
       assert.match(await item.textContent(), new RegExp(`${moved.toLocaleString('en')} of 10,000 keys moved`));
     }
