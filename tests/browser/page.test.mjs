@@ -329,7 +329,7 @@ test('live view: an unreachable registry shows a message, keeps the last data an
     {
       setup: async (page, watcher) => {
         // The refused requests log network errors; those (and only those) are expected here.
-        watcher.expect(/request failed: GET http:\/\/127\.0\.0\.1:\d+\/v1\/services.*ERR_CONNECTION_REFUSED/);
+        watcher.expect(/request failed: GET http:\/\/127\.0\.0\.1:\d+\/v1\/instances.*ERR_CONNECTION_REFUSED/);
         watcher.expect(/console error: Failed to load resource: net::ERR_CONNECTION_REFUSED/);
         await page.route('**/v1/**', (route) => (down ? route.abort('connectionrefused') : route.continue()));
       },

@@ -160,6 +160,24 @@ describe('register, heartbeat, lookup, deregister', () => {
     const names = out.body.services.map((s) => s.name);
     assert.deepEqual(names, [...names].sort(), 'sorted by name');
   });
+
+  test('every live instance in one request, with the catalog\'s KV cost', async () => {
+    await register(server, 'all-b', '1.0.0', 'x', { url: 'h:1' });
+    await register(server, 'all-a', '1.0.0', 'old', { url: 'h:2' });
+    await register(server, 'all-a', '2.0.0', 'new', { url: 'h:3' });
+    const out = await call(server, 'GET', '/v1/instances');
+    assert.equal(out.status, 200);
+    assert.equal(out.ops, 1);
+    const mine = out.body.instances
+      .filter((i) => i.service.startsWith('all-'))
+      .map((i) => `${i.service}@${i.version}/${i.id}`);
+    assert.deepEqual(mine, ['all-a@2.0.0/new', 'all-a@1.0.0/old', 'all-b@1.0.0/x']);
+
+    await register(server, 'all-c', '1.0.0', 'brief', { url: 'h:4', ttl: 1 });
+    const listed = async () => (await call(server, 'GET', '/v1/instances')).body.instances.some((i) => i.service === 'all-c');
+    assert.ok(await listed(), 'listed while its lease holds');
+    await eventually(async () => !(await listed()), { deadlineMs: 3_000, everyMs: 50, what: 'lapsed lease left /v1/instances' });
+  });
 });
 
 describe('resolve', () => {
@@ -368,6 +386,7 @@ describe('openapi.json', () => {
     assert.deepEqual(documented.sort(), [
       'DELETE /v1/services/{name}/{version}/instances/{id}',
       'GET /health',
+      'GET /v1/instances',
       'GET /v1/openapi.json',
       'GET /v1/services',
       'GET /v1/services/{name}',

@@ -1,5 +1,5 @@
-// The registry's HTTP API, as the page uses it: reads only (the catalog, one service's live
-// instances, resolve). Same origin: the Worker serves this page and the API.
+// The registry's HTTP API, as the page uses it: reads only (every live instance, resolve).
+// Same origin: the Worker serves this page and the API.
 
 /** An error from the registry or the network, with what the page needs to show it. */
 export class ApiError extends Error {
@@ -72,14 +72,9 @@ export async function request(path, options = {}) {
   return { body, date: response.headers.get('date'), sentAt, receivedAt };
 }
 
-/** `GET /v1/services`: `{services: [{name, versions: [{version, instances}]}]}`. */
-export function catalog(options) {
-  return request('/v1/services', options);
-}
-
-/** `GET /v1/services/{name}`: `{service, instances: [...]}`, newest version first. */
-export function lookup(name, options) {
-  return request(`/v1/services/${encodeURIComponent(name)}`, options);
+/** `GET /v1/instances`: `{instances: [...]}`, every live instance, by service, newest version first. */
+export function instances(options) {
+  return request('/v1/instances', options);
 }
 
 /** `POST /v1/resolve` with `{dependencies: {name: range}}`. */

@@ -10,29 +10,6 @@ import { backoffMs, formatAge, formatRemaining, plural } from './format.js';
 
 const POLL_MS = 1000;
 const TICK_MS = 200;
-/** At most this many lookups in flight at once (browsers allow 6 connections per host). */
-const CONCURRENCY = 6;
-
-/**
- * Runs `task` over `items` with at most `limit` running at once, keeping the order of results.
- * @template T, R
- * @param {T[]} items
- * @param {number} limit
- * @param {(item: T) => Promise<R>} task
- * @returns {Promise<R[]>}
- */
-async function mapLimited(items, limit, task) {
-  const results = new Array(items.length);
-  let next = 0;
-  async function worker() {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index]);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 /** One row of an instance table. */
 class Row {
@@ -282,42 +259,26 @@ export class LiveView {
     ui.groups.classList.toggle('stale', this.loaded);
   }
 
-  /** One poll: the catalog, then each service's live instances. */
+  /** One poll: one request for every live instance (`GET /v1/instances`). */
   async refresh() {
-    const token = this.ui.token();
-    const first = await api.catalog({ token });
-    this.clock.observe(first.sentAt, first.receivedAt, first.date);
-    const services = Array.isArray(first.body?.services) ? first.body.services : [];
-    const answers = await mapLimited(services, CONCURRENCY, (service) =>
-      api.lookup(service.name, { token }),
-    );
-    const instances = [];
-    for (const answer of answers) {
-      this.clock.observe(answer.sentAt, answer.receivedAt, answer.date);
-      for (const instance of answer.body?.instances ?? []) instances.push(instance);
-    }
+    const answer = await api.instances({ token: this.ui.token() });
+    this.clock.observe(answer.sentAt, answer.receivedAt, answer.date);
+    const instances = Array.isArray(answer.body?.instances) ? answer.body.instances : [];
     this.lastUpdate = Date.now();
     this.updates += 1;
-    this.render(services, instances);
+    this.render(instances);
     // A counter of successful polls, for tests and the curious (no DOM work besides this).
     this.ui.groups.dataset.updates = String(this.updates);
   }
 
   /**
-   * @param {{name: string, versions: {version: string}[]}[]} services catalog order
-   * @param {any[]} instances newest version first within each service
+   * @param {any[]} instances by service name, newest version first, then by id (the
+   *   registry's order, which is also the order of the groups)
    */
-  render(services, instances) {
+  render(instances) {
     this.instances = instances;
-    // Group in catalog order (services by name, versions newest first); a version that
-    // appeared between the catalog and the lookup goes after the known ones.
     /** @type {Map<string, {service: string, version: string, list: any[]}>} */
     const wanted = new Map();
-    for (const service of services) {
-      for (const v of service.versions ?? []) {
-        wanted.set(`${service.name}@${v.version}`, { service: service.name, version: v.version, list: [] });
-      }
-    }
     for (const instance of instances) {
       const key = `${instance.service}@${instance.version}`;
       let entry = wanted.get(key);
@@ -332,8 +293,6 @@ export class LiveView {
     const removed = [];
     const ordered = [];
     for (const [key, entry] of wanted) {
-      if (entry.list.length === 0) continue;
-      entry.list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       let group = this.groups.get(key);
       if (!group) {
         group = new Group(entry.service, entry.version);
@@ -346,7 +305,7 @@ export class LiveView {
     }
     for (const [key, group] of this.groups) {
       const entry = wanted.get(key);
-      if (!entry || entry.list.length === 0) {
+      if (!entry) {
         for (const id of group.rows.keys()) removed.push(`${key} ${id}`);
         group.el.remove();
         this.groups.delete(key);

@@ -72,6 +72,22 @@ pub fn live_matching<'a>(
     live
 }
 
+/// Every instance live at `now`, by service name, then newest version first, then by id: the
+/// whole registry in one answer, for dashboards that would otherwise ask service by service.
+pub fn live_all<'a>(
+    instances: impl IntoIterator<Item = &'a Instance>,
+    now: Millis,
+) -> Vec<&'a Instance> {
+    let mut live: Vec<&Instance> = instances.into_iter().filter(|i| i.is_live(now)).collect();
+    live.sort_by(|a, b| {
+        a.service
+            .cmp(&b.service)
+            .then_with(|| b.version.cmp(&a.version))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    live
+}
+
 /// Every service with its versions and their live instance counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -375,6 +391,27 @@ mod tests {
         assert_eq!(ids(&registry.instances(&api, &query, 1)), ["api@2.0.0/c"]);
         let unknown = ServiceName::parse("nope").unwrap();
         assert!(registry.instances(&unknown, &Query::any(), 1).is_empty());
+    }
+
+    #[test]
+    fn live_all_orders_by_service_then_newest_version() {
+        let mut registry = Registry::new();
+        for (service, version, id, ttl) in [
+            ("web", "1.0.0", "w", 5_000),
+            ("api", "1.0.0", "b", 5_000),
+            ("api", "2.0.0", "z", 5_000),
+            ("api", "2.0.0", "a", 5_000),
+            ("api", "3.0.0", "gone", 1_000),
+        ] {
+            registry
+                .register(key(service, version, id), spec("h:1", ttl), 0)
+                .unwrap();
+        }
+        let all = live_all(registry.all(), 1_000);
+        assert_eq!(
+            ids(&all),
+            ["api@2.0.0/a", "api@2.0.0/z", "api@1.0.0/b", "web@1.0.0/w"]
+        );
     }
 
     #[test]

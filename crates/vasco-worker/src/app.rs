@@ -81,6 +81,7 @@ async fn dispatch<K: Kv>(
         RouteId::Health => health::get(),
         RouteId::OpenApi => openapi::get(),
         RouteId::Catalog => services::catalog(store).await,
+        RouteId::Instances => services::all_instances(store).await,
         RouteId::Lookup => services::lookup(req, params, store).await,
         RouteId::Register => services::register(req, params, store).await,
         RouteId::Deregister => services::deregister(params, store).await,

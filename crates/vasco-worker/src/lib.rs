@@ -18,6 +18,7 @@
 //! | GET | `/health` | `{"status":"ok"}` |
 //! | GET | `/v1/openapi.json` | the OpenAPI 3 document of these routes |
 //! | GET | `/v1/services` | catalog: names, versions, live counts |
+//! | GET | `/v1/instances` | every live instance of every service |
 //! | GET | `/v1/services/{name}` | live instances (`?version=&tag=&zone=`) |
 //! | PUT | `/v1/services/{name}/{version}/instances/{id}` | register or heartbeat |
 //! | DELETE | `/v1/services/{name}/{version}/instances/{id}` | deregister |
@@ -61,6 +62,13 @@ pub const ROUTES: &[RouteDef] = &[
         id: RouteId::Catalog,
         access: Access::Read,
         summary: "Every service with its versions and live instance counts.",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/instances",
+        id: RouteId::Instances,
+        access: Access::Read,
+        summary: "Every live instance of every service (one request for a whole dashboard).",
     },
     RouteDef {
         method: RouteMethod::Get,

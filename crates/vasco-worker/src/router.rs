@@ -27,6 +27,8 @@ pub enum RouteId {
     OpenApi,
     /// `GET /v1/services`
     Catalog,
+    /// `GET /v1/instances`
+    Instances,
     /// `GET /v1/services/{name}`
     Lookup,
     /// `PUT /v1/services/{name}/{version}/instances/{id}`

@@ -302,6 +302,26 @@ fn catalog_counts_live_instances() {
 }
 
 #[test]
+fn all_instances_in_one_list() {
+    let mut h = Harness::new(0);
+    h.register("web", "1.0.0", "w", json!({"url": "h:5"}));
+    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    h.register("api", "2.0.0", "b", json!({"url": "h:2"}));
+    h.register("auth", "1.0.0", "a", json!({"url": "h:4", "ttl": 1}));
+    h.now += 1_000;
+    let response = h.get("/v1/instances");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.kv_ops, 1, "one list for the whole registry");
+    let listed: Vec<String> = body(&response)["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| format!("{}@{}/{}", i["service"], i["version"], i["id"]).replace('"', ""))
+        .collect();
+    assert_eq!(listed, ["api@2.0.0/b", "api@1.0.0/a", "web@1.0.0/w"]);
+}
+
+#[test]
 fn resolve_ranges_tags_mocks_and_missing() {
     let h = Harness::new(0);
     h.register(

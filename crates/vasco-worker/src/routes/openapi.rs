@@ -103,6 +103,15 @@ fn operation(def: &RouteDef) -> Value {
                 ok_response("Every service with live instances.", "Catalog"),
             );
         }
+        RouteId::Instances => {
+            responses.insert(
+                "200".into(),
+                ok_response(
+                    "Every live instance, by service, newest version first, then by id.",
+                    "Instances",
+                ),
+            );
+        }
         RouteId::Lookup => {
             op.insert(
                 "parameters".into(),
@@ -255,6 +264,10 @@ fn components() -> Value {
             "Lookup": {
                 "type": "object", "required": ["service", "instances"],
                 "properties": { "service": { "type": "string" }, "instances": { "type": "array", "items": { "$ref": "#/components/schemas/Instance" } } }
+            },
+            "Instances": {
+                "type": "object", "required": ["instances"],
+                "properties": { "instances": { "type": "array", "items": { "$ref": "#/components/schemas/Instance" } } }
             },
             "Catalog": {
                 "type": "object", "required": ["services"],

@@ -2,7 +2,7 @@
 //! deregistering instances.
 
 use serde::Serialize;
-use vasco_core::registry::{catalog as build_catalog, live_matching, Query};
+use vasco_core::registry::{catalog as build_catalog, live_all, live_matching, Query};
 use vasco_core::{
     Instance, InstanceId, InstanceKey, InstanceSpec, ServiceName, Version, VersionReq,
 };
@@ -26,6 +26,25 @@ pub struct Lookup<'a> {
 pub async fn catalog<K: Kv>(store: &Store<'_, K>) -> Result<ApiResponse, AppError> {
     let instances = store.everything().await?;
     json(200, &build_catalog(instances.iter(), store.now()))
+}
+
+/// The answer of `GET /v1/instances`: `{"instances": [...]}`.
+#[derive(Debug, Serialize)]
+pub struct AllInstances<'a> {
+    /// Every live instance, by service, newest version first, then by id.
+    pub instances: Vec<&'a Instance>,
+}
+
+/// `GET /v1/instances`: every live instance, with the catalog's KV cost (one list per 1000
+/// instances), so a dashboard polls once instead of once per service.
+pub async fn all_instances<K: Kv>(store: &Store<'_, K>) -> Result<ApiResponse, AppError> {
+    let instances = store.everything().await?;
+    json(
+        200,
+        &AllInstances {
+            instances: live_all(instances.iter(), store.now()),
+        },
+    )
 }
 
 /// Parses the query of a lookup: `version` (exact or a semver range), `tag` (repeatable, or
