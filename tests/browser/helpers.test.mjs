@@ -38,6 +38,18 @@ test('ServerClock: a server 90 s behind is estimated within the round trip after
   assert.ok(Math.abs(clock.now(local) - serverNow) <= 50);
 });
 
+test('ServerClock: the registry\'s x-vasco-now pins the offset to the round trip at once', () => {
+  const skew = -42_000; // the page's clock runs 42 s behind the registry's
+  const clock = new ServerClock();
+  const sentAt = Date.UTC(2026, 0, 1, 12, 0, 0, 500);
+  const serverNow = sentAt + 15 - skew;
+  // x-vasco-now wins over a Date header that is a whole second coarser.
+  assert.ok(clock.observe(sentAt, sentAt + 30, new Date(serverNow).toUTCString(), String(serverNow)));
+  assert.ok(clock.high - clock.low <= 31, `one exchange narrows it to ${clock.high - clock.low} ms`);
+  assert.ok(Math.abs(clock.offset() - skew) <= 16, `offset ${clock.offset()} vs ${skew}`);
+  assert.equal(clock.observe(sentAt, sentAt + 30, null, 'soon'), false, 'garbage is ignored');
+});
+
 test('ServerClock: a stepped clock starts the estimate over', () => {
   const clock = new ServerClock();
   const t = Date.UTC(2026, 0, 1, 12, 0, 0, 500);

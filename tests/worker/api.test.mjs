@@ -14,7 +14,10 @@ after(() => server?.stop());
 
 describe('health and routing', () => {
   test('GET /health answers ok without touching KV', async () => {
+    const before = Date.now();
     const out = await call(server, 'GET', '/health');
+    const now = Number(out.res.headers.get('x-vasco-now'));
+    assert.ok(now >= before - 1_000 && now <= Date.now() + 1_000, `x-vasco-now ${now} is the registry's clock`);
     assert.equal(out.status, 200);
     assert.deepEqual(out.body, { status: 'ok' });
     assert.equal(out.ops, 0);

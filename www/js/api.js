@@ -19,8 +19,9 @@ export class ApiError extends Error {
 const TIMEOUT_MS = 5000;
 
 /**
- * A JSON request with a timeout. Resolves to `{body, date, sentAt, receivedAt}`: the server's
- * `Date` header and the local times around the exchange feed the server clock estimate.
+ * A JSON request with a timeout. Resolves to `{body, date, now, sentAt, receivedAt}`: the
+ * server's `Date` and `x-vasco-now` headers and the local times around the exchange feed the
+ * server clock estimate.
  *
  * @param {string} path
  * @param {{method?: string, body?: unknown, token?: string, signal?: AbortSignal}} [options]
@@ -69,7 +70,7 @@ export async function request(path, options = {}) {
       unreachable: response.status >= 500,
     });
   }
-  return { body, date: response.headers.get('date'), sentAt, receivedAt };
+  return { body, date: response.headers.get('date'), now: response.headers.get('x-vasco-now'), sentAt, receivedAt };
 }
 
 /** `GET /v1/instances`: `{instances: [...]}`, every live instance, by service, newest version first. */

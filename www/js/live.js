@@ -262,7 +262,7 @@ export class LiveView {
   /** One poll: one request for every live instance (`GET /v1/instances`). */
   async refresh() {
     const answer = await api.instances({ token: this.ui.token() });
-    this.clock.observe(answer.sentAt, answer.receivedAt, answer.date);
+    this.clock.observe(answer.sentAt, answer.receivedAt, answer.date, answer.now);
     const instances = Array.isArray(answer.body?.instances) ? answer.body.instances : [];
     this.lastUpdate = Date.now();
     this.updates += 1;

@@ -8,7 +8,7 @@ use vasco_core::Millis;
 
 use crate::auth::Tokens;
 use crate::error::AppError;
-use crate::http::{check_body_size, ApiRequest, ApiResponse};
+use crate::http::{check_body_size, ApiRequest, ApiResponse, NOW_HEADER};
 use crate::router::{route, RouteId};
 use crate::routes::{health, openapi, resolve, services};
 use crate::store::{Kv, ListCache, Store};
@@ -63,6 +63,9 @@ pub async fn handle<K: Kv>(
         Err(err) => ApiResponse::from_error(&err),
     };
     response.kv_ops = store.kv_ops();
+    // The clock every lease decision of this request used, so clients can judge `expires_at`
+    // against the registry's time rather than their own (possibly skewed) clock.
+    response.headers.push((NOW_HEADER, now.to_string()));
     response
 }
 

@@ -141,6 +141,9 @@ pub struct ApiResponse {
 /// The header carrying the KV operation count of a request.
 pub const KV_OPS_HEADER: &str = "x-vasco-kv-ops";
 
+/// The header carrying the registry's `now` (ms since the Unix epoch) for the request.
+pub const NOW_HEADER: &str = "x-vasco-now";
+
 impl ApiResponse {
     /// A JSON response.
     pub fn json(status: u16, body: String) -> Self {

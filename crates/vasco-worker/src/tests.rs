@@ -588,11 +588,16 @@ fn corrupt_records_are_skipped() {
 }
 
 #[test]
-fn every_response_has_the_kv_ops_header() {
-    let h = Harness::new(0);
+fn every_response_has_the_kv_ops_and_now_headers() {
+    let mut h = Harness::new(0);
+    h.now = 1_767_225_600_123;
     for response in [h.get("/health"), h.get("/nope"), h.get("/v1/services")] {
         let headers = response.all_headers();
         assert!(headers.iter().any(|(k, _)| *k == "x-vasco-kv-ops"));
+        assert!(
+            headers.contains(&("x-vasco-now", "1767225600123".into())),
+            "the clock the request's lease decisions used: {headers:?}"
+        );
     }
 }
 
