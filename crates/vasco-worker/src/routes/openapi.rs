@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::AppError;
-use crate::http::{ApiResponse, KV_OPS_HEADER, MAX_BODY_BYTES};
+use crate::http::{ApiResponse, KV_OPS_HEADER, MAX_BODY_BYTES, NOW_HEADER};
 use crate::router::{Access, RouteDef, RouteId};
 use crate::ROUTES;
 
@@ -31,7 +31,8 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": format!(
                 "Service discovery on Cloudflare Workers + Workers KV. Every response carries \
-                 `{KV_OPS_HEADER}`, the number of KV operations the request made. Request \
+                 `{KV_OPS_HEADER}`, the number of KV operations the request made, and \
+                 `{NOW_HEADER}`, the registry's clock for the request. Request \
                  bodies are limited to {MAX_BODY_BYTES} bytes. Writes need \
                  `Authorization: Bearer <VASCO_TOKEN>`; reads need a token only when \
                  VASCO_READ_TOKEN is set."
@@ -42,10 +43,18 @@ pub fn document() -> Value {
     })
 }
 
+/// The headers every answer carries.
+fn response_headers() -> Value {
+    json!({
+        KV_OPS_HEADER: { "$ref": "#/components/headers/KvOps" },
+        NOW_HEADER: { "$ref": "#/components/headers/Now" },
+    })
+}
+
 fn error_response(description: &str) -> Value {
     json!({
         "description": description,
-        "headers": { KV_OPS_HEADER: { "$ref": "#/components/headers/KvOps" } },
+        "headers": response_headers(),
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
     })
 }
@@ -53,7 +62,7 @@ fn error_response(description: &str) -> Value {
 fn ok_response(description: &str, schema: &str) -> Value {
     json!({
         "description": description,
-        "headers": { KV_OPS_HEADER: { "$ref": "#/components/headers/KvOps" } },
+        "headers": response_headers(),
         "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } },
     })
 }
@@ -157,7 +166,7 @@ fn operation(def: &RouteDef) -> Value {
             op.insert("parameters".into(), instance_params());
             responses.insert(
                 "204".into(),
-                json!({ "description": "Deregistered.", "headers": { KV_OPS_HEADER: { "$ref": "#/components/headers/KvOps" } } }),
+                json!({ "description": "Deregistered.", "headers": response_headers() }),
             );
             responses.insert("400".into(), error_response("A bad name, version or id."));
             responses.insert(
@@ -223,7 +232,8 @@ fn components() -> Value {
     json!({
         "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
         "headers": {
-            "KvOps": { "description": "KV operations this request made.", "schema": { "type": "integer", "minimum": 0 } }
+            "KvOps": { "description": "KV operations this request made.", "schema": { "type": "integer", "minimum": 0 } },
+            "Now": { "description": "The registry's clock for this request, ms since the Unix epoch; compare expires_at with it.", "schema": { "type": "integer" } }
         },
         "schemas": {
             "Error": {
