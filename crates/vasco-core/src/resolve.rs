@@ -150,6 +150,22 @@ pub fn resolve<'a, F, I>(
     dependencies: &Dependencies,
     mocks: &Mocks,
     now: Millis,
+    lookup: F,
+) -> Resolution
+where
+    F: FnMut(&ServiceName) -> I,
+    I: IntoIterator<Item = &'a Instance>,
+{
+    resolve_filtered(dependencies, mocks, &Query::any(), now, lookup)
+}
+
+/// Like [`resolve`], keeping only instances that also carry every tag of `filter` and sit in its
+/// zone (`filter.version` is ignored: each dependency brings its own requirement).
+pub fn resolve_filtered<'a, F, I>(
+    dependencies: &Dependencies,
+    mocks: &Mocks,
+    filter: &Query,
+    now: Millis,
     mut lookup: F,
 ) -> Resolution
 where
@@ -169,7 +185,11 @@ where
             );
             continue;
         }
-        let live = live_matching(lookup(name), &Query::version(requirement.clone()), now);
+        let query = Query {
+            version: requirement.clone(),
+            ..filter.clone()
+        };
+        let live = live_matching(lookup(name), &query, now);
         match live.first().map(|newest| newest.version.clone()) {
             Some(version) => {
                 let instances = live
@@ -256,6 +276,33 @@ mod tests {
         assert_eq!(resolution.resolved["auth"].urls(), ["localhost:3000"]);
         assert!(!resolution.resolved.contains_key("other"));
         assert!(resolution.is_complete());
+    }
+
+    #[test]
+    fn filters_narrow_every_dependency_before_the_newest_version_is_chosen() {
+        let mut registry = registry();
+        let key = InstanceKey {
+            service: ServiceName::parse("api").unwrap(),
+            version: Version::parse("2.0.0").unwrap(),
+            id: InstanceId::parse("canary").unwrap(),
+        };
+        let mut spec = InstanceSpec::new("h:9").unwrap();
+        spec.tags = alloc::vec!["canary".into()];
+        registry.register(key, spec, 0).unwrap();
+        let deps = Dependencies::parse([("api", "^2"), ("auth", "1.0.0")]).unwrap();
+        let filter = Query {
+            tags: alloc::vec!["canary".into()],
+            ..Query::any()
+        };
+        let resolution = resolve_filtered(&deps, &Mocks::default(), &filter, 0, |name| {
+            let name = name.clone();
+            registry.all().filter(move |i| i.service == name)
+        });
+        // 2.1.0 is newer but has no canary; 2.0.0's canary wins, and auth has none at all.
+        let api = &resolution.resolved["api"];
+        assert_eq!(api.version.as_ref().unwrap().to_string(), "2.0.0");
+        assert_eq!(api.urls(), ["h:9"]);
+        assert_eq!(resolution.missing, ["auth"]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use futures_util::future::try_join_all;
 use serde_json::Value;
 use vasco_core::registry::Query;
-use vasco_core::resolve::resolve as resolve_all;
+use vasco_core::resolve::resolve_filtered;
 use vasco_core::{Dependencies, Instance, Mocks, ServiceName};
 
 use super::{body_object, json};
@@ -119,22 +119,18 @@ pub async fn post<K: Kv>(req: &ApiRequest, store: &Store<'_, K>) -> Result<ApiRe
         .collect();
     let lists: Vec<Rc<Vec<Instance>>> =
         try_join_all(names.iter().map(|name| store.service(name))).await?;
-    let now = store.now();
-    // Tag and zone filters are the core's `Query`; versions are left to `resolve`.
-    let by_name: BTreeMap<&ServiceName, Vec<&Instance>> = names
-        .iter()
-        .zip(&lists)
-        .map(|(name, list)| {
-            let kept = list
-                .iter()
-                .filter(|i| request.filter.accepts(i, now))
-                .collect();
-            (*name, kept)
-        })
+    let by_name: BTreeMap<&ServiceName, &[Instance]> = names
+        .into_iter()
+        .zip(lists.iter().map(|list| list.as_slice()))
         .collect();
-    let resolution = resolve_all(&request.dependencies, &request.mocks, now, |name| {
-        by_name.get(name).into_iter().flatten().copied()
-    });
+    // Tags and zone narrow every dependency inside the core, beside its version requirement.
+    let resolution = resolve_filtered(
+        &request.dependencies,
+        &request.mocks,
+        &request.filter,
+        store.now(),
+        |name| by_name.get(name).copied().unwrap_or_default(),
+    );
     json(200, &resolution)
 }
 
