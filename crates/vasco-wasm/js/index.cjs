@@ -213,8 +213,9 @@ class Registration extends EventEmitter {
     return this.dependencies
   }
 
+  /** The core's heartbeat period for this lease (a third of it): the ceiling of retry delays. */
   #period() {
-    return Math.max(1, Math.floor(this.#spec.ttlMs / 3))
+    return wasm.heartbeatPeriod(this.#spec.ttlMs)
   }
 
   async #beatOnce() {
