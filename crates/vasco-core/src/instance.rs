@@ -30,6 +30,18 @@ pub struct InstanceKey {
     pub id: InstanceId,
 }
 
+impl InstanceKey {
+    /// Parses the three parts of a key, as they appear in a path
+    /// (`/v1/services/{name}/{version}/instances/{id}`); the error names the bad part.
+    pub fn parse(service: &str, version: &str, id: &str) -> Result<Self> {
+        Ok(Self {
+            service: ServiceName::parse(service)?,
+            version: Version::parse(version)?,
+            id: InstanceId::parse(id)?,
+        })
+    }
+}
+
 impl core::fmt::Display for InstanceKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}@{}/{}", self.service, self.version, self.id)

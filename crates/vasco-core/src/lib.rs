@@ -13,11 +13,15 @@
 //! `memory:` transport and the simulator) together with the live-instance query shared with the
 //! Worker, [`resolve`] turns dependencies and mocks into endpoints, [`select`] picks one
 //! instance, [`outlier`] ejects failing ones, [`codec`] is the Workers KV layout, and [`retry`] and [`cache`] are the
-//! client's timing policies (heartbeat jitter, backoff, stale-if-error).
+//! client's timing policies (heartbeat jitter, backoff, stale-if-error). The edge registry's
+//! own state lives in [`service`] (one service's leases and change index, hosted by a Durable
+//! Object), [`snapshot`] (the membership snapshots the edge reads from KV, and when to write
+//! them) and [`blocking`] (blocking queries on the change index).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
+pub mod blocking;
 pub mod cache;
 pub mod codec;
 pub mod error;
@@ -29,6 +33,8 @@ pub mod resolve;
 pub mod retry;
 pub mod rng;
 pub mod select;
+pub mod service;
+pub mod snapshot;
 pub mod version;
 
 pub use cache::{CachePolicy, Freshness};
@@ -39,4 +45,5 @@ pub use registry::{Catalog, Change, Query, Registry};
 pub use resolve::{Dependencies, Mocks, Resolution, Resolved};
 pub use retry::{heartbeat_delay_ms, Backoff};
 pub use rng::{Rng, SplitMix64};
+pub use service::{ChangeEvent, Outcome, ServiceLeases};
 pub use version::{Version, VersionReq};
