@@ -1,6 +1,8 @@
 //! The request pipeline: route, check the token, run the handler, turn any error into its JSON
-//! answer, and stamp the KV operation count. Pure Rust over [`Kv`], so the whole pipeline runs
-//! in native tests; the wasm entry point only converts to and from the `worker` crate's types.
+//! answer, and stamp the KV operation count. Pure Rust over [`Kv`] and [`Objects`], so the
+//! whole pipeline runs in native tests (against [`crate::local::LocalObjects`]); the wasm entry
+//! point only converts to and from the `worker` crate's types and forwards WebSocket upgrades
+//! ([`upgrade_target`]) to the objects.
 
 use core::cell::RefCell;
 
@@ -8,10 +10,14 @@ use vasco_core::Millis;
 
 use crate::auth::Tokens;
 use crate::error::AppError;
+use vasco_core::{InstanceKey, ServiceName};
+
+use crate::backend::{Backend, Objects};
 use crate::http::{check_body_size, ApiRequest, ApiResponse, NOW_HEADER};
+use crate::kv::{Kv, OpCounter};
 use crate::router::{route, RouteId};
 use crate::routes::{health, openapi, resolve, services};
-use crate::store::{Kv, ListCache, Store};
+use crate::snapshot::{SnapshotCache, Snapshots};
 use crate::ROUTES;
 
 /// The variable holding the isolate cache lifetime in milliseconds (`0` or unset: no cache).
@@ -48,31 +54,70 @@ impl Config {
     }
 }
 
-/// Answers one request at `now`, with `kv` as the registry's namespace and `cache` as the
-/// isolate's listing cache. Never fails: every error becomes its status and JSON body.
-pub async fn handle<K: Kv>(
+/// Answers one request at `now`, with `kv` holding the snapshots, `cache` the isolate's
+/// snapshot cache and `objects` the Durable Objects. Never fails: every error becomes its
+/// status and JSON body.
+pub async fn handle<K: Kv, O: Objects>(
     req: &ApiRequest,
     config: &Config,
     kv: &K,
-    cache: &RefCell<ListCache>,
+    cache: &RefCell<SnapshotCache>,
+    objects: &O,
     now: Millis,
 ) -> ApiResponse {
-    let store = Store::new(kv, cache, config.cache_ms, !req.no_cache, now);
-    let mut response = match dispatch(req, config, &store).await {
+    let ops = OpCounter::default();
+    let backend = Backend {
+        snapshots: Snapshots::new(kv, cache, config.cache_ms, !req.no_cache, now, &ops),
+        objects,
+        now,
+    };
+    let mut response = match dispatch(req, config, &backend).await {
         Ok(response) => response,
         Err(err) => ApiResponse::from_error(&err),
     };
-    response.kv_ops = store.kv_ops();
+    response.kv_ops = ops.get();
     // The clock every lease decision of this request used, so clients can judge `expires_at`
     // against the registry's time rather than their own (possibly skewed) clock.
     response.headers.push((NOW_HEADER, now.to_string()));
     response
 }
 
-async fn dispatch<K: Kv>(
+/// Where a WebSocket upgrade goes, once routed and authorized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpgradeTarget {
+    /// The change feed of one service (its object).
+    ServiceFeed(ServiceName),
+    /// The registry-wide change feed (the catalog object).
+    CatalogFeed,
+    /// A WebSocket lease of one instance (its service's object).
+    Lease(InstanceKey),
+}
+
+/// Routes and authorizes a WebSocket upgrade request. Errors: the route's (404, 405, 401, 400
+/// for a bad name), or 400 when the route takes no WebSocket.
+pub fn upgrade_target(req: &ApiRequest, config: &Config) -> Result<UpgradeTarget, AppError> {
+    let matched = route(ROUTES, &req.method, &req.path)?;
+    config
+        .tokens
+        .check(matched.def.access, req.authorization.as_deref())?;
+    let params = &matched.params;
+    match matched.def.id {
+        RouteId::Watch => Ok(UpgradeTarget::ServiceFeed(ServiceName::parse(
+            params.get("name"),
+        )?)),
+        RouteId::WatchAll => Ok(UpgradeTarget::CatalogFeed),
+        RouteId::Lease => Ok(UpgradeTarget::Lease(services::instance_key(params)?)),
+        _ => Err(AppError::invalid(
+            "upgrade",
+            "this route does not take a WebSocket; see GET /v1/openapi.json",
+        )),
+    }
+}
+
+async fn dispatch<K: Kv, O: Objects>(
     req: &ApiRequest,
     config: &Config,
-    store: &Store<'_, K>,
+    backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
     let matched = route(ROUTES, &req.method, &req.path)?;
     check_body_size(req.body.len() as u64)?;
@@ -83,11 +128,12 @@ async fn dispatch<K: Kv>(
     match matched.def.id {
         RouteId::Health => health::get(),
         RouteId::OpenApi => openapi::get(),
-        RouteId::Catalog => services::catalog(store).await,
-        RouteId::Instances => services::all_instances(store).await,
-        RouteId::Lookup => services::lookup(req, params, store).await,
-        RouteId::Register => services::register(req, params, store).await,
-        RouteId::Deregister => services::deregister(params, store).await,
-        RouteId::Resolve => resolve::post(req, store).await,
+        RouteId::Catalog => services::catalog(req, backend).await,
+        RouteId::Instances => services::all_instances(req, backend).await,
+        RouteId::Lookup => services::lookup(req, params, backend).await,
+        RouteId::Register => services::register(req, params, backend).await,
+        RouteId::Deregister => services::deregister(params, backend).await,
+        RouteId::Resolve => resolve::post(req, backend).await,
+        RouteId::Watch | RouteId::WatchAll | RouteId::Lease => Err(AppError::UpgradeRequired),
     }
 }

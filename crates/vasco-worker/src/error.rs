@@ -60,8 +60,24 @@ pub enum AppError {
         /// The limit.
         limit: u64,
     },
+    /// A WebSocket route was called without `Upgrade: websocket`; 426.
+    UpgradeRequired,
     /// Writes are refused because no `VASCO_TOKEN` is configured; 503.
     NotConfigured,
+    /// A Durable Object's storage failed; 503.
+    StorageUnavailable {
+        /// What the runtime said.
+        reason: String,
+    },
+    /// A Durable Object answered with an error; relayed as it was.
+    Relayed {
+        /// Its status.
+        status: u16,
+        /// Its code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
     /// Workers KV failed or is not bound; 503.
     KvUnavailable {
         /// What the runtime said.
@@ -112,7 +128,11 @@ impl AppError {
             Self::RouteNotFound { .. } | Self::InstanceNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::PayloadTooLarge { .. } => 413,
-            Self::NotConfigured | Self::KvUnavailable { .. } => 503,
+            Self::UpgradeRequired => 426,
+            Self::NotConfigured | Self::KvUnavailable { .. } | Self::StorageUnavailable { .. } => {
+                503
+            }
+            Self::Relayed { status, .. } => *status,
             Self::Internal { .. } => 500,
         }
     }
@@ -132,7 +152,10 @@ impl AppError {
             Self::InstanceNotFound { .. } => "not_found".into(),
             Self::MethodNotAllowed { .. } => "method_not_allowed".into(),
             Self::PayloadTooLarge { .. } => "payload_too_large".into(),
+            Self::UpgradeRequired => "upgrade_required".into(),
             Self::NotConfigured => "not_configured".into(),
+            Self::StorageUnavailable { .. } => "storage_unavailable".into(),
+            Self::Relayed { code, .. } => code.clone(),
             Self::KvUnavailable { .. } => "kv_unavailable".into(),
             Self::Internal { .. } => "internal".into(),
         }
@@ -208,6 +231,18 @@ impl fmt::Display for AppError {
                 write!(f, "Workers KV is unavailable: {reason}; retry later")
             }
             Self::Internal { reason } => write!(f, "internal error: {reason}"),
+            Self::UpgradeRequired => write!(
+                f,
+                "this route is a WebSocket: connect with `Upgrade: websocket` (e.g. the npm \
+                 `ws` package)"
+            ),
+            Self::StorageUnavailable { reason } => {
+                write!(
+                    f,
+                    "the registry's storage is unavailable: {reason}; retry later"
+                )
+            }
+            Self::Relayed { message, .. } => write!(f, "{message}"),
         }
     }
 }

@@ -141,6 +141,9 @@ pub struct ApiResponse {
 /// The header carrying the KV operation count of a request.
 pub const KV_OPS_HEADER: &str = "x-vasco-kv-ops";
 
+/// The header carrying a service's change index (see [`vasco_core::service`]).
+pub const INDEX_HEADER: &str = "x-vasco-index";
+
 /// The header carrying the registry's `now` (ms since the Unix epoch) for the request.
 pub const NOW_HEADER: &str = "x-vasco-now";
 

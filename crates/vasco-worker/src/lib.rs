@@ -1,15 +1,19 @@
 //! # vasco-worker
 //!
-//! The Vasco registry served by a Cloudflare Worker on Workers KV. HTTP in, KV out: handlers
-//! parse requests into `vasco-core` types, the core makes every decision (leases, liveness,
-//! version matching, catalog, resolution, the KV record format), and the [`store`] does the KV
-//! I/O, counting operations for the `x-vasco-kv-ops` header.
+//! The Vasco registry served by a Cloudflare Worker. HTTP in; the leases live in one Durable
+//! Object per service ([`object`], bound to the runtime in `durable.rs`), which writes a
+//! membership snapshot to Workers KV when membership changes; default reads are one KV `get` of
+//! that snapshot ([`snapshot`]), fresh reads (`?consistent`, blocking `?index=&wait=`) and
+//! writes go to the object ([`backend`]). A [`catalog`] object keeps the registry-wide list.
+//! Handlers parse requests into `vasco-core` types and the core makes every decision (leases,
+//! the change index, version matching, snapshot scheduling, resolution).
 //!
-//! The crate is plain Rust except for the wasm entry point at the bottom of this file: the
-//! [`app`] pipeline runs over the [`store::Kv`] trait, so `cargo test -p vasco-worker` exercises
-//! routing, auth, validation, error mapping and the KV op counts natively against an in-memory
-//! KV. The `worker` crate is a dependency only on `wasm32`, where `worker-build` builds the
-//! Worker (see `scripts/build-worker.sh`).
+//! The crate is plain Rust except for the wasm entry point at the bottom of this file and
+//! `durable.rs`: the [`app`] pipeline runs over the [`kv::Kv`] and [`backend::Objects`] traits,
+//! so `cargo test -p vasco-worker` exercises routing, auth, validation, the objects' logic and
+//! the KV op counts natively ([`local`]: in-process objects on an injected clock). The `worker`
+//! crate is a dependency only on `wasm32`, where `worker-build` builds the Worker (see
+//! `scripts/build-worker.sh`).
 //!
 //! Routes ([`ROUTES`]):
 //!
@@ -23,6 +27,9 @@
 //! | PUT | `/v1/services/{name}/{version}/instances/{id}` | register or heartbeat |
 //! | DELETE | `/v1/services/{name}/{version}/instances/{id}` | deregister |
 //! | POST | `/v1/resolve` | resolve every dependency in one call |
+//! | GET (WebSocket) | `/v1/services/{name}/watch` | the service's change feed |
+//! | GET (WebSocket) | `/v1/watch` | the registry-wide change feed |
+//! | GET (WebSocket) | `/v1/services/{name}/{version}/instances/{id}/lease` | a lease held by the socket |
 
 // The wasm-only entry point below is compiled by worker-build, not by the host's clippy run;
 // refuse warnings there so the Worker build itself keeps it clean (cheaper in CI than a second,
@@ -31,11 +38,19 @@
 
 pub mod app;
 pub mod auth;
+pub mod backend;
+pub mod catalog;
+#[cfg(target_arch = "wasm32")]
+pub mod durable;
 pub mod error;
 pub mod http;
+pub mod kv;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod local;
+pub mod object;
 pub mod router;
 pub mod routes;
-pub mod store;
+pub mod snapshot;
 
 use router::{Access, RouteDef, RouteId, RouteMethod};
 
@@ -99,13 +114,34 @@ pub const ROUTES: &[RouteDef] = &[
         summary:
             "Resolve every dependency at once; names without live instances are listed as missing.",
     },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/services/{name}/watch",
+        id: RouteId::Watch,
+        access: Access::Read,
+        summary: "WebSocket: the service's change feed (a snapshot, then one message per change).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/watch",
+        id: RouteId::WatchAll,
+        access: Access::Read,
+        summary: "WebSocket: every service's changes (the catalog, then one message per change).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/services/{name}/{version}/instances/{id}/lease",
+        id: RouteId::Lease,
+        access: Access::Write,
+        summary: "WebSocket: hold an instance's lease on the socket; closing it deregisters.",
+    },
 ];
 
 #[cfg(test)]
 mod tests;
 
-/// The Workers entry point: converts the runtime's request, runs [`app::handle`], converts the
-/// answer back.
+/// The Workers entry point: converts the runtime's request, runs [`app::handle`] (or forwards a
+/// WebSocket upgrade to its object), converts the answer back.
 #[cfg(target_arch = "wasm32")]
 mod edge {
     use std::cell::RefCell;
@@ -113,51 +149,85 @@ mod edge {
 
     use worker::{event, Context, Date, Env, Headers, Request, Response};
 
-    use crate::app::{handle, Config};
-    use crate::http::{cache_control_bypasses, check_body_size, ApiRequest, ApiResponse, Method};
-    use crate::store::{workers::WorkersKv, ListCache};
-
-    /// The KV binding's name in wrangler.toml.
-    const BINDING: &str = "REGISTRY";
+    use crate::app::{handle, upgrade_target, Config};
+    use crate::durable::{DoObjects, KV_BINDING};
+    use crate::http::{
+        cache_control_bypasses, check_body_size, ApiRequest, ApiResponse, Method, NOW_HEADER,
+    };
+    use crate::kv::workers::WorkersKv;
+    use crate::snapshot::SnapshotCache;
 
     thread_local! {
-        /// Listings cached by this isolate; lives as long as the isolate does.
-        static CACHE: Rc<RefCell<ListCache>> = Rc::new(RefCell::new(ListCache::new()));
+        /// Snapshots cached by this isolate; lives as long as the isolate does.
+        static CACHE: Rc<RefCell<SnapshotCache>> = Rc::new(RefCell::new(SnapshotCache::new()));
     }
 
     #[event(fetch)]
     async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
         let now = Date::now().as_millis();
+        let config = Config::from_env(|name| env.var(name).ok().map(|v| v.to_string()));
+        let objects = DoObjects(&env);
+        let upgrade = req
+            .headers()
+            .get("upgrade")
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        if upgrade {
+            let answer = match head(&req) {
+                Ok(api_req) => match upgrade_target(&api_req, &config) {
+                    Ok(target) => match objects.forward_upgrade(&target, req).await {
+                        Ok(response) => return Ok(response),
+                        Err(err) => ApiResponse::from_error(&err),
+                    },
+                    Err(err) => ApiResponse::from_error(&err),
+                },
+                Err(err) => ApiResponse::from_error(&err),
+            };
+            return write_response(stamped(answer, now));
+        }
         let answer = match read_request(&mut req).await {
             Ok(api_req) => {
-                let config = Config::from_env(|name| env.var(name).ok().map(|v| v.to_string()));
-                let kv = WorkersKv(env.kv(BINDING).map_err(|e| {
-                    format!(
-                        "the KV namespace binding `{BINDING}` is missing ({e}); see wrangler.toml"
-                    )
-                }));
+                let kv = WorkersKv::from_env(&env, KV_BINDING);
                 let cache = CACHE.with(Rc::clone);
-                handle(&api_req, &config, &kv, &cache, now).await
+                handle(&api_req, &config, &kv, &cache, &objects, now).await
             }
-            Err(err) => ApiResponse::from_error(&err),
+            Err(err) => stamped(ApiResponse::from_error(&err), now),
         };
         write_response(answer)
+    }
+
+    fn stamped(mut answer: ApiResponse, now: u64) -> ApiResponse {
+        answer.headers.push((NOW_HEADER, now.to_string()));
+        answer
+    }
+
+    /// Method, path, query and the headers the pipeline uses. A WebSocket client that cannot
+    /// set headers (a browser) may send its token as `?token=`.
+    fn head(req: &Request) -> Result<ApiRequest, crate::error::AppError> {
+        let url = req
+            .url()
+            .map_err(|e| crate::error::AppError::invalid("url", e.to_string()))?;
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let mut api = ApiRequest::new(Method::parse(req.method().as_ref()), url.path());
+        api.query = url.query().unwrap_or("").to_string();
+        api.authorization = header("authorization").or_else(|| {
+            url.query_pairs()
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| format!("Bearer {v}"))
+        });
+        api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
+        Ok(api)
     }
 
     /// Reads what the handlers need; refuses a body over the limit before reading it when
     /// `Content-Length` announces it, and after reading otherwise.
     async fn read_request(req: &mut Request) -> Result<ApiRequest, crate::error::AppError> {
-        let url = req
-            .url()
-            .map_err(|e| crate::error::AppError::invalid("url", e.to_string()))?;
         let header = |name: &str| req.headers().get(name).ok().flatten();
         if let Some(length) = header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
             check_body_size(length)?;
         }
-        let mut api = ApiRequest::new(Method::parse(req.method().as_ref()), url.path());
-        api.query = url.query().unwrap_or("").to_string();
-        api.authorization = header("authorization");
-        api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
+        let mut api = head(req)?;
         let body = req.bytes().await.map_err(|e| {
             crate::error::AppError::invalid("body", format!("could not be read: {e}"))
         })?;

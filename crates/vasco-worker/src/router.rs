@@ -37,6 +37,13 @@ pub enum RouteId {
     Deregister,
     /// `POST /v1/resolve`
     Resolve,
+    /// `GET /v1/services/{name}/watch` (WebSocket): the service's change feed
+    Watch,
+    /// `GET /v1/watch` (WebSocket): the registry-wide change feed
+    WatchAll,
+    /// `GET /v1/services/{name}/{version}/instances/{id}/lease` (WebSocket): a lease held by
+    /// the socket
+    Lease,
 }
 
 /// One row of the route table.

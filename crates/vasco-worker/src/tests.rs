@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use crate::app::{handle, Config};
 use crate::auth::Tokens;
 use crate::http::{ApiRequest, ApiResponse, Method, MAX_BODY_BYTES};
-use crate::store::memory::MemoryKv;
-use crate::store::ListCache;
+use crate::kv::memory::MemoryKv;
+use crate::local::LocalObjects;
+use crate::snapshot::SnapshotCache;
 
 const TOKEN: &str = "test-token";
 const T0: u64 = 1_700_000_000_000;
@@ -29,27 +30,45 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 struct Harness {
-    kv: MemoryKv,
-    cache: RefCell<ListCache>,
+    objects: LocalObjects<MemoryKv>,
+    cache: RefCell<SnapshotCache>,
     config: Config,
-    now: u64,
 }
 
 impl Harness {
     fn new(cache_ms: u64) -> Self {
         Self {
-            kv: MemoryKv::new(),
-            cache: RefCell::new(ListCache::new()),
+            objects: LocalObjects::new(MemoryKv::new(), T0),
+            cache: RefCell::new(SnapshotCache::new()),
             config: Config {
                 tokens: Tokens::new(Some(TOKEN.into()), None),
                 cache_ms,
             },
-            now: T0,
         }
     }
 
+    fn kv(&self) -> &MemoryKv {
+        self.objects.kv()
+    }
+
+    fn now(&self) -> u64 {
+        self.objects.now()
+    }
+
+    /// Moves the clock to `t`, firing every alarm due on the way.
+    fn at(&self, t: u64) {
+        block_on(self.objects.advance_to(t));
+    }
+
     fn send(&self, req: ApiRequest) -> ApiResponse {
-        block_on(handle(&req, &self.config, &self.kv, &self.cache, self.now))
+        block_on(handle(
+            &req,
+            &self.config,
+            self.objects.kv(),
+            &self.cache,
+            &self.objects,
+            self.now(),
+        ))
     }
 
     fn get(&self, path: &str) -> ApiResponse {
@@ -82,6 +101,14 @@ impl Harness {
     }
 }
 
+fn header<'a>(response: &'a ApiResponse, name: &str) -> Option<&'a str> {
+    response
+        .headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 fn body(response: &ApiResponse) -> Value {
     serde_json::from_str(response.body.as_deref().unwrap_or("null")).unwrap()
 }
@@ -105,7 +132,7 @@ fn error_code(response: &ApiResponse) -> String {
 #[test]
 fn health_needs_no_kv_and_no_token() {
     let h = Harness::new(0);
-    h.kv.down.set(true);
+    h.kv().down.set(true);
     let response = h.get("/health");
     assert_eq!(response.status, 200);
     assert_eq!(body(&response), json!({"status": "ok"}));
@@ -121,22 +148,34 @@ fn register_then_lookup() {
         "a1",
         json!({"url": "10.0.0.1:3000", "ttl": 10, "tags": ["v1"], "meta": {"k": "v"}, "weight": 5, "zone": "eu-1"}),
     );
-    assert_eq!(response.kv_ops, 1);
+    assert_eq!(
+        response.kv_ops, 1,
+        "a new instance costs one snapshot write"
+    );
+    assert_eq!(header(&response, "x-vasco-outcome"), Some("added"));
+    assert_eq!(header(&response, "x-vasco-index"), Some("2"));
     let stored = body(&response);
     assert_eq!(stored["url"], "10.0.0.1:3000");
     assert_eq!(stored["expires_at"], T0 + 10_000);
     assert_eq!(stored["weight"], 5);
-    let entry = h.kv.snapshot()["svc/api/2.1.0/a1"].clone();
-    assert_eq!(entry.expiration_ttl, 70);
+    let entry = h.kv().snapshot()["snap/api"].clone();
+    assert_eq!(entry.expiration_ttl, vasco_core::snapshot::KV_TTL_S);
 
     let lookup = h.get("/v1/services/api");
     assert_eq!(lookup.status, 200);
-    assert_eq!(lookup.kv_ops, 1);
+    assert_eq!(lookup.kv_ops, 1, "a default read is one KV get");
+    assert_eq!(header(&lookup, "x-vasco-index"), Some("2"));
+    assert_eq!(header(&lookup, "x-vasco-source"), Some("snapshot"));
     let found = body(&lookup);
     assert_eq!(found["service"], "api");
     assert_eq!(found["instances"][0]["url"], "10.0.0.1:3000");
     assert_eq!(found["instances"][0]["tags"], json!(["v1"]));
     assert_eq!(found["instances"][0]["meta"], json!({"k": "v"}));
+
+    let consistent = h.get("/v1/services/api?consistent");
+    assert_eq!(consistent.kv_ops, 0);
+    assert_eq!(header(&consistent, "x-vasco-source"), Some("object"));
+    assert_eq!(ids(&consistent), ["a1"]);
 }
 
 #[test]
@@ -145,6 +184,9 @@ fn unknown_service_is_an_empty_list() {
     let response = h.get("/v1/services/nobody");
     assert_eq!(response.status, 200);
     assert_eq!(ids(&response), Vec::<String>::new());
+    assert_eq!(header(&response, "x-vasco-index"), Some("0"));
+    let consistent = h.get("/v1/services/nobody?consistent");
+    assert_eq!(header(&consistent, "x-vasco-index"), Some("1"));
 }
 
 #[test]
@@ -158,57 +200,146 @@ fn lookup_filters_and_orders() {
         json!({"url": "h:2", "tags": ["canary"], "zone": "eu"}),
     );
     h.register("api", "2.1.0", "a", json!({"url": "h:3", "zone": "us"}));
-    assert_eq!(ids(&h.get("/v1/services/api")), ["a", "b", "old"]);
-    assert_eq!(ids(&h.get("/v1/services/api?version=%5E2")), ["a", "b"]);
-    assert_eq!(ids(&h.get("/v1/services/api?version=1.0.0")), ["old"]);
-    assert_eq!(ids(&h.get("/v1/services/api?version=v2.0.0")), ["b"]);
-    assert_eq!(ids(&h.get("/v1/services/api?tag=canary")), ["b"]);
-    assert_eq!(ids(&h.get("/v1/services/api?zone=us")), ["a"]);
+    h.at(T0 + 1_000);
+    for mode in ["", "&consistent"] {
+        let get = |q: &str| ids(&h.get(&format!("/v1/services/api?{q}{mode}")));
+        assert_eq!(get(""), ["a", "b", "old"]);
+        assert_eq!(get("version=%5E2"), ["a", "b"]);
+        assert_eq!(get("version=1.0.0"), ["old"]);
+        assert_eq!(get("version=v2.0.0"), ["b"]);
+        assert_eq!(get("tag=canary"), ["b"]);
+        assert_eq!(get("zone=us"), ["a"]);
+        assert_eq!(get("version=%3E%3D3"), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn a_renewal_costs_no_kv_and_moves_no_index() {
+    let h = Harness::new(0);
+    let first = h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 3}));
+    assert_eq!(first.kv_ops, 1);
+    for beat in 1..=30 {
+        h.at(T0 + beat * 1_000);
+        let renewed = h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 3}));
+        assert_eq!(renewed.kv_ops, 0, "beat {beat}");
+        assert_eq!(header(&renewed, "x-vasco-outcome"), Some("renewed"));
+        assert_eq!(header(&renewed, "x-vasco-index"), Some("2"));
+        assert_eq!(body(&renewed)["registered_at"], T0, "kept across renewals");
+        assert_eq!(body(&renewed)["expires_at"], T0 + beat * 1_000 + 3_000);
+    }
     assert_eq!(
-        ids(&h.get("/v1/services/api?version=%3E%3D3")),
-        Vec::<String>::new()
+        h.kv().puts_of("snap/api"),
+        1,
+        "thirty renewals, one snapshot write"
+    );
+    // A changed record is a change: a new index and a snapshot write.
+    h.at(T0 + 32_000);
+    let moved = h.register("api", "1.0.0", "a", json!({"url": "h:2", "ttl": 3}));
+    assert_eq!(header(&moved, "x-vasco-outcome"), Some("updated"));
+    assert_eq!(header(&moved, "x-vasco-index"), Some("3"));
+    assert_eq!(moved.kv_ops, 1);
+    assert_eq!(ids(&h.get("/v1/services/api")), ["a"]);
+    assert_eq!(
+        body(&h.get("/v1/services/api"))["instances"][0]["url"],
+        "h:2"
     );
 }
 
 #[test]
-fn heartbeat_is_one_write_and_extends_the_lease() {
-    let mut h = Harness::new(0);
+fn the_alarm_reaps_a_lapsed_lease_with_no_request_in_between() {
+    let h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 2}));
-    h.now += 1_500;
-    let beat = h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 2}));
-    assert_eq!(beat.kv_ops, 1);
-    assert_eq!(body(&beat)["expires_at"], T0 + 3_500);
-    h.now = T0 + 3_000;
+    let api = vasco_core::ServiceName::parse("api").unwrap();
+    assert_eq!(h.objects.alarm_of(&api), Some(T0 + 2_000));
+    h.at(T0 + 1_999);
+    assert_eq!(ids(&h.get("/v1/services/api?consistent")), ["a"]);
     assert_eq!(ids(&h.get("/v1/services/api")), ["a"]);
-    h.now = T0 + 3_500;
+    let events_before = h.objects.events.borrow().len();
+    h.at(T0 + 2_000);
+    // The alarm ran at exactly expires_at: the object published the removal and rewrote the
+    // snapshot, so both kinds of read drop it.
+    assert_eq!(h.objects.events.borrow().len(), events_before + 1);
+    assert_eq!(
+        ids(&h.get("/v1/services/api?consistent")),
+        Vec::<String>::new()
+    );
     assert_eq!(ids(&h.get("/v1/services/api")), Vec::<String>::new());
+    assert_eq!(
+        header(&h.get("/v1/services/api"), "x-vasco-index"),
+        Some("3")
+    );
+    // A retried alarm is harmless.
+    h.at(T0 + 5_000);
+    assert_eq!(
+        header(&h.get("/v1/services/api?consistent"), "x-vasco-index"),
+        Some("3")
+    );
 }
 
 #[test]
-fn heartbeat_keeps_registered_at_when_the_isolate_has_the_listing() {
-    let mut h = Harness::new(5_000);
+fn snapshot_writes_are_coalesced_to_one_a_second() {
+    let h = Harness::new(0);
+    let mut ops = 0;
+    for i in 0..10 {
+        h.at(T0 + i * 100);
+        ops += h
+            .register("api", "1.0.0", &format!("i{i}"), json!({"url": "h:1"}))
+            .kv_ops;
+    }
+    assert_eq!(ops, 1, "only the first change of the second writes at once");
+    assert_eq!(ids(&h.get("/v1/services/api")).len(), 1, "KV is behind");
+    assert_eq!(ids(&h.get("/v1/services/api?consistent")).len(), 10);
+    h.at(T0 + 1_000);
+    assert_eq!(h.kv().puts_of("snap/api"), 2, "the alarm caught up");
+    let lookup = h.get("/v1/services/api");
+    assert_eq!(ids(&lookup).len(), 10);
+    assert_eq!(header(&lookup, "x-vasco-index"), Some("11"));
+}
+
+#[test]
+fn state_index_and_alarms_survive_eviction() {
+    let h = Harness::new(0);
+    h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 5}));
+    h.register("api", "1.0.0", "b", json!({"url": "h:2", "ttl": 60}));
+    h.at(T0 + 1_000);
+    h.objects.evict_all();
+    let read = h.get("/v1/services/api?consistent");
+    assert_eq!(ids(&read), ["a", "b"]);
+    assert_eq!(header(&read, "x-vasco-index"), Some("3"));
+    // Evicted again, then woken by its own alarm: it knows its name from storage.
+    h.objects.evict_all();
+    h.at(T0 + 5_000);
+    h.objects.evict_all();
+    let after = h.get("/v1/services/api?consistent");
+    assert_eq!(ids(&after), ["b"]);
+    assert_eq!(header(&after, "x-vasco-index"), Some("4"));
+    assert_eq!(ids(&h.get("/v1/services/api")), ["b"]);
+}
+
+#[test]
+fn blocking_queries_answer_at_once_unless_the_index_is_current() {
+    let h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
-    h.now += 1_000;
-    assert_eq!(ids(&h.get("/v1/services/api")), ["a"]);
-    let beat = h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
-    assert_eq!(beat.kv_ops, 1);
-    assert_eq!(body(&beat)["registered_at"], T0);
-    assert_eq!(body(&beat)["expires_at"], T0 + 11_000);
+    for query in ["index=0&wait=1s", "index=1", "index=99&wait=5s"] {
+        let response = h.get(&format!("/v1/services/api?{query}"));
+        assert_eq!(response.status, 200, "{query}");
+        assert_eq!(header(&response, "x-vasco-index"), Some("2"), "{query}");
+        assert_eq!(header(&response, "x-vasco-source"), Some("object"));
+    }
+    for (query, code) in [
+        ("wait=10s", "invalid_wait"),
+        ("index=x", "invalid_index"),
+        ("index=2&wait=soon", "invalid_wait"),
+    ] {
+        let response = h.get(&format!("/v1/services/api?{query}"));
+        assert_eq!(response.status, 400, "{query}");
+        assert_eq!(error_code(&response), code, "{query}");
+    }
 }
 
 #[test]
-fn leases_lapse_at_exactly_expires_at() {
-    let mut h = Harness::new(0);
-    h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 2}));
-    h.now = T0 + 1_999;
-    assert_eq!(ids(&h.get("/v1/services/api")), ["a"]);
-    h.now = T0 + 2_000;
-    assert_eq!(ids(&h.get("/v1/services/api")), Vec::<String>::new());
-}
-
-#[test]
-fn the_cache_serves_repeated_lookups_and_drops_on_writes() {
-    let mut h = Harness::new(1_000);
+fn the_isolate_cache_serves_repeated_reads_and_drops_on_writes() {
+    let h = Harness::new(1_000);
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
     assert_eq!(h.get("/v1/services/api").kv_ops, 1);
     let cached = h.get("/v1/services/api");
@@ -218,100 +349,78 @@ fn the_cache_serves_repeated_lookups_and_drops_on_writes() {
     let mut fresh = ApiRequest::new(Method::Get, "/v1/services/api");
     fresh.no_cache = true;
     assert_eq!(h.send(fresh).kv_ops, 1);
-    // A write drops the cache: the next lookup sees the new instance.
-    h.register("api", "1.0.0", "b", json!({"url": "h:2"}));
+    // A write through this isolate that rewrote the snapshot drops the cache.
+    h.at(T0 + 1_000);
+    let write = h.register("api", "1.0.0", "b", json!({"url": "h:2"}));
+    assert_eq!(write.kv_ops, 1);
     let after = h.get("/v1/services/api");
     assert_eq!(after.kv_ops, 1);
     assert_eq!(ids(&after), ["a", "b"]);
     // The entry ages out after the lifetime.
     assert_eq!(h.get("/v1/services/api").kv_ops, 0);
-    h.now += 1_000;
+    h.at(T0 + 2_000);
     assert_eq!(h.get("/v1/services/api").kv_ops, 1);
-}
-
-#[test]
-fn cached_listings_still_drop_expired_instances() {
-    let mut h = Harness::new(60_000);
-    h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 1}));
-    assert_eq!(ids(&h.get("/v1/services/api")), ["a"]);
-    h.now += 1_000;
-    let response = h.get("/v1/services/api");
-    assert_eq!(response.kv_ops, 0);
-    assert_eq!(ids(&response), Vec::<String>::new());
-}
-
-#[test]
-fn lookups_page_past_one_kv_page() {
-    let mut h = Harness::new(0);
-    h.kv.page_size = 10;
-    for i in 0..25 {
-        h.register(
-            "api",
-            "1.0.0",
-            &format!("i{i:02}"),
-            json!({"url": format!("h:{}", i + 1)}),
-        );
-    }
-    h.register("other", "1.0.0", "x", json!({"url": "h:1"}));
-    let response = h.get("/v1/services/api");
-    assert_eq!(ids(&response).len(), 25);
-    assert_eq!(response.kv_ops, 3);
 }
 
 #[test]
 fn delete_then_404() {
     let h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    h.at(T0 + 1_000);
     let path = "/v1/services/api/1.0.0/instances/a";
     let deleted = h.delete(path);
     assert_eq!(deleted.status, 204);
     assert_eq!(deleted.body, None);
-    assert_eq!(deleted.kv_ops, 2);
-    assert!(h.kv.snapshot().is_empty());
+    assert_eq!(deleted.kv_ops, 1, "the snapshot without it");
+    assert_eq!(header(&deleted, "x-vasco-index"), Some("3"));
+    assert_eq!(ids(&h.get("/v1/services/api")), Vec::<String>::new());
     let again = h.delete(path);
     assert_eq!(again.status, 404);
     assert_eq!(error_code(&again), "not_found");
-    assert_eq!(again.kv_ops, 1);
+    assert_eq!(again.kv_ops, 0);
 }
 
 #[test]
 fn delete_of_a_lapsed_lease_is_404() {
-    let mut h = Harness::new(0);
+    let h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 1}));
-    h.now += 1_000;
+    h.at(T0 + 1_000);
     assert_eq!(h.delete("/v1/services/api/1.0.0/instances/a").status, 404);
 }
 
 #[test]
 fn catalog_counts_live_instances() {
-    let mut h = Harness::new(0);
+    let h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
     h.register("api", "2.0.0", "b", json!({"url": "h:2"}));
     h.register("api", "2.0.0", "c", json!({"url": "h:3"}));
     h.register("auth", "1.0.0", "a", json!({"url": "h:4", "ttl": 1}));
-    h.now += 1_000;
+    h.at(T0 + 2_000);
+    let expected = json!({"services": [{"name": "api", "versions": [
+        {"version": "2.0.0", "instances": 2},
+        {"version": "1.0.0", "instances": 1}
+    ]}]});
     let response = h.get("/v1/services");
     assert_eq!(response.kv_ops, 1);
-    assert_eq!(
-        body(&response),
-        json!({"services": [{"name": "api", "versions": [
-            {"version": "2.0.0", "instances": 2},
-            {"version": "1.0.0", "instances": 1}
-        ]}]})
-    );
+    assert_eq!(body(&response), expected);
+    assert_eq!(body(&h.get("/v1/services?consistent")), expected);
+    assert_eq!(h.get("/v1/services?versoin=1").status, 400);
 }
 
 #[test]
-fn all_instances_in_one_list() {
-    let mut h = Harness::new(0);
+fn all_instances_in_one_answer() {
+    let h = Harness::new(0);
     h.register("web", "1.0.0", "w", json!({"url": "h:5"}));
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
     h.register("api", "2.0.0", "b", json!({"url": "h:2"}));
     h.register("auth", "1.0.0", "a", json!({"url": "h:4", "ttl": 1}));
-    h.now += 1_000;
+    h.at(T0 + 2_000);
     let response = h.get("/v1/instances");
     assert_eq!(response.status, 200);
-    assert_eq!(response.kv_ops, 1, "one list for the whole registry");
+    assert_eq!(
+        response.kv_ops, 3,
+        "the catalog and one get per service with members"
+    );
     let listed: Vec<String> = body(&response)["instances"]
         .as_array()
         .unwrap()
@@ -333,6 +442,7 @@ fn resolve_ranges_tags_mocks_and_missing() {
     h.register("api", "2.1.0", "b", json!({"url": "h:2"}));
     h.register("api", "3.0.0", "c", json!({"url": "h:3"}));
     h.register("auth", "1.0.0", "a", json!({"url": "h:4"}));
+    h.at(T0 + 1_000);
     let response =
         h.resolve(json!({"dependencies": {"api": "^2.0.0", "auth": "1.0.0", "nope": "*"}}));
     assert_eq!(response.status, 200);
@@ -354,6 +464,54 @@ fn resolve_ranges_tags_mocks_and_missing() {
 }
 
 #[test]
+fn a_websocket_lease_ends_when_its_socket_closes() {
+    let h = Harness::new(0);
+    let key = vasco_core::InstanceKey::parse("api", "1.0.0", "a").unwrap();
+    let conn = h.objects.open_lease(&key).unwrap();
+    h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 30}));
+    // A reconnect takes the lease over; the old socket's late close changes nothing.
+    let newer = h.objects.open_lease(&key).unwrap();
+    assert!(!block_on(h.objects.close_lease(&key, conn)).unwrap());
+    assert_eq!(ids(&h.get("/v1/services/api?consistent")), ["a"]);
+    h.at(T0 + 1_000);
+    assert!(block_on(h.objects.close_lease(&key, newer)).unwrap());
+    assert_eq!(
+        ids(&h.get("/v1/services/api?consistent")),
+        Vec::<String>::new()
+    );
+    assert_eq!(ids(&h.get("/v1/services/api")), Vec::<String>::new());
+    let last = h.objects.events.borrow().last().cloned().unwrap();
+    assert_eq!(last.removed, vec![key]);
+}
+
+#[test]
+fn a_lapsed_websocket_lease_closes_its_socket() {
+    let h = Harness::new(0);
+    let key = vasco_core::InstanceKey::parse("api", "1.0.0", "a").unwrap();
+    let conn = h.objects.open_lease(&key).unwrap();
+    h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 2}));
+    // A half-open socket sends no renewals: the TTL still ends the lease.
+    h.at(T0 + 2_000);
+    assert_eq!(*h.objects.closed_leases.borrow(), vec![(key, conn)]);
+}
+
+#[test]
+fn the_registry_wide_feed_sees_every_service() {
+    let h = Harness::new(0);
+    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    h.register("web", "1.0.0", "w", json!({"url": "h:2", "ttl": 1}));
+    h.at(T0 + 1_000);
+    let services: Vec<String> = h
+        .objects
+        .catalog_events
+        .borrow()
+        .iter()
+        .map(|e| format!("{}#{}", e.service, e.index))
+        .collect();
+    assert_eq!(services, ["api#2", "web#2", "web#3"]);
+}
+
+#[test]
 fn writes_need_the_token() {
     let h = Harness::new(0);
     let path = "/v1/services/api/1.0.0/instances/a";
@@ -370,7 +528,7 @@ fn writes_need_the_token() {
     assert_eq!(error_code(&wrong), "unauthorized");
     let delete = h.send(ApiRequest::new(Method::Delete, path));
     assert_eq!(delete.status, 401);
-    assert!(h.kv.snapshot().is_empty());
+    assert!(h.kv().snapshot().is_empty());
 }
 
 #[test]
@@ -403,7 +561,7 @@ fn read_token_closes_reads() {
 fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
     let h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1", "tags": ["keep"]}));
-    let before = h.kv.snapshot();
+    let before = h.kv().snapshot();
     let good = "/v1/services/api/1.0.0/instances/a";
     let cases: Vec<(&str, String, u16, &str)> = vec![
         (good, "{not json".into(), 400, "bad_json"),
@@ -509,7 +667,7 @@ fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         );
         assert_eq!(error_code(&response), code, "{path} {text}");
         assert_eq!(response.kv_ops, 0, "{path} {text}");
-        assert_eq!(h.kv.snapshot(), before, "{path} {text} changed the store");
+        assert_eq!(h.kv().snapshot(), before, "{path} {text} changed the store");
     }
 }
 
@@ -526,7 +684,7 @@ fn records_over_the_metadata_limit_are_refused() {
     assert_eq!(response.status, 400);
     assert_eq!(error_code(&response), "too_large");
     assert_eq!(response.kv_ops, 0);
-    assert!(h.kv.snapshot().is_empty());
+    assert!(h.kv().snapshot().is_empty());
 }
 
 #[test]
@@ -540,7 +698,7 @@ fn bodies_over_16_kib_are_413() {
     );
     assert_eq!(response.status, 413);
     assert_eq!(error_code(&response), "payload_too_large");
-    assert!(h.kv.snapshot().is_empty());
+    assert!(h.kv().snapshot().is_empty());
 }
 
 #[test]
@@ -556,41 +714,51 @@ fn routing_errors() {
 }
 
 #[test]
-fn kv_failures_are_503_and_never_panic() {
+fn kv_failures_fail_default_reads_only_and_snapshots_catch_up() {
     let h = Harness::new(0);
-    h.kv.down.set(true);
+    h.kv().down.set(true);
     for response in [
         h.get("/v1/services"),
         h.get("/v1/services/api"),
-        h.put("/v1/services/api/1.0.0/instances/a", json!({"url": "h:1"})),
-        h.delete("/v1/services/api/1.0.0/instances/a"),
+        h.get("/v1/instances"),
         h.resolve(json!({"dependencies": {"api": "*"}})),
     ] {
         assert_eq!(response.status, 503, "{:?}", response.body);
         assert_eq!(error_code(&response), "kv_unavailable");
     }
+    // The object holds the truth: writes and fresh reads work while KV is down.
+    let write = h.put("/v1/services/api/1.0.0/instances/a", json!({"url": "h:1"}));
+    assert_eq!(write.status, 200);
+    assert_eq!(ids(&h.get("/v1/services/api?consistent")), ["a"]);
+    // KV comes back: the alarm retries the snapshot within a second.
+    h.kv().down.set(false);
+    assert_eq!(ids(&h.get("/v1/services/api")), Vec::<String>::new());
+    h.at(T0 + 1_000);
+    assert_eq!(ids(&h.get("/v1/services/api")), ["a"]);
+    assert_eq!(h.delete("/v1/services/api/1.0.0/instances/b").status, 404);
 }
 
 #[test]
-fn corrupt_records_are_skipped() {
+fn an_unreadable_snapshot_reads_as_empty_and_is_rewritten_at_the_next_change() {
     let h = Harness::new(0);
-    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
-    h.kv.entries.borrow_mut().insert(
-        "svc/api/1.0.0/broken".into(),
-        crate::store::memory::Entry {
-            metadata: Some(json!({"garbage": true})),
+    h.kv().entries.borrow_mut().insert(
+        "snap/api".into(),
+        crate::kv::memory::Entry {
+            value: "{garbage".into(),
             expiration_ttl: 60,
         },
     );
     let response = h.get("/v1/services/api");
     assert_eq!(response.status, 200);
-    assert_eq!(ids(&response), ["a"]);
+    assert_eq!(ids(&response), Vec::<String>::new());
+    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    assert_eq!(ids(&h.get("/v1/services/api")), ["a"]);
 }
 
 #[test]
 fn every_response_has_the_kv_ops_and_now_headers() {
-    let mut h = Harness::new(0);
-    h.now = 1_767_225_600_123;
+    let h = Harness::new(0);
+    h.at(1_767_225_600_123);
     for response in [h.get("/health"), h.get("/nope"), h.get("/v1/services")] {
         let headers = response.all_headers();
         assert!(headers.iter().any(|(k, _)| *k == "x-vasco-kv-ops"));
@@ -622,7 +790,7 @@ mod properties {
         fn any_register_body_is_stored_or_refused(body in proptest::collection::vec(any::<u8>(), 0..300)) {
             let h = Harness::new(0);
             h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
-            let before = h.kv.snapshot();
+            let before = h.kv().snapshot();
             let response = h.send(
                 ApiRequest::new(Method::Put, "/v1/services/api/1.0.0/instances/a")
                     .with_bearer(TOKEN)
@@ -630,7 +798,7 @@ mod properties {
             );
             prop_assert!(response.status == 200 || (400..500).contains(&response.status));
             if response.status != 200 {
-                prop_assert_eq!(h.kv.snapshot(), before);
+                prop_assert_eq!(h.kv().snapshot(), before);
             }
         }
 
@@ -651,7 +819,7 @@ mod properties {
                     .with_body(body.to_string()),
             );
             prop_assert!(response.status == 200 || response.status == 400, "{:?}", response.body);
-            prop_assert_eq!(h.kv.snapshot().is_empty(), response.status != 200);
+            prop_assert_eq!(h.kv().snapshot().is_empty(), response.status != 200);
         }
 
         /// Any lookup query string is answered with 200 or a 400 naming a field.
@@ -667,7 +835,7 @@ mod properties {
 
 mod interleaving {
     use super::*;
-    use crate::store::{Kv, KvFailure, ListPage};
+    use crate::kv::{Kv, KvFailure};
     use futures_util::future::join;
 
     /// Yields to the executor once, as a real KV call does.
@@ -686,32 +854,26 @@ mod interleaving {
         }
     }
 
-    /// A KV whose `list` answers with what was stored when it was called, but only after
+    /// A KV whose `get` answers with what was stored when it was called, but only after
     /// other requests have had a turn.
-    struct SlowListKv(MemoryKv);
+    struct SlowGetKv(MemoryKv);
 
-    impl Kv for SlowListKv {
-        async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, KvFailure> {
-            let page = self.0.list(prefix, cursor).await;
+    impl Kv for SlowGetKv {
+        async fn get(&self, key: &str) -> Result<Option<String>, KvFailure> {
+            let value = self.0.get(key).await;
             YieldOnce(false).await;
-            page
+            value
         }
-        async fn get_metadata(&self, key: &str) -> Result<Option<Option<Value>>, KvFailure> {
-            self.0.get_metadata(key).await
-        }
-        async fn put(&self, key: &str, metadata: Value, ttl: u64) -> Result<(), KvFailure> {
-            self.0.put(key, metadata, ttl).await
-        }
-        async fn delete(&self, key: &str) -> Result<(), KvFailure> {
-            self.0.delete(key).await
+        async fn put(&self, key: &str, value: &str, ttl: u64) -> Result<(), KvFailure> {
+            self.0.put(key, value, ttl).await
         }
     }
 
-    /// A lookup in flight while a write lands must not cache its (older) listing.
+    /// A read in flight while a write lands must not cache its (older) snapshot.
     #[test]
-    fn a_listing_that_predates_a_write_is_not_cached() {
-        let kv = SlowListKv(MemoryKv::new());
-        let cache = RefCell::new(ListCache::new());
+    fn a_snapshot_that_predates_a_write_is_not_cached() {
+        let objects = LocalObjects::new(SlowGetKv(MemoryKv::new()), T0);
+        let cache = RefCell::new(SnapshotCache::new());
         let config = Config {
             tokens: Tokens::new(Some(TOKEN.into()), None),
             cache_ms: 60_000,
@@ -721,17 +883,206 @@ mod interleaving {
             .with_bearer(TOKEN)
             .with_body(json!({"url": "h:1"}).to_string());
         let (stale, written) = block_on(join(
-            handle(&lookup, &config, &kv, &cache, T0),
-            handle(&put, &config, &kv, &cache, T0),
+            handle(&lookup, &config, objects.kv(), &cache, &objects, T0),
+            handle(&put, &config, objects.kv(), &cache, &objects, T0),
         ));
         assert_eq!(written.status, 200);
         assert_eq!(
             ids(&stale),
             Vec::<String>::new(),
-            "the lookup listed before the write"
+            "the lookup read before the write"
         );
-        let after = block_on(handle(&lookup, &config, &kv, &cache, T0 + 1));
-        assert_eq!(after.kv_ops, 1, "the stale listing was not cached");
+        let after = block_on(handle(
+            &lookup,
+            &config,
+            objects.kv(),
+            &cache,
+            &objects,
+            T0 + 1,
+        ));
+        assert_eq!(after.kv_ops, 1, "the stale snapshot was not cached");
         assert_eq!(ids(&after), ["a"]);
+    }
+}
+
+/// The edge across locations, modelled: Workers KV serves each location a copy up to 60 s old
+/// (its read cache), which local `wrangler dev` (one location, instant KV) cannot show.
+mod locations {
+    use super::*;
+    use crate::kv::{Kv, KvFailure};
+    use core::cell::Cell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+
+    /// KV's read cache per location, in ms (Cloudflare's default `cacheTtl`).
+    const KV_CACHE_MS: u64 = 60_000;
+
+    /// The central store: every value written, with when.
+    #[derive(Default)]
+    struct Central {
+        values: RefCell<BTreeMap<String, String>>,
+    }
+
+    /// How the objects write: straight to the central store.
+    #[derive(Clone)]
+    struct Writer(Rc<Central>);
+
+    impl Kv for Writer {
+        async fn get(&self, key: &str) -> Result<Option<String>, KvFailure> {
+            Ok(self.0.values.borrow().get(key).cloned())
+        }
+        async fn put(&self, key: &str, value: &str, _ttl: u64) -> Result<(), KvFailure> {
+            self.0.values.borrow_mut().insert(key.into(), value.into());
+            Ok(())
+        }
+    }
+
+    /// How one location reads: a copy cached for up to [`KV_CACHE_MS`], "not found" included.
+    struct Location {
+        central: Rc<Central>,
+        clock: Rc<Cell<u64>>,
+        cache: RefCell<BTreeMap<String, (u64, Option<String>)>>,
+    }
+
+    impl Kv for Location {
+        async fn get(&self, key: &str) -> Result<Option<String>, KvFailure> {
+            let now = self.clock.get();
+            if let Some((at, value)) = self.cache.borrow().get(key) {
+                if now - at < KV_CACHE_MS {
+                    return Ok(value.clone());
+                }
+            }
+            let value = self.central.values.borrow().get(key).cloned();
+            self.cache
+                .borrow_mut()
+                .insert(key.into(), (now, value.clone()));
+            Ok(value)
+        }
+        async fn put(&self, _key: &str, _value: &str, _ttl: u64) -> Result<(), KvFailure> {
+            Err(KvFailure("readers do not write".into()))
+        }
+    }
+
+    #[test]
+    fn a_heartbeating_instance_never_vanishes_elsewhere_and_leaves_within_the_bound() {
+        let central = Rc::new(Central::default());
+        let objects = LocalObjects::new(Writer(central.clone()), T0);
+        let clock = Rc::new(Cell::new(T0));
+        let config = Config {
+            tokens: Tokens::new(Some(TOKEN.into()), None),
+            cache_ms: 1_000,
+        };
+        // Three locations whose KV caches were filled at different phases.
+        let locations: Vec<(Location, RefCell<SnapshotCache>)> = (0..3)
+            .map(|_| {
+                (
+                    Location {
+                        central: central.clone(),
+                        clock: clock.clone(),
+                        cache: RefCell::default(),
+                    },
+                    RefCell::new(SnapshotCache::new()),
+                )
+            })
+            .collect();
+        let at = |t: u64| {
+            block_on(objects.advance_to(t));
+            clock.set(t);
+        };
+        let send = |req: ApiRequest, location: usize| {
+            let (kv, cache) = &locations[location];
+            block_on(handle(&req, &config, kv, cache, &objects, clock.get()))
+        };
+        let beat = || {
+            let req = ApiRequest::new(Method::Put, "/v1/services/api/1.0.0/instances/a")
+                .with_bearer(TOKEN)
+                .with_body(json!({"url": "h:1", "ttl": 10}).to_string());
+            let response = block_on(handle(
+                &req,
+                &config,
+                objects.kv(),
+                &RefCell::new(SnapshotCache::new()),
+                &objects,
+                clock.get(),
+            ));
+            assert_eq!(response.status, 200);
+        };
+        let lookup = |location: usize| {
+            ids(&send(
+                ApiRequest::new(Method::Get, "/v1/services/api"),
+                location,
+            ))
+        };
+        let consistent = || {
+            ids(&send(
+                ApiRequest::new(Method::Get, "/v1/services/api?consistent"),
+                0,
+            ))
+        };
+
+        // Location 2 asks before the instance exists and caches "not found".
+        for location in 0..3 {
+            at(T0 + location as u64 * 20_000);
+            assert!(lookup(location).is_empty());
+        }
+        at(T0 + 40_000);
+        beat();
+        let registered = clock.get();
+        // An hour of beats every ttl/3 (3.3 s); every location reads every second.
+        let hour = 3_600_000;
+        let mut next_beat = registered + 3_333;
+        let mut last_beat = registered;
+        let mut t = registered;
+        while t < registered + hour {
+            t += 1_000;
+            at(t);
+            if t >= next_beat {
+                beat();
+                last_beat = t;
+                next_beat += 3_333;
+            }
+            for location in 0..3 {
+                let seen = lookup(location);
+                if t >= registered + KV_CACHE_MS + 1_000 {
+                    assert_eq!(
+                        seen,
+                        ["a"],
+                        "location {location} lost a live instance at +{} ms",
+                        t - registered
+                    );
+                }
+            }
+        }
+        // It stops beating: its lease ends 10 s after the last beat.
+        let lease_end = last_beat + 10_000;
+        let mut left_consistent = None;
+        let mut left_everywhere = None;
+        let mut t = clock.get();
+        while left_everywhere.is_none() && t < lease_end + 300_000 {
+            t += 100;
+            at(t);
+            if left_consistent.is_none() && consistent().is_empty() {
+                left_consistent = Some(t);
+            }
+            if (0..3).all(|location| lookup(location).is_empty()) {
+                left_everywhere = Some(t);
+            }
+        }
+        // Checked every 100 ms: present at every check before the lease end, gone at the first
+        // check after it.
+        let left_consistent = left_consistent.expect("consistent reads dropped it");
+        assert!(
+            (lease_end..lease_end + 100).contains(&left_consistent),
+            "consistent reads dropped it {} ms after its lease end",
+            left_consistent as i64 - lease_end as i64
+        );
+        let left_everywhere = left_everywhere.expect("every location dropped it");
+        assert!(
+            left_everywhere <= lease_end + 1_000 + KV_CACHE_MS,
+            "remote default reads dropped it {} ms after its lease end",
+            left_everywhere - lease_end
+        );
+        // The snapshot was refreshed during the hour, so the KV TTL never collected it.
+        assert!(objects.requests.get() > 0);
     }
 }

@@ -132,6 +132,12 @@ fn operation(def: &RouteDef) -> Value {
                       "description": "A tag every instance must carry; repeat or comma-separate for several." },
                     { "name": "zone", "in": "query", "required": false, "schema": { "type": "string" },
                       "description": "Only instances in this zone." },
+                    { "name": "consistent", "in": "query", "required": false, "allowEmptyValue": true, "schema": { "type": "string" },
+                      "description": "Read from the service's Durable Object instead of its KV snapshot (fresh everywhere; one object request)." },
+                    { "name": "index", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 },
+                      "description": "Blocking query: the x-vasco-index of your last answer. Answers at once if it differs (or is 0), else holds until the index moves or `wait` ends." },
+                    { "name": "wait", "in": "query", "required": false, "schema": { "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)?([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))*$" },
+                      "description": "How long a blocking query may hold (Go duration: 30s, 500ms, 1m30s; bare seconds); default 30s, at most 60s. Needs `index`." },
                 ]),
             );
             responses.insert(
@@ -172,6 +178,26 @@ fn operation(def: &RouteDef) -> Value {
             responses.insert(
                 "404".into(),
                 error_response("Not registered, or its lease has lapsed."),
+            );
+        }
+        RouteId::Watch | RouteId::WatchAll | RouteId::Lease => {
+            if def.id != RouteId::WatchAll {
+                op.insert(
+                    "parameters".into(),
+                    if def.id == RouteId::Lease {
+                        instance_params()
+                    } else {
+                        json!([path_param("name", "Service name.")])
+                    },
+                );
+            }
+            responses.insert(
+                "101".into(),
+                json!({ "description": "Switching to a WebSocket (send `Upgrade: websocket`); the messages are described in the README." }),
+            );
+            responses.insert(
+                "426".into(),
+                error_response("Not a WebSocket upgrade request."),
             );
         }
         RouteId::Resolve => {

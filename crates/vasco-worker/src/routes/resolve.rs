@@ -2,24 +2,24 @@
 //!
 //! Body: `{"dependencies": {"api": "^2.0.0", "auth": "1.0.0"}, "mocks": {...}, "tags": [...],
 //! "zone": "..."}`; only `dependencies` is required. Each non-mocked dependency costs one KV
-//! list (all made concurrently); the core picks the newest matching version with live
-//! instances and lists the names it could not resolve under `missing`.
+//! read of its snapshot (all made concurrently); the core picks the newest matching version with
+//! live instances and lists the names it could not resolve under `missing`.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 use futures_util::future::try_join_all;
 use serde_json::Value;
 use vasco_core::registry::Query;
 use vasco_core::resolve::resolve_filtered;
-use vasco_core::{Dependencies, Instance, Mocks, ServiceName};
+use vasco_core::{Dependencies, Mocks, ServiceName};
 
 use super::{body_object, json};
+use crate::backend::{Backend, Objects, ReadMode, ServiceView};
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::store::{Kv, Store};
+use crate::kv::Kv;
 
-/// Most dependencies one resolve may name (each costs a KV list; KV allows 1000 per request).
+/// Most dependencies one resolve may name (each costs a KV read; KV allows 1000 per request).
 pub const MAX_DEPENDENCIES: usize = 64;
 
 /// A parsed resolve request.
@@ -108,27 +108,34 @@ pub fn parse_body(body: &Value) -> Result<ResolveRequest, AppError> {
 }
 
 /// `POST /v1/resolve`.
-pub async fn post<K: Kv>(req: &ApiRequest, store: &Store<'_, K>) -> Result<ApiResponse, AppError> {
+pub async fn post<K: Kv, O: Objects>(
+    req: &ApiRequest,
+    backend: &Backend<'_, K, O>,
+) -> Result<ApiResponse, AppError> {
     let request = parse_body(&body_object(req)?)?;
-    // Mocks win without a lookup, so only the other names cost a KV list.
+    // Mocks win without a lookup, so only the other names cost a KV read.
     let names: Vec<&ServiceName> = request
         .dependencies
         .0
         .keys()
         .filter(|name| !request.mocks.0.contains_key(*name))
         .collect();
-    let lists: Vec<Rc<Vec<Instance>>> =
-        try_join_all(names.iter().map(|name| store.service(name))).await?;
-    let by_name: BTreeMap<&ServiceName, &[Instance]> = names
+    let views: Vec<ServiceView> = try_join_all(
+        names
+            .iter()
+            .map(|name| backend.read(name, ReadMode::Snapshot)),
+    )
+    .await?;
+    let by_name: BTreeMap<&ServiceName, &[vasco_core::Instance]> = names
         .into_iter()
-        .zip(lists.iter().map(|list| list.as_slice()))
+        .zip(views.iter().map(|view| view.instances.as_slice()))
         .collect();
     // Tags and zone narrow every dependency inside the core, beside its version requirement.
     let resolution = resolve_filtered(
         &request.dependencies,
         &request.mocks,
         &request.filter,
-        store.now(),
+        backend.now,
         |name| by_name.get(name).copied().unwrap_or_default(),
     );
     json(200, &resolution)

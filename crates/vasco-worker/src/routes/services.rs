@@ -1,17 +1,18 @@
 //! `/v1/services`: the catalog, lookups of one service, and registering, renewing and
-//! deregistering instances.
+//! deregistering instances. Writes and fresh reads go to the service's Durable Object, default
+//! reads to its KV snapshot (see [`crate::backend`]).
 
 use serde::Serialize;
-use vasco_core::registry::{catalog as build_catalog, live_all, live_matching, Query};
-use vasco_core::{
-    Instance, InstanceId, InstanceKey, InstanceSpec, ServiceName, Version, VersionReq,
-};
+use vasco_core::blocking::{parse_duration_ms, parse_index, BlockingQuery, MAX_WAIT_MS};
+use vasco_core::registry::{live_all, live_matching, Query};
+use vasco_core::{codec, Instance, InstanceKey, InstanceSpec, ServiceName, VersionReq};
 
 use super::{body_object, json};
+use crate::backend::{Backend, Objects, ReadMode, ServiceView, Source};
 use crate::error::AppError;
-use crate::http::{parse_query, ApiRequest, ApiResponse};
+use crate::http::{parse_query, ApiRequest, ApiResponse, INDEX_HEADER};
+use crate::kv::Kv;
 use crate::router::Params;
-use crate::store::{Kv, Store, Stored};
 
 /// The answer of a lookup: `{"service": "api", "instances": [...]}`.
 #[derive(Debug, Serialize)]
@@ -22,10 +23,15 @@ pub struct Lookup<'a> {
     pub instances: Vec<&'a Instance>,
 }
 
-/// `GET /v1/services`: each service with its versions and live instance counts.
-pub async fn catalog<K: Kv>(store: &Store<'_, K>) -> Result<ApiResponse, AppError> {
-    let instances = store.everything().await?;
-    json(200, &build_catalog(instances.iter(), store.now()))
+/// `GET /v1/services?consistent`: each service with its versions and live instance counts,
+/// from the KV catalog snapshot (1 KV read), or from the catalog object with `consistent`.
+pub async fn catalog<K: Kv, O: Objects>(
+    req: &ApiRequest,
+    backend: &Backend<'_, K, O>,
+) -> Result<ApiResponse, AppError> {
+    let consistent = parse_flags(&req.query, &["consistent"])?.contains(&"consistent");
+    let snapshot = backend.catalog(consistent).await?;
+    json(200, &snapshot.catalog())
 }
 
 /// The answer of `GET /v1/instances`: `{"instances": [...]}`.
@@ -35,16 +41,98 @@ pub struct AllInstances<'a> {
     pub instances: Vec<&'a Instance>,
 }
 
-/// `GET /v1/instances`: every live instance, with the catalog's KV cost (one list per 1000
-/// instances), so a dashboard polls once instead of once per service.
-pub async fn all_instances<K: Kv>(store: &Store<'_, K>) -> Result<ApiResponse, AppError> {
-    let instances = store.everything().await?;
+/// `GET /v1/instances`: every live instance, from the KV snapshots: one read for the catalog
+/// and one per service with members.
+pub async fn all_instances<K: Kv, O: Objects>(
+    req: &ApiRequest,
+    backend: &Backend<'_, K, O>,
+) -> Result<ApiResponse, AppError> {
+    parse_flags(&req.query, &[])?;
+    let catalog = backend.catalog(false).await?;
+    let views = futures_util::future::try_join_all(
+        catalog
+            .services
+            .iter()
+            .map(|s| backend.read(&s.name, ReadMode::Snapshot)),
+    )
+    .await?;
+    let all = views.iter().flat_map(|view| view.instances.iter());
     json(
         200,
         &AllInstances {
-            instances: live_all(instances.iter(), store.now()),
+            instances: live_all(all, backend.now),
         },
     )
+}
+
+/// Parses a query that may only hold the given flags (`?consistent`); returns those present.
+fn parse_flags<'f>(query: &str, allowed: &[&'f str]) -> Result<Vec<&'f str>, AppError> {
+    let mut present = Vec::new();
+    for (key, _) in parse_query(query)? {
+        match allowed.iter().find(|flag| **flag == key) {
+            Some(flag) => present.push(*flag),
+            None => {
+                return Err(AppError::invalid(
+                    key,
+                    if allowed.is_empty() {
+                        "unknown query parameter; this route takes none".to_string()
+                    } else {
+                        format!("unknown query parameter; use {}", allowed.join(", "))
+                    },
+                ))
+            }
+        }
+    }
+    Ok(present)
+}
+
+/// Splits the freshness parameters of a lookup (`consistent`, `index`, `wait`) from the rest.
+/// `index` without `wait` waits the default 30 s; `wait` is capped at 60 s; `wait` without
+/// `index` is a 400.
+pub fn parse_read_mode(query: &str) -> Result<(ReadMode, String), AppError> {
+    let mut rest = Vec::new();
+    let (mut consistent, mut index, mut wait) = (false, None, None);
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        let value = crate::http::percent_decode(value, true, key)?;
+        match key {
+            "consistent" => consistent = true,
+            "index" => index = Some(parse_index(&value)?),
+            "wait" => wait = Some(parse_duration_ms(&value)?),
+            _ => rest.push(part),
+        }
+    }
+    let mode = match (index, wait) {
+        (Some(index), wait) => {
+            ReadMode::Blocking(BlockingQuery::new(Some(index), wait, MAX_WAIT_MS))
+        }
+        (None, Some(_)) => {
+            return Err(AppError::invalid(
+                "wait",
+                "needs index: send the x-vasco-index of your last answer as ?index=",
+            ))
+        }
+        (None, None) if consistent => ReadMode::Consistent,
+        (None, None) => ReadMode::Snapshot,
+    };
+    Ok((mode, rest.join("&")))
+}
+
+/// The headers every read of one service answers with: `x-vasco-index`, and where the data
+/// came from (`x-vasco-source: snapshot|object`, `x-vasco-snapshot-at: <ms>`).
+pub fn view_headers(response: &mut ApiResponse, view: &ServiceView) {
+    response
+        .headers
+        .push((INDEX_HEADER, view.index.to_string()));
+    match view.source {
+        Source::Object => response.headers.push(("x-vasco-source", "object".into())),
+        Source::Snapshot { written_at } => {
+            response.headers.push(("x-vasco-source", "snapshot".into()));
+            response
+                .headers
+                .push(("x-vasco-snapshot-at", written_at.to_string()));
+        }
+    }
 }
 
 /// Parses the query of a lookup: `version` (exact or a semver range), `tag` (repeatable, or
@@ -88,74 +176,93 @@ pub fn parse_lookup_query(query: &str) -> Result<Query, AppError> {
     Ok(parsed)
 }
 
-/// `GET /v1/services/{name}?version=&tag=&zone=`: the live instances. An unknown service is an
-/// empty list, not an error.
-pub async fn lookup<K: Kv>(
+/// `GET /v1/services/{name}?version=&tag=&zone=[&consistent][&index=N&wait=30s]`: the live
+/// instances. An unknown service is an empty list, not an error.
+pub async fn lookup<K: Kv, O: Objects>(
     req: &ApiRequest,
     params: &Params,
-    store: &Store<'_, K>,
+    backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
     let service = ServiceName::parse(params.get("name"))?;
-    let query = parse_lookup_query(&req.query)?;
-    let instances = store.service(&service).await?;
-    let live = live_matching(instances.iter(), &query, store.now());
-    json(
+    let (mode, rest) = parse_read_mode(&req.query)?;
+    let query = parse_lookup_query(&rest)?;
+    let view = backend.read(&service, mode).await?;
+    let live = live_matching(view.instances.iter(), &query, backend.now);
+    let mut response = json(
         200,
         &Lookup {
             service: &service,
             instances: live,
         },
-    )
+    )?;
+    view_headers(&mut response, &view);
+    Ok(response)
 }
 
 /// The instance a `PUT` or `DELETE` path names.
 pub fn instance_key(params: &Params) -> Result<InstanceKey, AppError> {
-    Ok(InstanceKey {
-        service: ServiceName::parse(params.get("name"))?,
-        version: Version::parse(params.get("version"))?,
-        id: InstanceId::parse(params.get("id"))?,
-    })
+    Ok(InstanceKey::parse(
+        params.get("name"),
+        params.get("version"),
+        params.get("id"),
+    )?)
+}
+
+/// Validates a registration body before it travels to the object: the spec, and that the
+/// record fits the size limit.
+pub fn check_registration(
+    key: &InstanceKey,
+    body: &serde_json::Value,
+    now: u64,
+) -> Result<(), AppError> {
+    let spec = InstanceSpec::from_json_value(body)?;
+    codec::encode_record(&Instance::lease(key.clone(), spec, now, None))?;
+    Ok(())
 }
 
 /// `PUT /v1/services/{name}/{version}/instances/{id}`: registers, or renews when the instance
-/// exists (an idempotent upsert). One KV write; answers the stored instance.
-pub async fn register<K: Kv>(
+/// is live with the same record (an idempotent upsert). Answers the stored instance, with
+/// `x-vasco-index` and `x-vasco-outcome: added|updated|renewed`. A renewal makes no KV
+/// operation; a change writes the service's snapshot (coalesced to one write a second).
+pub async fn register<K: Kv, O: Objects>(
     req: &ApiRequest,
     params: &Params,
-    store: &Store<'_, K>,
+    backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
     let key = instance_key(params)?;
-    let spec = InstanceSpec::from_json_value(&body_object(req)?)?;
-    // Keeping `registered_at` across heartbeats would need a KV read per beat; the isolate
-    // cache answers it for free when it has the service, otherwise the lease starts now.
-    let previous = store.cached_instance(&key);
-    let instance = Instance::lease(key, spec, store.now(), previous.as_ref());
-    store.put(&instance).await?;
-    json(200, &instance)
+    let body = body_object(req)?;
+    check_registration(&key, &body, backend.now)?;
+    let reply = backend.register(&key, body).await?;
+    let instance = reply.instance.ok_or_else(|| AppError::Internal {
+        reason: "the service object answered a registration without the instance".into(),
+    })?;
+    let mut response = json(200, &instance)?;
+    response
+        .headers
+        .push((INDEX_HEADER, reply.index.to_string()));
+    if let Some(outcome) = reply.outcome {
+        let outcome = serde_json::to_value(outcome).unwrap_or_default();
+        response.headers.push((
+            "x-vasco-outcome",
+            outcome.as_str().unwrap_or("").to_string(),
+        ));
+    }
+    Ok(response)
 }
 
 /// `DELETE /v1/services/{name}/{version}/instances/{id}`: 204, or 404 when the instance is not
-/// registered or its lease has lapsed. One KV read and, when found, one delete.
-pub async fn deregister<K: Kv>(
+/// registered or its lease has lapsed.
+pub async fn deregister<K: Kv, O: Objects>(
     params: &Params,
-    store: &Store<'_, K>,
+    backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
     let key = instance_key(params)?;
-    match store.get(&key).await? {
-        Stored::Present(Some(instance)) if !instance.is_live(store.now()) => {
-            Err(AppError::InstanceNotFound {
-                instance: key.to_string(),
-            })
-        }
-        // Live, or a record this version cannot decode: remove it.
-        Stored::Present(_) => {
-            store.delete(&key).await?;
-            Ok(ApiResponse::no_content())
-        }
-        Stored::Missing => Err(AppError::InstanceNotFound {
-            instance: key.to_string(),
-        }),
-    }
+    let reply = backend.deregister(&key).await?;
+    let mut response = ApiResponse::no_content();
+    response
+        .headers
+        .push((INDEX_HEADER, reply.index.to_string()));
+    Ok(response)
 }
 
 #[cfg(test)]

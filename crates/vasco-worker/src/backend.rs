@@ -1,0 +1,145 @@
+//! The registry behind the routes: writes and fresh reads go to the service's Durable Object,
+//! default reads to its KV snapshot. Routes call [`Backend`] and never KV or objects directly.
+//!
+//! [`Objects`] is the seam to the Durable Objects: the Worker implements it with stubs
+//! (`durable.rs`), native tests with in-process objects ([`crate::local`]).
+
+use serde_json::Value;
+use vasco_core::blocking::BlockingQuery;
+use vasco_core::snapshot::CatalogSnapshot;
+use vasco_core::{Instance, InstanceKey, Millis, ServiceName};
+
+use crate::catalog::CatalogCommand;
+use crate::error::AppError;
+use crate::kv::Kv;
+use crate::object::{Command, Reply};
+use crate::snapshot::Snapshots;
+
+/// The Durable Objects as the Worker reaches them.
+#[allow(async_fn_in_trait)]
+pub trait Objects {
+    /// Runs `command` in `service`'s object.
+    async fn service(&self, service: &ServiceName, command: &Command) -> Result<Reply, AppError>;
+    /// A blocking read of `service`: answers at once unless `query` holds at the current index,
+    /// else when the index moves or the wait ends (see [`vasco_core::blocking`]).
+    async fn wait(&self, service: &ServiceName, query: BlockingQuery) -> Result<Reply, AppError>;
+    /// Runs `command` in the catalog object (only [`CatalogCommand::Read`] from the Worker).
+    async fn catalog(&self, command: &CatalogCommand) -> Result<CatalogSnapshot, AppError>;
+}
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// The KV snapshot: one KV `get`, global and cheap, membership possibly up to about a
+    /// minute behind in other locations.
+    Snapshot,
+    /// From the service's object (`?consistent`).
+    Consistent,
+    /// A blocking query on the object (`?index=N&wait=30s`).
+    Blocking(BlockingQuery),
+}
+
+/// Where a read's data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A KV snapshot written at this time (ms; 0 when there was none).
+    Snapshot {
+        /// When the service's object wrote it.
+        written_at: Millis,
+    },
+    /// The service's object, at the request's time.
+    Object,
+}
+
+/// The members of one service as a read sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    /// The change index of the data (0: no snapshot has reached this location).
+    pub index: u64,
+    /// The live members, newest version first, then by id.
+    pub instances: Vec<Instance>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// One request's registry.
+pub struct Backend<'a, K, O> {
+    /// KV snapshots (and the request's KV op counter).
+    pub snapshots: Snapshots<'a, K>,
+    /// The Durable Objects.
+    pub objects: &'a O,
+    /// The request's time (ms).
+    pub now: Millis,
+}
+
+impl<K: Kv, O: Objects> Backend<'_, K, O> {
+    /// Registers or renews `key` with the registration body `spec` (an upsert).
+    pub async fn register(&self, key: &InstanceKey, spec: Value) -> Result<Reply, AppError> {
+        let reply = self
+            .objects
+            .service(
+                &key.service,
+                &Command::Register {
+                    key: key.clone(),
+                    spec,
+                },
+            )
+            .await?;
+        self.wrote(&key.service, &reply);
+        Ok(reply)
+    }
+
+    /// Deregisters `key`. Errors: `not_found` when it is not registered or its lease lapsed.
+    pub async fn deregister(&self, key: &InstanceKey) -> Result<Reply, AppError> {
+        let reply = self
+            .objects
+            .service(&key.service, &Command::Deregister { key: key.clone() })
+            .await?;
+        self.wrote(&key.service, &reply);
+        Ok(reply)
+    }
+
+    fn wrote(&self, service: &ServiceName, reply: &Reply) {
+        self.snapshots.ops.add(reply.kv_ops);
+        if reply.kv_ops > 0 {
+            self.snapshots.forget(service);
+        }
+    }
+
+    /// The live members of `service`.
+    pub async fn read(
+        &self,
+        service: &ServiceName,
+        mode: ReadMode,
+    ) -> Result<ServiceView, AppError> {
+        let reply = match mode {
+            ReadMode::Snapshot => {
+                let snapshot = self.snapshots.service(service).await?;
+                return Ok(ServiceView {
+                    index: snapshot.index,
+                    instances: snapshot.members(self.now),
+                    source: Source::Snapshot {
+                        written_at: snapshot.written_at,
+                    },
+                });
+            }
+            ReadMode::Consistent => self.objects.service(service, &Command::Read).await?,
+            ReadMode::Blocking(query) => self.objects.wait(service, query).await?,
+        };
+        Ok(ServiceView {
+            index: reply.index,
+            instances: reply.instances,
+            source: Source::Object,
+        })
+    }
+
+    /// Every service's summary: from the KV catalog snapshot, or from the catalog object when
+    /// `consistent`.
+    pub async fn catalog(&self, consistent: bool) -> Result<CatalogSnapshot, AppError> {
+        if consistent {
+            self.objects.catalog(&CatalogCommand::Read).await
+        } else {
+            self.snapshots.catalog().await
+        }
+    }
+}
