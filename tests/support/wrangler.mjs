@@ -86,6 +86,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {number} [options.cacheMs] VASCO_CACHE_MS, the isolate cache lifetime; default 0 (off).
  * @param {Record<string,string>} [options.vars] more `--var`s.
  * @param {number} [options.timeoutMs] how long to wait for /health; default 90 s.
+ * @param {string} [options.persistDir] keep state in this directory (and leave it on stop), to
+ *   restart on the same state; default a fresh temporary directory removed on stop.
  * @returns {Promise<{url: string, port: number, token: string|null, persistDir: string,
  *   fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   auth: (extra?: Record<string,string>) => Record<string,string>,
@@ -98,6 +100,7 @@ export async function startWrangler(options = {}) {
     cacheMs = 0,
     vars = {},
     timeoutMs = 90_000,
+    persistDir: keptDir,
   } = options;
 
   if (!existsSync(WRANGLER)) {
@@ -109,7 +112,7 @@ export async function startWrangler(options = {}) {
 
   const port = await freePort();
   const inspectorPort = await freePort();
-  const persistDir = await mkdtemp(join(tmpdir(), 'vasco-kv-'));
+  const persistDir = keptDir ?? (await mkdtemp(join(tmpdir(), 'vasco-kv-')));
   const allVars = {
     VASCO_TOKEN: token ?? '',
     VASCO_READ_TOKEN: readToken,
@@ -174,7 +177,7 @@ export async function startWrangler(options = {}) {
     } catch {
       // no such group: all gone
     }
-    await rm(persistDir, { recursive: true, force: true });
+    if (!keptDir) await rm(persistDir, { recursive: true, force: true });
   };
 
   // Wait for /health, or for wrangler to die, or for the deadline.

@@ -66,11 +66,11 @@ pub async fn handle<K: Kv, O: Objects>(
     now: Millis,
 ) -> ApiResponse {
     let ops = OpCounter::default();
-    let backend = Backend {
-        snapshots: Snapshots::new(kv, cache, config.cache_ms, !req.no_cache, now, &ops),
+    let backend = Backend::new(
+        Snapshots::new(kv, cache, config.cache_ms, !req.no_cache, now, &ops),
         objects,
         now,
-    };
+    );
     let mut response = match dispatch(req, config, &backend).await {
         Ok(response) => response,
         Err(err) => ApiResponse::from_error(&err),
@@ -78,7 +78,10 @@ pub async fn handle<K: Kv, O: Objects>(
     response.kv_ops = ops.get();
     // The clock every lease decision of this request used, so clients can judge `expires_at`
     // against the registry's time rather than their own (possibly skewed) clock.
-    response.headers.push((NOW_HEADER, now.to_string()));
+    // (For a held blocking query, the time it was answered.)
+    response
+        .headers
+        .push((NOW_HEADER, backend.clock.get().to_string()));
     response
 }
 

@@ -60,6 +60,9 @@ pub struct ServiceView {
     pub instances: Vec<Instance>,
     /// Where it came from.
     pub source: Source,
+    /// The registry's time the data is valid at (ms): the object's clock when it answered
+    /// (later than the request's for a held query), else the request's.
+    pub now: Millis,
 }
 
 /// One request's registry.
@@ -70,9 +73,26 @@ pub struct Backend<'a, K, O> {
     pub objects: &'a O,
     /// The request's time (ms).
     pub now: Millis,
+    /// The latest registry time an object answered with (a held query ends later than it
+    /// started); what the response's `x-vasco-now` says.
+    pub clock: core::cell::Cell<Millis>,
 }
 
-impl<K: Kv, O: Objects> Backend<'_, K, O> {
+impl<'a, K: Kv, O: Objects> Backend<'a, K, O> {
+    /// A backend for one request at `now`.
+    pub fn new(snapshots: Snapshots<'a, K>, objects: &'a O, now: Millis) -> Self {
+        Self {
+            snapshots,
+            objects,
+            now,
+            clock: core::cell::Cell::new(now),
+        }
+    }
+
+    fn saw(&self, now: Millis) {
+        self.clock.set(self.clock.get().max(now));
+    }
+
     /// Registers or renews `key` with the registration body `spec` (an upsert).
     pub async fn register(&self, key: &InstanceKey, spec: Value) -> Result<Reply, AppError> {
         let reply = self
@@ -100,8 +120,9 @@ impl<K: Kv, O: Objects> Backend<'_, K, O> {
     }
 
     fn wrote(&self, service: &ServiceName, reply: &Reply) {
+        self.saw(reply.now);
         self.snapshots.ops.add(reply.kv_ops);
-        if reply.kv_ops > 0 {
+        if reply.outcome != Some(vasco_core::Outcome::Renewed) {
             self.snapshots.forget(service);
         }
     }
@@ -121,15 +142,18 @@ impl<K: Kv, O: Objects> Backend<'_, K, O> {
                     source: Source::Snapshot {
                         written_at: snapshot.written_at,
                     },
+                    now: self.now,
                 });
             }
             ReadMode::Consistent => self.objects.service(service, &Command::Read).await?,
             ReadMode::Blocking(query) => self.objects.wait(service, query).await?,
         };
+        self.saw(reply.now);
         Ok(ServiceView {
             index: reply.index,
             instances: reply.instances,
             source: Source::Object,
+            now: reply.now.max(self.now),
         })
     }
 

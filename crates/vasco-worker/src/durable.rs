@@ -204,14 +204,16 @@ impl DoObjects<'_> {
 }
 
 fn stub(env: &Env, binding: &str, name: &str) -> Result<worker::Stub, AppError> {
-    env.durable_object(binding)
-        .and_then(|ns| ns.id_from_name(name))
-        .and_then(|id| id.get_stub())
-        .map_err(|e| AppError::StorageUnavailable {
-            reason: format!(
-                "the Durable Object binding `{binding}` is missing or failed ({e}); see wrangler.toml"
-            ),
-        })
+    let stub = || -> worker::Result<worker::Stub> {
+        let namespace = env.durable_object(binding)?;
+        let id = namespace.id_from_name(name)?;
+        id.get_stub()
+    };
+    stub().map_err(|e| AppError::StorageUnavailable {
+        reason: format!(
+            "the Durable Object binding `{binding}` is missing or failed ({e}); see wrangler.toml"
+        ),
+    })
 }
 
 impl Objects for DoObjects<'_> {
@@ -253,21 +255,17 @@ fn error_response(err: &AppError) -> worker::Result<Response> {
     json_response(err.status(), &body)
 }
 
-fn set_alarm_at(
-    state: &State,
-    cached: &Cell<Option<Millis>>,
-    at: Millis,
-) -> impl core::future::Future<Output = ()> + '_ {
-    let storage = state.storage();
-    let changed = cached.get() != Some(at);
+/// Sets the alarm to `at` unless this object already set it there (`cached` remembers; the
+/// alarm handler clears it).
+async fn set_alarm_at(state: &State, cached: &Cell<Option<Millis>>, at: Millis) {
+    if cached.get() == Some(at) {
+        return;
+    }
     cached.set(Some(at));
-    async move {
-        if changed {
-            let date = js_sys::Date::new(&JsValue::from_f64(at as f64));
-            if let Err(e) = storage.set_alarm(ScheduledTime::new(date)).await {
-                worker::console_error!("vasco: setting the alarm failed: {e}");
-            }
-        }
+    let date = js_sys::Date::new(&JsValue::from_f64(at as f64));
+    if let Err(e) = state.storage().set_alarm(ScheduledTime::new(date)).await {
+        cached.set(None);
+        worker::console_error!("vasco: setting the alarm failed: {e}");
     }
 }
 
@@ -426,7 +424,8 @@ impl ServiceObject {
 
     async fn lease_message(&self, ws: &WebSocket, key: &InstanceKey, conn: u64, text: &str) {
         if text == "ping" {
-            send(ws, &json!("pong"));
+            // Normally answered by the runtime's auto-response without waking the object.
+            let _ = ws.send_with_str("pong");
             return;
         }
         let message: Value = match serde_json::from_str(text) {

@@ -40,7 +40,9 @@ pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod catalog;
+// `#[durable_object]` generates undocumented public glue (the runtime's entry points).
 #[cfg(target_arch = "wasm32")]
+#[allow(missing_docs)]
 pub mod durable;
 pub mod error;
 pub mod http;

@@ -9,7 +9,7 @@ use core::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use vasco_core::snapshot::{snapshot_key, CatalogSnapshot, Snapshot, CATALOG_KEY};
+use vasco_core::snapshot::{snapshot_key, CatalogSnapshot, Snapshot, CATALOG_KEY, MIN_INTERVAL_MS};
 use vasco_core::{Millis, ServiceName};
 
 use crate::error::AppError;
@@ -29,6 +29,10 @@ struct Cached {
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
     entries: BTreeMap<String, Cached>,
+    /// Keys not to serve from (or store in) the cache until the given time: the service changed
+    /// through this isolate and its object may still be writing the new snapshot (writes are
+    /// coalesced to one a second).
+    held: BTreeMap<String, Millis>,
     /// Bumped by every write through this isolate: a read that started before a write must not
     /// be cached after it (requests interleave at every await).
     generation: u64,
@@ -50,10 +54,17 @@ impl SnapshotCache {
         self.entries.is_empty()
     }
 
-    /// Drops `key` (this isolate just wrote through to the object that owns it).
-    pub fn forget(&mut self, key: &str) {
+    /// Drops `key` and bypasses the cache for it until `until` (ms): this isolate just changed
+    /// the service through its object.
+    pub fn forget(&mut self, key: &str, until: Millis) {
         self.entries.remove(key);
+        self.held.retain(|_, t| *t > until.saturating_sub(60_000));
+        self.held.insert(key.to_string(), until);
         self.generation = self.generation.wrapping_add(1);
+    }
+
+    fn is_held(&self, key: &str, now: Millis) -> bool {
+        self.held.get(key).is_some_and(|until| now < *until)
     }
 }
 
@@ -107,14 +118,18 @@ impl<'a, K: Kv> Snapshots<'a, K> {
             .unwrap_or_default())
     }
 
-    /// Drops `service`'s snapshot from the isolate cache.
+    /// Drops `service`'s snapshot (and the catalog) from the isolate cache and reads them from
+    /// KV for the next two seconds, while the object's coalesced snapshot write may be pending.
     pub fn forget(&self, service: &ServiceName) {
-        self.cache.borrow_mut().forget(&snapshot_key(service));
-        self.cache.borrow_mut().forget(CATALOG_KEY);
+        let until = self.now.saturating_add(2 * MIN_INTERVAL_MS);
+        let mut cache = self.cache.borrow_mut();
+        cache.forget(&snapshot_key(service), until);
+        cache.forget(CATALOG_KEY, until);
     }
 
     async fn get(&self, key: &str) -> Result<Option<Rc<String>>, AppError> {
-        if self.read_cache && self.cache_ms > 0 {
+        let held = self.cache.borrow().is_held(key, self.now);
+        if self.read_cache && self.cache_ms > 0 && !held {
             let cache = self.cache.borrow();
             if let Some(hit) = cache.entries.get(key) {
                 if self
@@ -129,7 +144,7 @@ impl<'a, K: Kv> Snapshots<'a, K> {
         self.ops.count()?;
         let generation = self.cache.borrow().generation;
         let value = self.kv.get(key).await?.map(Rc::new);
-        if self.cache_ms > 0 && self.cache.borrow().generation == generation {
+        if self.cache_ms > 0 && !held && self.cache.borrow().generation == generation {
             let mut cache = self.cache.borrow_mut();
             if cache.entries.len() >= CACHE_ENTRIES {
                 cache.entries.clear();

@@ -341,6 +341,11 @@ fn blocking_queries_answer_at_once_unless_the_index_is_current() {
 fn the_isolate_cache_serves_repeated_reads_and_drops_on_writes() {
     let h = Harness::new(1_000);
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    // For two seconds after a change through this isolate, reads go to KV (the object's
+    // coalesced snapshot write may still be pending).
+    assert_eq!(h.get("/v1/services/api").kv_ops, 1);
+    assert_eq!(h.get("/v1/services/api").kv_ops, 1);
+    h.at(T0 + 2_000);
     assert_eq!(h.get("/v1/services/api").kv_ops, 1);
     let cached = h.get("/v1/services/api");
     assert_eq!(cached.kv_ops, 0);
@@ -349,16 +354,19 @@ fn the_isolate_cache_serves_repeated_reads_and_drops_on_writes() {
     let mut fresh = ApiRequest::new(Method::Get, "/v1/services/api");
     fresh.no_cache = true;
     assert_eq!(h.send(fresh).kv_ops, 1);
-    // A write through this isolate that rewrote the snapshot drops the cache.
-    h.at(T0 + 1_000);
+    // A change through this isolate drops the cache; a renewal does not.
+    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    assert_eq!(h.get("/v1/services/api").kv_ops, 0);
     let write = h.register("api", "1.0.0", "b", json!({"url": "h:2"}));
     assert_eq!(write.kv_ops, 1);
     let after = h.get("/v1/services/api");
     assert_eq!(after.kv_ops, 1);
     assert_eq!(ids(&after), ["a", "b"]);
     // The entry ages out after the lifetime.
+    h.at(T0 + 4_000);
+    assert_eq!(h.get("/v1/services/api").kv_ops, 1);
     assert_eq!(h.get("/v1/services/api").kv_ops, 0);
-    h.at(T0 + 2_000);
+    h.at(T0 + 5_000);
     assert_eq!(h.get("/v1/services/api").kv_ops, 1);
 }
 
@@ -1085,4 +1093,50 @@ mod locations {
         // The snapshot was refreshed during the hour, so the KV TTL never collected it.
         assert!(objects.requests.get() > 0);
     }
+}
+
+/// The cost model of the README, counted: what one instance-hour of HTTP renewals costs in
+/// object requests and KV operations, and what reads cost.
+#[test]
+fn cost_of_an_instance_hour() {
+    let h = Harness::new(0);
+    let hour = 3_600_000;
+    let period = vasco_core::heartbeat_period_ms(10_000);
+    let mut beats = 0u64;
+    let mut t = T0;
+    while t < T0 + hour {
+        h.at(t);
+        h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 10}));
+        beats += 1;
+        t += period;
+    }
+    h.at(T0 + hour);
+    let requests = h.objects.requests.get();
+    let snapshot_writes = h.kv().puts_of("snap/api");
+    let catalog_writes = h.kv().puts_of("catalog");
+    assert_eq!(
+        beats, 1_081,
+        "a beat every ttl/3 = 3,333 ms, the first included"
+    );
+    // Every renewal is one object request; the alarm fires only to refresh the snapshot
+    // (twice an hour), since each renewal moves it past the lease end.
+    assert_eq!(requests, beats + 2);
+    assert_eq!(
+        snapshot_writes,
+        1 + 2,
+        "the first write and two 30-minute refreshes"
+    );
+    assert_eq!(
+        catalog_writes,
+        1 + 2,
+        "the catalog: one change, two refreshes"
+    );
+    assert_eq!(h.kv().gets.get(), 0, "writes never read KV");
+    // A default read is one KV get; a consistent one an object request and no KV.
+    let gets = h.kv().gets.get();
+    h.get("/v1/services/api");
+    assert_eq!(h.kv().gets.get(), gets + 1);
+    let before = h.objects.requests.get();
+    assert_eq!(h.get("/v1/services/api?consistent").kv_ops, 0);
+    assert_eq!(h.objects.requests.get(), before + 1);
 }

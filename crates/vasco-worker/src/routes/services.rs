@@ -187,7 +187,7 @@ pub async fn lookup<K: Kv, O: Objects>(
     let (mode, rest) = parse_read_mode(&req.query)?;
     let query = parse_lookup_query(&rest)?;
     let view = backend.read(&service, mode).await?;
-    let live = live_matching(view.instances.iter(), &query, backend.now);
+    let live = live_matching(view.instances.iter(), &query, view.now);
     let mut response = json(
         200,
         &Lookup {
