@@ -6,9 +6,12 @@
 //   BENCH_SECONDS=5 BENCH_CONNECTIONS=10 node bench/worker.mjs   # shorter / different load
 //
 // Scenarios: a lookup of a service with 100 instances, a resolve of 3 dependencies (each with
-// the isolate cache warm and with `Cache-Control: no-cache`, i.e. real KV lists), and a
-// heartbeat (PUT of an existing instance, one KV write). KV ops per request are read from the
-// x-vasco-kv-ops header of a sample request. Local KV is SQLite on disk, not Cloudflare's
+// the isolate cache warm and with `Cache-Control: no-cache`, i.e. real KV gets of snapshots), a
+// consistent lookup (the service's Durable Object), a renewal (PUT of an existing instance into
+// its object) next to one plain KV put (the heartbeat of the KV-only design, through the
+// bench-only route that VASCO_BENCH=1 enables), renewals over a WebSocket lease, and the
+// wake-up latency of a blocking query and of a change feed. KV ops per request are read from
+// the x-vasco-kv-ops header of a sample request. Local KV is SQLite on disk, not Cloudflare's
 // network, so absolute numbers say what the Worker costs, not what production latency is.
 import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -16,6 +19,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 import autocannon from 'autocannon';
+import WebSocket from 'ws';
 
 import { ROOT, startWrangler } from '../tests/support/wrangler.mjs';
 
@@ -41,8 +45,9 @@ async function sampleOps(server, path, init) {
 const loadAtStart = loadavg();
 
 async function main() {
-  const server = await startWrangler({ cacheMs: CACHE_MS });
+  const server = await startWrangler({ cacheMs: CACHE_MS, vars: { VASCO_BENCH: '1' } });
   const rows = [];
+  const extra = [];
   try {
     const put = async (name, version, id, url) => {
       const res = await server.fetch(`/v1/services/${name}/${version}/instances/${id}`, {
@@ -98,7 +103,17 @@ async function main() {
           sampleOps(server, '/v1/resolve', { method: 'POST', body: resolveBody, headers: { 'cache-control': 'no-cache' } }),
       },
       {
-        name: 'heartbeat (PUT existing instance)',
+        name: 'consistent lookup, 100 instances (the object)',
+        opts: { url: `${server.url}/v1/services/bench-api?consistent` },
+        ops: () => sampleOps(server, '/v1/services/bench-api?consistent'),
+      },
+      {
+        name: 'one plain KV put (the KV-only design\'s heartbeat)',
+        opts: { url: `${server.url}/_bench/kv-put`, method: 'PUT' },
+        ops: () => sampleOps(server, '/_bench/kv-put', { method: 'PUT' }),
+      },
+      {
+        name: 'renewal (PUT of an existing instance, into its object)',
         opts: {
           url: `${server.url}/v1/services/bench-beat/1.0.0/instances/b1`,
           method: 'PUT',
@@ -134,10 +149,13 @@ async function main() {
         `bench:   ${result.requests.average} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, kv ops ${ops}, errors ${bad}\n`,
       );
     }
+    extra.push(...(await latencies(server)));
   } finally {
     await server.stop();
   }
 
+  const kvPut = rows.find((r) => r.name.startsWith('one plain KV put'));
+  const renewal = rows.find((r) => r.name.startsWith('renewal'));
   const wasm = await readFile(join(ROOT, 'build', 'index_bg.wasm'));
   const js = await readFile(join(ROOT, 'build', 'index.js'));
   const pkg = JSON.parse(await readFile(join(ROOT, 'node_modules', 'wrangler', 'package.json'), 'utf8'));
@@ -154,12 +172,20 @@ async function main() {
       `load average ${load} at the start: the machine is shared, so expect noise). ` +
       `The load generator and the Worker share the cores, and local KV is not Cloudflare's network: read these as the ` +
       `Worker's own cost, not production latency. Isolate cache lifetime ${CACHE_MS} ms; "no-cache" rows send ` +
-      '`Cache-Control: no-cache`, so every request lists KV. The baseline row is the floor that ' +
+      '`Cache-Control: no-cache`, so every request reads KV. The baseline row is the floor that ' +
       '`wrangler dev` itself (its local proxy in front of workerd) puts under every route.',
     '',
     '| scenario | req/s | p50 ms | p99 ms | KV ops / request | requests | errors |',
     '|---|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.ops} | ${r.total} | ${r.bad} |`),
+    '',
+    `Renewals into one object ran at ${(renewal.rps / kvPut.rps).toFixed(2)}x the requests per second of one plain KV put ` +
+      `in the same run (${Math.round(renewal.rps)} vs ${Math.round(kvPut.rps)} req/s), with ${renewal.ops} KV operations per renewal ` +
+      `instead of ${kvPut.ops}.`,
+    '',
+    '| measured in the same run | result |',
+    '|---|---|',
+    ...extra.map(([what, value]) => `| ${what} | ${value} |`),
     '',
     `Worker size: \`build/index_bg.wasm\` ${wasm.length} bytes (${kib(wasm.length)} KiB; ${kib(gzipSync(wasm).length)} KiB gzipped), ` +
       `target under 1 MiB: ${wasm.length < 1024 * 1024 ? 'met' : 'NOT met'}. JS glue \`build/index.js\` ${kib(js.length)} KiB.`,
@@ -184,6 +210,74 @@ async function main() {
   }
   await writeFile(file, `${text.trimEnd()}\n`);
   process.stdout.write(`${section}\n`);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const stats = (xs) => `median ${median(xs)} ms, max ${Math.max(...xs)} ms (${xs.length} samples)`;
+
+function openSocket(server, path, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(new URL(path, server.url.replace('http', 'ws')), { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+const nextMessage = (ws) =>
+  new Promise((resolve) => ws.once('message', (data) => resolve(JSON.parse(data.toString()))));
+
+/** Wake-up latencies (blocking query, change feed) and WebSocket lease renewals per second. */
+async function latencies(server) {
+  const SAMPLES = 20;
+  const put = (id, url) =>
+    server.fetch(`/v1/services/bench-wake/1.0.0/instances/${id}`, {
+      method: 'PUT',
+      headers: server.auth({ 'content-type': 'application/json' }),
+      body: JSON.stringify({ url, ttl: 600 }),
+    });
+  const blocking = [];
+  let res = await put('w', 'h:0');
+  await res.arrayBuffer();
+  for (let i = 1; i <= SAMPLES; i++) {
+    const index = res.headers.get('x-vasco-index');
+    const held = server.fetch(`/v1/services/bench-wake?index=${index}&wait=30s`);
+    await new Promise((r) => setTimeout(r, 200)); // let the query reach the object and hold
+    const sent = performance.now();
+    res = await put('w', `h:${i}`); // a changed url: an update, the index moves
+    await res.arrayBuffer();
+    const answer = await held;
+    await answer.arrayBuffer();
+    blocking.push(Math.round(performance.now() - sent));
+    await new Promise((r) => setTimeout(r, 1_100)); // stay under one snapshot write a second
+  }
+  const feed = [];
+  const ws = await openSocket(server, '/v1/services/bench-wake/watch');
+  await nextMessage(ws); // the snapshot
+  for (let i = 1; i <= SAMPLES; i++) {
+    const event = nextMessage(ws);
+    const sent = performance.now();
+    await (await put('w', `f:${i}`)).arrayBuffer();
+    await event;
+    feed.push(Math.round(performance.now() - sent));
+  }
+  ws.close();
+  const lease = await openSocket(server, '/v1/services/bench-lease/1.0.0/instances/l/lease', server.auth());
+  lease.send(JSON.stringify({ type: 'register', url: 'h:1', ttl: 600 }));
+  await nextMessage(lease);
+  const start = performance.now();
+  let renewals = 0;
+  while (performance.now() - start < SECONDS * 1_000) {
+    lease.send('{"type":"renew"}');
+    await nextMessage(lease);
+    renewals++;
+  }
+  const perSecond = Math.round(renewals / ((performance.now() - start) / 1_000));
+  lease.close();
+  return [
+    ['blocking query woken by a change (PUT sent to held answer received)', stats(blocking)],
+    ['change feed event after a change (PUT sent to WebSocket message received)', stats(feed)],
+    ['WebSocket lease renewals, one socket, one at a time', `${perSecond} per second (${renewals} in ${SECONDS} s)`],
+  ];
 }
 
 main().catch((err) => {

@@ -127,7 +127,7 @@ export async function startWrangler(options = {}) {
     '--inspector-port', String(inspectorPort),
     '--persist-to', persistDir,
     '--show-interactive-dev-session=false',
-    '--log-level', 'info',
+    '--log-level', process.env.VASCO_WRANGLER_LOG_LEVEL ?? 'info',
   ];
   for (const [key, value] of Object.entries(allVars)) args.push('--var', `${key}:${value}`);
 

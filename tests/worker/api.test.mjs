@@ -197,10 +197,10 @@ describe('register, heartbeat, lookup, deregister', () => {
     assert.equal(out.ops, 1 + services.size);
     assert.deepEqual(mine(out), ['all-a@2.0.0/new', 'all-a@1.0.0/old', 'all-b@1.0.0/x']);
 
-    await register(server, 'all-c', '1.0.0', 'brief', { url: 'h:4', ttl: 1 });
+    await register(server, 'all-c', '1.0.0', 'brief', { url: 'h:4', ttl: 3 });
     const listed = async () => (await call(server, 'GET', '/v1/instances')).body.instances.some((i) => i.service === 'all-c');
-    assert.ok(await listed(), 'listed while its lease holds');
-    await eventually(async () => !(await listed()), { deadlineMs: 3_000, everyMs: 50, what: 'lapsed lease left /v1/instances' });
+    await eventually(listed, { deadlineMs: 2_000, everyMs: 50, what: 'listed while its lease holds' });
+    await eventually(async () => !(await listed()), { deadlineMs: 4_000, everyMs: 50, what: 'lapsed lease left /v1/instances' });
   });
 });
 
@@ -267,7 +267,7 @@ describe('resolve', () => {
 describe('auth', () => {
   test('writes without a token or with a wrong one are 401 and change nothing', async () => {
     await register(server, 'locked', '1.0.0', 'l1', { url: 'h:1' });
-    const before = await lookup(server, 'locked');
+    const before = await lookup(server, 'locked', '?consistent');
     const path = '/v1/services/locked/1.0.0/instances/l1';
     const attempts = [
       ['PUT', {}],
@@ -283,7 +283,7 @@ describe('auth', () => {
       assert.equal(out.ops, 0);
       assert.match(out.res.headers.get('www-authenticate') ?? '', /^Bearer/);
     }
-    assert.deepEqual((await lookup(server, 'locked')).body, before.body);
+    assert.deepEqual((await lookup(server, 'locked', '?consistent')).body, before.body);
   });
 
   test('reads are open when no read token is set', async () => {
@@ -326,32 +326,32 @@ describe('bad input', () => {
 
   for (const [what, target, raw, status, code] of cases) {
     test(`${what}: ${status} ${code}, stored data unchanged`, async () => {
-      const before = await lookup(server, 'victim');
+      const before = await lookup(server, 'victim', '?consistent');
       const out = await call(server, 'PUT', target, { raw, headers: server.auth({ 'content-type': 'application/json' }) });
       assert.equal(out.status, status, JSON.stringify(out.body));
       assert.equal(errorCode(out), code);
       assert.equal(out.ops, 0, 'no KV operation for a refused request');
-      assert.deepEqual((await lookup(server, 'victim')).body, before.body);
+      assert.deepEqual((await lookup(server, 'victim', '?consistent')).body, before.body);
     });
   }
 
   test('a record over the 1024-byte metadata limit is refused with 400', async () => {
-    const before = await lookup(server, 'victim');
+    const before = await lookup(server, 'victim', '?consistent');
     const meta = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`key${i}`, 'v'.repeat(200)]));
     const out = await call(server, 'PUT', path, { body: { url: 'h:1', meta }, headers: server.auth() });
     assert.equal(out.status, 400);
     assert.equal(errorCode(out), 'too_large');
     assert.equal(out.ops, 0);
-    assert.deepEqual((await lookup(server, 'victim')).body, before.body);
+    assert.deepEqual((await lookup(server, 'victim', '?consistent')).body, before.body);
   });
 
   test('a body over 16 KiB is 413', async () => {
-    const before = await lookup(server, 'victim');
+    const before = await lookup(server, 'victim', '?consistent');
     const raw = JSON.stringify({ url: 'h:1', meta: { pad: 'x'.repeat(17 * 1024) } });
     const out = await call(server, 'PUT', path, { raw, headers: server.auth() });
     assert.equal(out.status, 413);
     assert.equal(errorCode(out), 'payload_too_large');
-    assert.deepEqual((await lookup(server, 'victim')).body, before.body);
+    assert.deepEqual((await lookup(server, 'victim', '?consistent')).body, before.body);
     const resolve = await call(server, 'POST', '/v1/resolve', { raw: ' '.repeat(16 * 1024 + 1) });
     assert.equal(resolve.status, 413);
   });
@@ -390,11 +390,11 @@ describe('bad input', () => {
   });
 
   test('deleting with a bad id is 400 and deletes nothing', async () => {
-    const before = await lookup(server, 'victim');
+    const before = await lookup(server, 'victim', '?consistent');
     const out = await call(server, 'DELETE', '/v1/services/victim/1.0.0/instances/a%20b', { headers: server.auth() });
     assert.equal(out.status, 400);
     assert.equal(errorCode(out), 'invalid_id');
-    assert.deepEqual((await lookup(server, 'victim')).body, before.body);
+    assert.deepEqual((await lookup(server, 'victim', '?consistent')).body, before.body);
   });
 });
 
@@ -418,6 +418,9 @@ describe('openapi.json', () => {
       'GET /v1/openapi.json',
       'GET /v1/services',
       'GET /v1/services/{name}',
+      'GET /v1/services/{name}/watch',
+      'GET /v1/services/{name}/{version}/instances/{id}/lease',
+      'GET /v1/watch',
       'POST /v1/resolve',
       'PUT /v1/services/{name}/{version}/instances/{id}',
     ]);

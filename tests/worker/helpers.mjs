@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 /** The KV operation count a response reports. */
 export function kvOps(res) {
   const value = res.headers.get('x-vasco-kv-ops');
-  assert.notEqual(value, null, 'every response carries x-vasco-kv-ops');
+  assert.notEqual(value, null, `every response carries x-vasco-kv-ops (this one: ${res.status} ${res.statusText})`);
   return Number(value);
 }
 
@@ -26,6 +26,9 @@ export async function call(server, method, path, { body, headers = {}, raw } = {
     } catch {
       parsed = text;
     }
+  }
+  if (res.headers.get('x-vasco-kv-ops') === null) {
+    assert.fail(`${method} ${path} answered ${res.status} without x-vasco-kv-ops: ${text.slice(0, 300)}`);
   }
   return { res, status: res.status, body: parsed, ops: kvOps(res) };
 }

@@ -17,7 +17,10 @@ let server;
 before(async () => {
   server = await startWrangler({ cacheMs: 0 });
 });
-after(() => server?.stop());
+after(async () => {
+  if (process.env.VASCO_TEST_LOGS) console.log(server?.logs());
+  await server?.stop();
+});
 
 const index = (out) => Number(out.res.headers.get('x-vasco-index'));
 const now = (out) => Number(out.res.headers.get('x-vasco-now'));

@@ -175,6 +175,19 @@ mod edge {
             .ok()
             .flatten()
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        // Benchmarks only (bench/worker.mjs sets VASCO_BENCH=1): one plain KV put, the cost of
+        // a heartbeat in the KV-only design, to compare renewals into an object against in one run.
+        if req.path() == "/_bench/kv-put"
+            && env.var("VASCO_BENCH").is_ok_and(|v| v.to_string() == "1")
+        {
+            use crate::kv::Kv;
+            let kv = WorkersKv::from_env(&env, KV_BINDING);
+            let answer = match kv.put("bench/kv-put", "x", 60).await {
+                Ok(()) => ApiResponse::no_content(),
+                Err(e) => ApiResponse::from_error(&e.into()),
+            };
+            return write_response(stamped(answer, now));
+        }
         if upgrade {
             let answer = match head(&req) {
                 Ok(api_req) => match upgrade_target(&api_req, &config) {

@@ -173,6 +173,9 @@ pub struct ServiceState<R> {
     loaded: Option<Loaded>,
     outbox: Outbox,
     writing_snapshot: bool,
+    reporting: bool,
+    /// Events not yet delivered to the catalog object (for registry-wide subscribers).
+    unreported: Vec<ChangeEvent>,
 }
 
 impl<R: Rows> ServiceState<R> {
@@ -183,6 +186,8 @@ impl<R: Rows> ServiceState<R> {
             loaded: None,
             outbox: Outbox::default(),
             writing_snapshot: false,
+            reporting: false,
+            unreported: Vec::new(),
         }
     }
 
@@ -293,12 +298,14 @@ impl<R: Rows> ServiceState<R> {
                 self.commit()?;
                 reply.instance = Some(result?);
             }
-            Command::Read => {}
+            Command::Read => {
+                self.commit()?;
+                let loaded = self.loaded.as_ref().expect("loaded");
+                reply.instances = loaded.leases.live(now).into_iter().cloned().collect();
+            }
         }
         self.commit()?;
-        let loaded = self.loaded.as_ref().expect("loaded");
-        reply.index = loaded.leases.index();
-        reply.instances = loaded.leases.live(now).into_iter().cloned().collect();
+        reply.index = self.loaded.as_ref().expect("loaded").leases.index();
         Ok(reply)
     }
 
@@ -335,6 +342,12 @@ impl<R: Rows> ServiceState<R> {
         }
         loaded.meta.index = loaded.leases.index();
         put_meta(&self.rows, &loaded.meta)?;
+        // Registry-wide subscribers get events through the catalog; a burst of them waits for
+        // the report in flight (bounded: the summary always catches up, old events are dropped).
+        if self.unreported.len() >= MAX_UNREPORTED {
+            self.unreported.remove(0);
+        }
+        self.unreported.push(event.clone());
         self.outbox.events.push(event);
         Ok(())
     }
@@ -470,6 +483,9 @@ impl<R: Rows> ServiceState<R> {
     }
 }
 
+/// Most change events a service object keeps for the catalog while a report is in flight.
+pub const MAX_UNREPORTED: usize = 256;
+
 /// How soon a failed snapshot write or catalog report is retried by the alarm, in ms.
 pub const RETRY_MS: Millis = 1_000;
 
@@ -536,11 +552,24 @@ pub async fn settle<R: Rows, H: ObjectHost>(
             let _ = object.snapshot_written(snapshot.index, now);
         }
     }
-    let report = object.borrow().report_due(now);
-    if let Some(summary) = report {
-        if host.report(&summary, &outbox.events).await.is_ok() {
+    // One report in flight at a time; it takes every event queued meanwhile, and the loop
+    // catches up with changes made while it was in flight.
+    if !object.borrow().reporting {
+        object.borrow_mut().reporting = true;
+        loop {
+            let report = object.borrow().report_due(now);
+            let Some(summary) = report else { break };
+            let events = core::mem::take(&mut object.borrow_mut().unreported);
+            if host.report(&summary, &events).await.is_err() {
+                // Retried by the alarm; the events are kept for it.
+                let mut object = object.borrow_mut();
+                let newer = core::mem::replace(&mut object.unreported, events);
+                object.unreported.extend(newer);
+                break;
+            }
             let _ = object.borrow_mut().reported(summary.index);
         }
+        object.borrow_mut().reporting = false;
     }
     let next = object.borrow().next_alarm(now);
     if let Some(at) = next {
