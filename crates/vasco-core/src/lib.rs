@@ -33,7 +33,7 @@ pub mod version;
 
 pub use cache::{CachePolicy, Freshness};
 pub use error::{Error, Result};
-pub use instance::{heartbeat_period_ms, Instance, InstanceKey, InstanceSpec, Millis};
+pub use instance::{heartbeat_period_ms, parse_tags, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};
 pub use registry::{Catalog, Change, Query, Registry};
 pub use resolve::{Dependencies, Mocks, Resolution, Resolved};

@@ -32,10 +32,11 @@ fn query(range: Option<String>, options: &JsValue) -> Result<Query, JsValue> {
     let err = |e: Error| js_error(&e);
     Ok(Query {
         version,
-        tags: opt_string(options, "tag")
-            .map_err(err)?
-            .into_iter()
-            .collect(),
+        // The core's lookup tag list ("a,b": both), as `?tag=` over HTTP.
+        tags: match opt_string(options, "tag").map_err(err)? {
+            None => Vec::new(),
+            Some(tag) => vasco_core::parse_tags(&tag).map_err(core_error)?,
+        },
         zone: opt_string(options, "zone").map_err(err)?,
     })
 }
