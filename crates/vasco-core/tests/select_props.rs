@@ -18,9 +18,8 @@ fn candidates(max: usize) -> impl Strategy<Value = Vec<Candidate>> {
             .into_iter()
             .enumerate()
             .map(|(i, (weight, zone))| Candidate {
-                id: format!("c{i}"),
-                weight,
                 zone: ZONES[zone].map(str::to_string),
+                ..Candidate::new(format!("c{i}"), weight)
             })
             .collect()
     })
