@@ -171,6 +171,21 @@ fn lookup_filters_and_orders() {
 }
 
 #[test]
+fn lookups_read_ranges_as_npm_does() {
+    let h = Harness::new(0);
+    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    h.register("api", "2.0.0-beta.1", "b", json!({"url": "h:2"}));
+    h.register("api", "1.0.0-next.1", "c", json!({"url": "h:3"}));
+    // An `x` inside a prerelease is an identifier, not a wildcard.
+    assert_eq!(ids(&h.get("/v1/services/api?version=1.0.0-next.1")), ["c"]);
+    // `*` leaves prereleases out; no version at all lists everything.
+    assert_eq!(ids(&h.get("/v1/services/api?version=*")), ["a"]);
+    assert_eq!(ids(&h.get("/v1/services/api")), ["b", "a", "c"]);
+    let resolved = body(&h.resolve(json!({"dependencies": {"api": "*"}})));
+    assert_eq!(resolved["resolved"]["api"]["version"], "1.0.0");
+}
+
+#[test]
 fn heartbeat_is_one_write_and_extends_the_lease() {
     let mut h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 2}));
