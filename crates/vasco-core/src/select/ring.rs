@@ -58,15 +58,7 @@ impl Ring {
             .map(|(id, weight)| (xxh64(id.as_bytes(), NODE_SEED), u64::from(weight.max(1))))
             .collect();
         let total_weight: u64 = members.iter().map(|m| m.1).sum();
-        let node_count = |weight: u64| {
-            if total_weight.saturating_mul(NODES_PER_WEIGHT) <= MAX_NODES {
-                return weight * NODES_PER_WEIGHT;
-            }
-            match MAX_NODES / total_weight.max(1) {
-                0 => (weight * MAX_NODES / total_weight).max(1),
-                per_weight => weight * (1u64 << per_weight.ilog2()),
-            }
-        };
+        let node_count = |weight: u64| node_count(weight, total_weight);
         let total: u64 = members.iter().map(|&(_, w)| node_count(w)).sum();
         let mut nodes: Vec<(u32, u32)> = Vec::with_capacity(total as usize + WINDOW);
         for (owner, &(seed, weight)) in members.iter().enumerate() {
@@ -150,6 +142,20 @@ impl Ring {
             owned[pair[1].1 as usize] += u64::from(pair[1].0 - pair[0].0);
         }
         owned
+    }
+}
+
+/// The nodes of a candidate of `weight` on a ring whose weights add up to `total_weight`:
+/// [`NODES_PER_WEIGHT`] per unit while the ring fits [`MAX_NODES`], whatever the total; past
+/// that the largest power of two per unit that fits, and past one per unit a proportional
+/// share (at least one node).
+fn node_count(weight: u64, total_weight: u64) -> u64 {
+    if total_weight.saturating_mul(NODES_PER_WEIGHT) <= MAX_NODES {
+        return weight * NODES_PER_WEIGHT;
+    }
+    match MAX_NODES / total_weight.max(1) {
+        0 => (weight * MAX_NODES / total_weight).max(1),
+        per_weight => weight * (1u64 << per_weight.ilog2()),
     }
 }
 
@@ -245,19 +251,18 @@ mod tests {
             build(&ids(3), |i| [1, 7, 1000][i]).ring().len(),
             1008 * 1024
         );
-        // Up to the budget the count per weight is fixed; past it, a power of two that fits.
-        assert_eq!(build(&ids(2), |_| 2048).ring().len(), 1 << 22);
-        assert_eq!(build(&ids(2), |i| 2048 + i as u32).ring().len(), 4097 * 512);
-        // Weights beyond even one node per unit: proportional, at least one node each.
-        let heavy = build(&ids(3), |i| if i == 0 { 1 } else { 10_000_000 });
-        let mut counts = [0u64; 3];
-        for &(_, owner) in heavy.ring() {
-            counts[owner as usize] += 1;
+        // Up to the budget the count per weight is fixed, whatever the total ...
+        for total in [1, 128, 129, 4_095, 4_096] {
+            assert_eq!(node_count(3, total), 3 * 1024, "total {total}");
         }
-        assert_eq!(counts[0], 1);
-        assert!(
-            counts[1] > 2_000_000 && counts[1] == counts[2],
-            "{counts:?}"
+        // ... past it, a power of two that fits; past one per unit, proportional (at least 1).
+        assert_eq!(node_count(3, 4_097), 3 * 512);
+        assert_eq!(node_count(3, 8_193), 3 * 256);
+        assert_eq!(node_count(1, 20_000_001), 1);
+        assert_eq!(node_count(10_000_000, 20_000_001), 2_097_151);
+        assert_eq!(
+            build(&ids(3), |i| [1, 3000, 3000][i]).ring().len(),
+            6001 * 512
         );
     }
 
