@@ -305,8 +305,18 @@ impl Selector {
         let healthy: Vec<u32> = (0..candidates.len() as u32)
             .filter(|&i| candidates[i as usize].healthy)
             .collect();
-        let protection = protection(healthy.len(), candidates.len(), config.protection_threshold);
-        let eligible = if healthy.is_empty() || protection != Protection::Normal {
+        let protection =
+            match protection(healthy.len(), candidates.len(), config.protection_threshold) {
+                // None healthy: health is ignored whatever the threshold.
+                Protection::Normal if healthy.is_empty() && !candidates.is_empty() => {
+                    Protection::BelowThreshold {
+                        healthy: 0,
+                        total: candidates.len(),
+                    }
+                }
+                other => other,
+            };
+        let eligible = if protection != Protection::Normal {
             (0..candidates.len() as u32).collect()
         } else {
             healthy
@@ -332,8 +342,9 @@ impl Selector {
     }
 
     /// Whether health was ignored when the selector was built: [`Protection::BelowThreshold`]
-    /// when the healthy share was below the panic threshold (every candidate is then picked
-    /// from); [`Protection::Normal`] otherwise. For callers to surface to operators.
+    /// when the healthy share was below the panic threshold or none was healthy (every
+    /// candidate is then picked from); [`Protection::Normal`] otherwise. For callers to
+    /// surface to operators.
     pub fn protection(&self) -> Protection {
         self.protection
     }
@@ -610,7 +621,7 @@ mod tests {
                 let panic = sick > 5; // healthy share below 0.5, or none healthy
                 assert_eq!(
                     selector.protection() != Protection::Normal,
-                    panic && sick < 10 || sick == 10,
+                    panic,
                     "{strategy} sick={sick}"
                 );
                 let sick_seen = (0..sick).filter(|i| seen.contains(&alloc::format!("node-{i}")));
@@ -622,6 +633,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn with_none_healthy_every_candidate_is_picked_even_without_a_threshold() {
+        let list: Vec<Candidate> = candidates(3)
+            .into_iter()
+            .map(|c| c.with_health(false))
+            .collect();
+        let mut selector = Selector::new(SelectorConfig::new(Strategy::RoundRobin), list);
+        assert_eq!(
+            selector.protection(),
+            Protection::BelowThreshold {
+                healthy: 0,
+                total: 3
+            }
+        );
+        assert_eq!(picked_ids(&mut selector, 30).len(), 3);
+        let mut empty = Selector::new(SelectorConfig::default(), Vec::new());
+        assert_eq!(empty.protection(), Protection::Normal);
+        assert_eq!(empty.pick(&mut SplitMix64::from_seed(1), None), None);
     }
 
     #[test]
