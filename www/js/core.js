@@ -25,9 +25,13 @@ function randomSeed() {
   return (words[0] & 0x1fffff) * 2 ** 32 + words[1];
 }
 
-/** Candidates for the core's selector, from instances as the registry returns them. */
+/**
+ * Candidates for the core's selector, from instances as the registry returns them: the
+ * instances themselves, which the core turns into candidates by its one rule
+ * (`Candidate::from_instance`), the same as the npm client's.
+ */
 export function candidatesOf(instances) {
-  return instances.map((i) => ({ id: i.id, weight: i.weight ?? 1, zone: i.zone ?? undefined }));
+  return instances;
 }
 
 export class Core {

@@ -411,7 +411,8 @@ export class Simulator {
     if (!(seed >= 0 && Number.isSafeInteger(seed))) return setText(ui.picksProblem, 'The seed must be a whole number ≥ 0');
     let instances;
     try {
-      instances = this.registry.instances(SERVICE, range, {}, this.now);
+      // A range picks among its newest live version: the core's rule, as in findDependencies.
+      instances = this.core.wasm.newestVersion(this.registry.instances(SERVICE, range, {}, this.now));
     } catch (err) {
       return setText(ui.picksProblem, `Version range: ${coreMessage(err)}`);
     }

@@ -130,7 +130,7 @@ impl InstanceSpec {
             ));
         }
         for tag in &self.tags {
-            check_label("tags", tag, limits::TAG_LEN)?;
+            check_tag("tags", tag)?;
         }
         if self.meta.len() > limits::META_ENTRIES {
             return Err(Error::invalid(
@@ -140,7 +140,8 @@ impl InstanceSpec {
         }
         for (key, value) in &self.meta {
             check_label("meta", key, limits::META_KEY_LEN)?;
-            if value.len() > limits::META_VALUE_LEN || value.chars().any(char::is_control) {
+            if value.chars().count() > limits::META_VALUE_LEN || value.chars().any(char::is_control)
+            {
                 return Err(Error::invalid(
                     "meta",
                     format!(
@@ -291,13 +292,49 @@ fn seconds_to_ms(seconds: Option<f64>) -> Result<u64> {
 }
 
 fn check_label(field: &'static str, text: &str, max: usize) -> Result<()> {
-    if text.is_empty() || text.len() > max || text.chars().any(|c| c.is_control()) {
+    // Characters, not bytes: what the message and the README say.
+    let chars = text.chars().count();
+    if chars == 0 || chars > max || text.chars().any(|c| c.is_control()) {
         return Err(Error::invalid(
             field,
             format!("{text:?} must be 1 to {max} characters without control characters"),
         ));
     }
     Ok(())
+}
+
+/// Checks one tag: 1 to [`limits::TAG_LEN`] characters, no control characters, no `,` and no
+/// whitespace at either end. The last two keep every tag expressible in a lookup, where
+/// [`parse_tags`] splits on commas and trims (`?tag=a,b` and `{tag: "a, b"}` mean two tags).
+/// `field` names the field in the error (`tags` in a registration, `tag` in a query).
+pub fn check_tag(field: &'static str, tag: &str) -> Result<()> {
+    check_label(field, tag, limits::TAG_LEN)?;
+    if tag.contains(',') || tag.trim() != tag {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{tag:?} must not contain ',' or start or end with whitespace (a lookup lists \
+                 several tags as a,b)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The tags of a lookup, in the one syntax every caller shares (the Worker's `?tag=`, the npm
+/// client's and the page's `{tag}` option): comma-separated, each trimmed and checked with
+/// [`check_tag`]; an instance must carry every one. Errors name the field `tag`.
+pub fn parse_tags(text: &str) -> Result<Vec<String>> {
+    text.split(',')
+        .map(|tag| {
+            let tag = tag.trim();
+            if tag.is_empty() {
+                return Err(Error::invalid("tag", "must not be empty"));
+            }
+            check_tag("tag", tag)?;
+            Ok(String::from(tag))
+        })
+        .collect()
 }
 
 /// Accepts `host:port` (host a name, IPv4 or `[IPv6]`) or an `http://` / `https://` URL.
@@ -311,7 +348,7 @@ fn validate_url(url: &str) -> Result<()> {
     if url.is_empty() {
         return Err(bad("is empty"));
     }
-    if url.len() > limits::URL_LEN {
+    if url.chars().count() > limits::URL_LEN {
         return Err(Error::invalid(
             "url",
             format!("is longer than {} characters", limits::URL_LEN),
@@ -489,6 +526,63 @@ mod tests {
             version: Version::parse("2.1.0").unwrap(),
             id: InstanceId::parse("a1").unwrap(),
         }
+    }
+
+    fn spec(body: serde_json::Value) -> Result<InstanceSpec> {
+        InstanceSpec::from_json(&body.to_string())
+    }
+
+    #[test]
+    fn limits_count_characters_not_bytes() {
+        use serde_json::json;
+        let url = "10.0.0.1:3000";
+        // At the limit in characters, several times over it in bytes: accepted.
+        let meta = "é".repeat(limits::META_VALUE_LEN);
+        assert!(spec(json!({"url": url, "meta": {"k": meta}})).is_ok());
+        let key = "鍵".repeat(limits::META_KEY_LEN);
+        assert!(spec(json!({"url": url, "meta": {key: "v"}})).is_ok());
+        let tag = "日".repeat(limits::TAG_LEN);
+        assert!(spec(json!({"url": url, "tags": [tag]})).is_ok());
+        let host = format!("http://h/{}", "ü".repeat(limits::URL_LEN - 9));
+        assert!(spec(json!({"url": host})).is_ok());
+        // One character more is refused, and the message counts characters.
+        let meta = "é".repeat(limits::META_VALUE_LEN + 1);
+        let err = spec(json!({"url": url, "meta": {"k": meta}})).unwrap_err();
+        assert_eq!(err.code(), "invalid_meta");
+        assert!(err.to_string().contains("256 characters"), "{err}");
+        let tag = "日".repeat(limits::TAG_LEN + 1);
+        let err = spec(json!({"url": url, "tags": [tag]})).unwrap_err();
+        assert_eq!(err.code(), "invalid_tags");
+        assert!(err.to_string().contains("64 characters"), "{err}");
+        let host = format!("http://h/{}", "ü".repeat(limits::URL_LEN - 8));
+        assert_eq!(
+            spec(json!({"url": host})).unwrap_err().code(),
+            "invalid_url"
+        );
+    }
+
+    #[test]
+    fn every_registrable_tag_can_be_looked_up() {
+        use serde_json::json;
+        for bad in ["team,a", "a,", ",", "trailing ", " leading", "\tx", ""] {
+            let err = spec(json!({"url": "h:1", "tags": [bad]})).unwrap_err();
+            assert_eq!(err.code(), "invalid_tags", "{bad:?}");
+        }
+        // Whatever registers, the lookup syntax gives back exactly that tag.
+        for ok in ["team-a", "inner space", "k=v", "日本", "a;b", "%2C"] {
+            let spec = spec(json!({"url": "h:1", "tags": [ok]})).unwrap();
+            assert_eq!(parse_tags(ok).unwrap(), spec.tags, "{ok:?}");
+        }
+        assert_eq!(parse_tags("a, b ,c").unwrap(), ["a", "b", "c"]);
+        for bad in ["", "a,", ",b", "a,,b", " "] {
+            assert_eq!(
+                parse_tags(bad).unwrap_err().code(),
+                "invalid_tag",
+                "{bad:?}"
+            );
+        }
+        let long = "x".repeat(limits::TAG_LEN + 1);
+        assert_eq!(parse_tags(&long).unwrap_err().code(), "invalid_tag");
     }
 
     #[test]

@@ -39,10 +39,10 @@ pub mod version;
 
 pub use cache::{CachePolicy, Freshness};
 pub use error::{Error, Result};
-pub use instance::{heartbeat_period_ms, Instance, InstanceKey, InstanceSpec, Millis};
+pub use instance::{heartbeat_period_ms, parse_tags, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};
 pub use registry::{Catalog, Change, Query, Registry};
-pub use resolve::{Dependencies, Mocks, Resolution, Resolved};
+pub use resolve::{newest_version, Dependencies, Mocks, Resolution, Resolved};
 pub use retry::{heartbeat_delay_ms, Backoff};
 pub use rng::{Rng, SplitMix64};
 pub use service::{ChangeEvent, Outcome, ServiceLeases};

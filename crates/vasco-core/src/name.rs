@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::{Error, Result};
 
 /// A service name: 1 to 63 of `a-z 0-9 - _ .` (the shape of a DNS label, plus `_` and `.`,
-/// so npm package names without a scope fit).
+/// so npm package names without a scope fit), except `.` and `..` (dot segments of a URL path).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceName(String);
 
@@ -52,7 +52,8 @@ impl ServiceName {
 }
 
 /// An instance id, unique within one `name@version`: 1 to 128 URL-safe characters
-/// (`A-Z a-z 0-9 - _ . ~`), so it can sit in a path segment and a KV key unescaped.
+/// (`A-Z a-z 0-9 - _ . ~`), so it can sit in a path segment and a KV key unescaped; `.` and
+/// `..` are refused (dot segments of a URL path).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InstanceId(String);
 
@@ -66,9 +67,6 @@ impl InstanceId {
             |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'),
             "letters, digits, '-', '_', '.' and '~'",
         )?;
-        if text == "." || text == ".." {
-            return Err(Error::invalid("id", "'.' and '..' are not ids"));
-        }
         Ok(Self(text.to_string()))
     }
 
@@ -108,16 +106,25 @@ fn check_chars(
     if text.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
     }
-    if text.len() > max {
+    let chars = text.chars().count();
+    if chars > max {
         return Err(Error::invalid(
             field,
-            alloc::format!("is {} characters long, the limit is {max}", text.len()),
+            alloc::format!("is {chars} characters long, the limit is {max}"),
         ));
     }
     if let Some(bad) = text.chars().find(|&c| !allowed(c)) {
         return Err(Error::invalid(
             field,
             alloc::format!("{text:?} contains {bad:?}; allowed are {alphabet}"),
+        ));
+    }
+    // Both sit in URL paths, where `.` and `..` are dot segments that clients and servers
+    // normalise away: such a name could be stored but never reached over HTTP.
+    if text == "." || text == ".." {
+        return Err(Error::invalid(
+            field,
+            alloc::format!("{text:?} is a path segment, not a {field}"),
         ));
     }
     Ok(())
@@ -185,10 +192,26 @@ mod tests {
         ] {
             assert_eq!(ServiceName::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", "API", "a b", "a/b", "@scope/pkg", "ü", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "API",
+            "a b",
+            "a/b",
+            "@scope/pkg",
+            "ü",
+            ".",
+            "..",
+            &"x".repeat(64),
+        ] {
             let err = ServiceName::parse(bad).unwrap_err();
             assert_eq!(err.code(), "invalid_name", "{bad:?}");
         }
+        assert!(ServiceName::parse("...").is_ok() && ServiceName::parse(".a").is_ok());
+        // Lengths are counted in characters, as the message says.
+        let err = ServiceName::parse(&"é".repeat(40)).unwrap_err();
+        assert!(err.to_string().contains("\'é\'"), "{err}");
+        let err = ServiceName::parse(&"a".repeat(64)).unwrap_err();
+        assert!(err.to_string().contains("64 characters"), "{err}");
     }
 
     #[test]
@@ -196,7 +219,7 @@ mod tests {
         let name = |text| ServiceName::from_package_name(text).map(|n| n.as_str().to_string());
         assert_eq!(name("@acme/api").unwrap(), "acme.api");
         assert_eq!(name("api").unwrap(), "api");
-        for bad in ["@acme", "@/api", "@acme/a/b", "@Acme/api", "Api"] {
+        for bad in ["@acme", "@/api", "@acme/a/b", "@Acme/api", "Api", ".", ".."] {
             assert_eq!(name(bad).unwrap_err().code(), "invalid_name", "{bad:?}");
         }
     }

@@ -143,6 +143,22 @@ impl Resolution {
     }
 }
 
+/// The one rule for which instances a version range selects: of `instances` (live ones
+/// matching the range, in any order), the indices of those running the newest version, in
+/// their order. Resolution (`POST /v1/resolve`, the npm client's `findDependencies` and
+/// `resolve`), `pick` and the page's picks all choose among these, so a range means one
+/// version wherever it is used, the newest one that is up, as the original Vasco resolved a
+/// dependency to one version. Listings (`GET /v1/services/{name}`, `instances()`) show every
+/// matching version. (Build metadata only breaks ties: `1.0.0+b` is newer than `1.0.0+a`.)
+pub fn newest_version<T: core::borrow::Borrow<Instance>>(instances: &[T]) -> Vec<usize> {
+    let Some(newest) = instances.iter().map(|i| &i.borrow().version).max() else {
+        return Vec::new();
+    };
+    (0..instances.len())
+        .filter(|&i| instances[i].borrow().version == *newest)
+        .collect()
+}
+
 /// Resolves every dependency at once. Mocks win; otherwise the newest version with a live
 /// instance matching the requirement is chosen and all of its live instances returned.
 /// `lookup` yields the stored instances of one service (live or not; filtering happens here).
@@ -190,13 +206,10 @@ where
             ..filter.clone()
         };
         let live = live_matching(lookup(name), &query, now);
-        match live.first().map(|newest| newest.version.clone()) {
+        let chosen = newest_version(&live);
+        match chosen.first().map(|&i| live[i].version.clone()) {
             Some(version) => {
-                let instances = live
-                    .into_iter()
-                    .take_while(|i| i.version == version)
-                    .cloned()
-                    .collect();
+                let instances = chosen.iter().map(|&i| live[i].clone()).collect();
                 resolution.resolved.insert(
                     name.as_str().into(),
                     Resolved {
@@ -256,6 +269,51 @@ mod tests {
         assert_eq!(early.resolved["api"].urls(), ["h:4"]);
         let late = registry().resolve(&any, &Mocks::default(), 1_000);
         assert_eq!(late.resolved["api"].urls(), ["h:2", "h:3"]);
+    }
+
+    #[test]
+    fn a_range_selects_one_version_the_newest_live_one() {
+        let registry = registry();
+        let api = ServiceName::parse("api").unwrap();
+        let live = registry.instances(
+            &api,
+            &Query::version(VersionReq::parse("^2").unwrap()),
+            5_000,
+        );
+        let picked: Vec<&str> = newest_version(&live)
+            .into_iter()
+            .map(|i| live[i].url.as_str())
+            .collect();
+        assert_eq!(picked, ["h:2", "h:3"], "2.1.0 only, not 2.0.0");
+        let deps = Dependencies::parse([("api", "^2")]).unwrap();
+        let resolved = registry.resolve(&deps, &Mocks::default(), 5_000);
+        assert_eq!(resolved.resolved["api"].urls(), picked, "resolve agrees");
+        assert!(newest_version::<Instance>(&[]).is_empty());
+    }
+
+    #[test]
+    fn star_leaves_prereleases_out_as_in_npm() {
+        let mut registry = Registry::new();
+        for (version, url) in [("1.0.0", "h:1"), ("2.0.0-beta.1", "h:2")] {
+            let key = InstanceKey {
+                service: ServiceName::parse("api").unwrap(),
+                version: Version::parse(version).unwrap(),
+                id: InstanceId::parse("a").unwrap(),
+            };
+            registry
+                .register(key, InstanceSpec::new(url).unwrap(), 0)
+                .unwrap();
+        }
+        for (range, url) in [
+            ("*", "h:1"),
+            ("", "h:1"),
+            ("x", "h:1"),
+            (">=2.0.0-beta", "h:2"),
+        ] {
+            let deps = Dependencies::parse([("api", range)]).unwrap();
+            let resolved = registry.resolve(&deps, &Mocks::default(), 1);
+            assert_eq!(resolved.resolved["api"].urls(), [url], "{range:?}");
+        }
     }
 
     #[test]

@@ -18,9 +18,8 @@ fn candidates(max: usize) -> impl Strategy<Value = Vec<Candidate>> {
             .into_iter()
             .enumerate()
             .map(|(i, (weight, zone))| Candidate {
-                id: format!("c{i}"),
-                weight,
                 zone: ZONES[zone].map(str::to_string),
+                ..Candidate::new(format!("c{i}"), weight)
             })
             .collect()
     })
@@ -243,5 +242,55 @@ proptest! {
         let mut after = selector(select::Strategy::Maglev, None, rest);
         let fraction = moved(&mut before, &mut after, 20_000);
         prop_assert!(fraction * (n as f64) < 3.0, "moved {}/N", fraction * n as f64);
+    }
+}
+
+/// Removing one candidate from a ring moves its own keys and nothing else, for N from 2 to
+/// 2,000 and random weights (total weight within the ring's fixed budget, 4,096), including
+/// the sizes where the total crosses a power of two (129 -> 128 moved half of all keys when
+/// the nodes per weight followed the total). Deterministic cases from a fixed seed.
+#[test]
+fn ring_removal_moves_only_the_removed_share_for_any_n_and_weights() {
+    let mut rng = SplitMix64::from_seed(0x5eed);
+    let sizes = [2, 3, 17, 65, 129, 300, 1_025, 2_000];
+    for (case, &n) in sizes.iter().enumerate() {
+        let max_weight = (4_096 / n as u64).clamp(1, 1_000);
+        let list: Vec<Candidate> = (0..n)
+            .map(|i| {
+                let weight = 1 + vasco_core::Rng::next_u64(&mut rng) % max_weight;
+                Candidate::new(format!("10.1.{case}.{i}:80"), weight as u32)
+            })
+            .collect();
+        let removed = (vasco_core::Rng::next_u64(&mut rng) % n as u64) as usize;
+        let total: u64 = list.iter().map(|c| u64::from(c.weight)).sum();
+        let weight_share = f64::from(list[removed].weight) / total as f64;
+        let mut rest = list.clone();
+        let gone = rest.remove(removed);
+
+        let mut before = selector(select::Strategy::Ring, None, list);
+        let mut after = selector(select::Strategy::Ring, None, rest);
+        // Exact: the removed candidate's arcs are what moves when nothing else does.
+        let share = before.key_shares().unwrap()[removed];
+        assert!(
+            share <= 1.1 * weight_share,
+            "n={n}: removed share {share} vs weight share {weight_share}"
+        );
+        let (mut moved, keys) = (0u32, 20_000u32);
+        for k in 0..keys {
+            let key = format!("key-{k}");
+            let a = before.pick(&mut rng, Some(key.as_bytes())).unwrap();
+            let b = after.pick(&mut rng, Some(key.as_bytes())).unwrap();
+            let (a, b) = (&before.candidates()[a].id, &after.candidates()[b].id);
+            if a != b {
+                assert_eq!(*a, gone.id, "n={n}: key {k} moved from {a} to {b}");
+                moved += 1;
+            }
+        }
+        // And the sample agrees with the exact share (4 standard deviations of sampling).
+        let expected = share * f64::from(keys);
+        assert!(
+            (f64::from(moved) - expected).abs() <= 4.0 * expected.sqrt() + 1.0,
+            "n={n}: moved {moved} of {keys}, expected {expected}"
+        );
     }
 }

@@ -278,9 +278,14 @@ impl Client {
             None => VersionReq::any(),
             Some(range) => VersionReq::parse(range).map_err(core_error)?,
         };
+        // `tag` is the core's lookup tag list ("a,b": both), as `?tag=` over HTTP.
+        let tags = match tag.as_deref() {
+            None => Vec::new(),
+            Some(tag) => vasco_core::parse_tags(tag).map_err(core_error)?,
+        };
         let query = Query {
             version,
-            tags: tag.into_iter().collect(),
+            tags,
             zone,
         };
         let mut state = self.shared.state.borrow_mut();

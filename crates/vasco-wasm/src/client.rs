@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 use vasco_core::{
     outlier::{OutlierConfig, OutlierDetector},
-    select::{protection, Candidate, Protection, Selector, SelectorConfig, Strategy},
+    select::{Candidate, Selector, SelectorConfig, Strategy},
     Backoff, CachePolicy, Dependencies, Freshness, Instance, InstanceId, InstanceKey, InstanceSpec,
     Millis, Mocks, Query, Resolution, Rng, ServiceName, Version, VersionReq,
 };
@@ -405,9 +405,9 @@ struct Entry<P> {
 struct Picker {
     strategy: Strategy,
     selector: Selector,
-    /// Candidate index to instance index (ejected instances are left out).
+    /// Candidate index to instance index: the instances of the newest version.
     map: Vec<usize>,
-    /// Instance indexes left out because they were ejected when this picker was built.
+    /// Instance indexes that were ejected when this picker was built (marked unhealthy).
     excluded: Vec<usize>,
     /// Candidate index by url, for ending least-request picks (empty for other strategies).
     by_url: BTreeMap<String, usize>,
@@ -577,8 +577,10 @@ impl<P> Cache<P> {
             .is_some_and(|e| serves_on_error(e.fetched_at, now, config))
     }
 
-    /// Picks one instance of slot `index` with `strategy`, leaving out ejected instances (all
-    /// of them are candidates again if every one is ejected). Returns the instance's index.
+    /// Picks one instance of slot `index` with `strategy`, among the instances of the newest
+    /// matching version, leaving out ejected instances unless the core's selector ignores
+    /// health (none healthy, or fewer than the protection threshold). Returns the instance's
+    /// index.
     #[allow(clippy::too_many_arguments)] // the client's parts are borrowed separately
     pub fn pick(
         &mut self,
@@ -604,7 +606,7 @@ impl<P> Cache<P> {
         };
         let picker = &mut entry.pickers[position];
         if picker.epoch != outliers.epoch || now >= picker.recheck_at {
-            let (excluded, recheck_at) = ejected(&entry.instances, now, config, outliers);
+            let (excluded, recheck_at) = ejected(&entry.instances, &picker.map, now, outliers);
             if excluded == picker.excluded {
                 picker.epoch = outliers.epoch;
                 picker.recheck_at = recheck_at;
@@ -659,18 +661,19 @@ fn serves_on_error(fetched_at: Millis, now: Millis, config: &Config) -> bool {
         .serves_on_error(config.cache.freshness(fetched_at, now))
 }
 
-/// The instances to leave out of picks: the ejected ones, unless so few would remain that the
-/// core's protection threshold trips (or none would remain at all); then every instance stays
-/// a candidate rather than overloading the survivors or failing every call. Also returns when
-/// the first of those ejections ends (when the picker must look again).
+/// The instances among `pool` that outlier detection has ejected at `now`, and when the first
+/// of those ejections ends (when the picker must look again). Whether they are then left out
+/// (or, below the protection threshold, kept) is the core selector's decision.
 fn ejected(
     instances: &[Instance],
+    pool: &[usize],
     now: Millis,
-    config: &Config,
     outliers: &Outliers,
 ) -> (Vec<usize>, Millis) {
     let mut recheck_at = Millis::MAX;
-    let excluded: Vec<usize> = (0..instances.len())
+    let excluded: Vec<usize> = pool
+        .iter()
+        .copied()
         .filter(|&i| match outliers.ejected_until(&instances[i], now) {
             Some(until) => {
                 recheck_at = recheck_at.min(until);
@@ -679,13 +682,7 @@ fn ejected(
             None => false,
         })
         .collect();
-    let healthy = instances.len() - excluded.len();
-    let protect = protection(healthy, instances.len(), config.protection_threshold);
-    if healthy == 0 || protect != Protection::Normal {
-        (Vec::new(), recheck_at)
-    } else {
-        (excluded, recheck_at)
-    }
+    (excluded, recheck_at)
 }
 
 impl Picker {
@@ -696,10 +693,11 @@ impl Picker {
         config: &Config,
         outliers: &Outliers,
     ) -> Self {
-        let (excluded, recheck_at) = ejected(instances, now, config, outliers);
-        let map: Vec<usize> = (0..instances.len())
-            .filter(|i| excluded.binary_search(i).is_err())
-            .collect();
+        // The core's rules: a range picks among its newest live version, candidates are
+        // built from instances in one way, and health (ejection, the protection threshold)
+        // is applied by the selector.
+        let map = vasco_core::newest_version(instances);
+        let (excluded, recheck_at) = ejected(instances, &map, now, outliers);
         let by_url = if strategy == Strategy::LeastRequest {
             map.iter()
                 .enumerate()
@@ -710,10 +708,9 @@ impl Picker {
         };
         let candidates = map
             .iter()
-            .map(|&i| Candidate {
-                id: instances[i].url.clone(),
-                weight: instances[i].weight,
-                zone: instances[i].zone.clone(),
+            .map(|&i| {
+                Candidate::from_instance(&instances[i])
+                    .with_health(excluded.binary_search(&i).is_err())
             })
             .collect();
         let selector = Selector::new(
@@ -1197,6 +1194,161 @@ mod tests {
         let later = t0 + 1 + config.outlier.base_ejection_ms;
         let seen: Vec<usize> = (0..4).map(|_| pick(&mut cache, &outliers, later)).collect();
         assert!(seen.contains(&0), "{seen:?}");
+    }
+
+    /// A slot holding `list`, and a closure picking from it with `strategy` and `key`.
+    fn stored(list: Vec<Instance>, t0: Millis) -> (Cache<()>, usize) {
+        let mut cache: Cache<()> = Cache::default();
+        let slot = cache.slot(
+            Kind::Instances,
+            ServiceName::parse("api").unwrap(),
+            Query::any(),
+        );
+        cache.store(slot, list, None, (), t0, 0);
+        (cache, slot)
+    }
+
+    #[test]
+    fn picks_choose_among_the_newest_version_as_resolution_does() {
+        let t0 = 1_000_000;
+        let list = vec![
+            instance("api", "2.1.0", "a", "h:1", t0),
+            instance("api", "2.1.0", "b", "h:2", t0),
+            instance("api", "2.0.3", "c", "h:3", t0),
+        ];
+        let config = Config::default();
+        let outliers = Outliers::new(config.outlier.clone());
+        let mut rng = SplitMix64::from_seed(4);
+        let (mut cache, slot) = stored(list.clone(), t0);
+        let mut seen = BTreeSet::new();
+        for &strategy in Strategy::ALL {
+            for k in 0..200u32 {
+                let key = k.to_le_bytes();
+                let picked = cache
+                    .pick(slot, strategy, Some(&key), t0, &config, &outliers, &mut rng)
+                    .unwrap();
+                seen.insert(list[picked].url.clone());
+            }
+        }
+        let resolved = vasco_core::registry::live_matching(list.iter(), &Query::any(), t0);
+        let resolution =
+            vasco_core::resolve::resolve(&deps(&[("api", "^2")]), &Mocks::default(), t0, |_| {
+                resolved.iter().copied()
+            });
+        let expected: BTreeSet<String> = resolution.resolved["api"]
+            .urls()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn consistent_hash_picks_agree_with_the_core_selector_over_instances() {
+        // The page builds `Selector`s from instances through the same core rule; the client's
+        // pick for a key must be the same instance.
+        let t0 = 1_000_000;
+        let list: Vec<Instance> = (0..20)
+            .map(|i| {
+                instance(
+                    "api",
+                    "1.0.0",
+                    &format!("id-{i}"),
+                    &format!("10.0.0.{i}:80"),
+                    t0,
+                )
+            })
+            .collect();
+        let config = Config::default();
+        let outliers = Outliers::new(config.outlier.clone());
+        let mut rng = SplitMix64::from_seed(5);
+        let (mut cache, slot) = stored(list.clone(), t0);
+        for strategy in [Strategy::Maglev, Strategy::Ring] {
+            let mut core = Selector::new(
+                SelectorConfig::new(strategy),
+                list.iter().map(Candidate::from_instance).collect(),
+            );
+            for k in 0..50 {
+                let key = format!("user-{k}");
+                let ours = cache
+                    .pick(
+                        slot,
+                        strategy,
+                        Some(key.as_bytes()),
+                        t0,
+                        &config,
+                        &outliers,
+                        &mut rng,
+                    )
+                    .unwrap();
+                let theirs = core.pick(&mut rng, Some(key.as_bytes())).unwrap();
+                assert_eq!(list[ours].id, list[theirs].id, "{strategy} {key}");
+            }
+        }
+    }
+
+    #[test]
+    fn below_the_protection_threshold_ejected_instances_are_picked_again() {
+        let t0 = 1_000_000;
+        let list: Vec<Instance> = (0..4)
+            .map(|i| instance("api", "1.0.0", &format!("i{i}"), &format!("h:1{i}"), t0))
+            .collect();
+        let config = Config {
+            protection_threshold: 0.8,
+            outlier: OutlierConfig {
+                max_ejection_percent: 100,
+                ..Config::default().outlier
+            },
+            ..Config::default()
+        };
+        let mut outliers = Outliers::new(config.outlier.clone());
+        let mut rng = SplitMix64::from_seed(6);
+        let (mut cache, slot) = stored(list.clone(), t0);
+        let mut picks = |cache: &mut Cache<()>, outliers: &Outliers| {
+            (0..40)
+                .map(|_| {
+                    let i = cache
+                        .pick(
+                            slot,
+                            Strategy::RoundRobin,
+                            None,
+                            t0 + 1,
+                            &config,
+                            outliers,
+                            &mut rng,
+                        )
+                        .unwrap();
+                    list[i].url.clone()
+                })
+                .collect::<BTreeSet<_>>()
+        };
+        for _ in 0..config.outlier.consecutive_failures {
+            outliers.report_failure("api", "h:10", t0);
+        }
+        // 3 of 4 healthy (0.75 < 0.8): the selector panics and uses all four.
+        assert_eq!(picks(&mut cache, &outliers).len(), 4);
+        // With a threshold of 0.5 the same ejection is honoured (a fresh picker).
+        let lenient = Config {
+            protection_threshold: 0.5,
+            ..config.clone()
+        };
+        let (mut fresh, fresh_slot) = stored(list.clone(), t0);
+        let mut seen = BTreeSet::new();
+        for _ in 0..40 {
+            let i = fresh
+                .pick(
+                    fresh_slot,
+                    Strategy::RoundRobin,
+                    None,
+                    t0 + 1,
+                    &lenient,
+                    &outliers,
+                    &mut rng,
+                )
+                .unwrap();
+            seen.insert(list[i].url.clone());
+        }
+        assert!(!seen.contains("h:10") && seen.len() == 3, "{seen:?}");
     }
 
     #[test]

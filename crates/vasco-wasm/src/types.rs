@@ -72,8 +72,8 @@ export type Change =
   | { type: "insert"; instance: Instance }
   | { type: "remove"; service: string; version: string; id: string };
 
-/** A candidate for a Selector: an id, or an id with a weight (default 1) and zone. */
-export type Candidate = string | { id: string; weight?: number; zone?: string };
+/** A candidate for a Selector: an id; an id with a weight (default 1), zone and health (default healthy); or a registry instance, which the core turns into a candidate by its one rule (its id, weight and zone). */
+export type Candidate = string | { id: string; weight?: number; zone?: string; healthy?: boolean } | (Instance & { healthy?: boolean });
 
 /** Selection strategies of the core. `consistent-hash` is an alias of `maglev`. */
 export type Strategy = "random" | "round-robin" | "weighted" | "least-request" | "maglev" | "consistent-hash" | "ring";

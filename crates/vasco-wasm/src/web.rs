@@ -32,10 +32,11 @@ fn query(range: Option<String>, options: &JsValue) -> Result<Query, JsValue> {
     let err = |e: Error| js_error(&e);
     Ok(Query {
         version,
-        tags: opt_string(options, "tag")
-            .map_err(err)?
-            .into_iter()
-            .collect(),
+        // The core's lookup tag list ("a,b": both), as `?tag=` over HTTP.
+        tags: match opt_string(options, "tag").map_err(err)? {
+            None => Vec::new(),
+            Some(tag) => vasco_core::parse_tags(&tag).map_err(core_error)?,
+        },
         zone: opt_string(options, "zone").map_err(err)?,
     })
 }
@@ -202,6 +203,10 @@ impl Registry {
     }
 }
 
+/// Candidates from ids, `{id, weight?, zone?, healthy?}` objects, or instances as the registry
+/// returns them (objects with `service` and `url`), which become candidates by the core's one
+/// rule ([`Candidate::from_instance`]), as in the npm client. An instance may carry
+/// `healthy: false` too.
 fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
     if !Array::is_array(list) {
         return Err(js_error(&Error::argument("candidates", "must be an array")));
@@ -213,15 +218,37 @@ fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
                 return Ok(Candidate::new(id, 1));
             }
             let err = |e: Error| js_error(&e);
+            let healthy = match crate::convert::get(&item, "healthy") {
+                v if v.is_undefined() || v.is_null() => true,
+                v => v.as_bool().ok_or_else(|| {
+                    js_error(&Error::argument("candidates", "healthy must be a boolean"))
+                })?,
+            };
+            let is_instance = ["service", "url"]
+                .iter()
+                .all(|key| !crate::convert::get(&item, key).is_undefined());
+            if is_instance {
+                let mut value = from_js(item, "candidates").map_err(err)?;
+                if let Some(object) = value.as_object_mut() {
+                    object.remove("healthy");
+                }
+                let instance: vasco_core::Instance =
+                    serde_json::from_value(value).map_err(|e| {
+                        js_error(&Error::argument(
+                            "candidates",
+                            format!("an instance is malformed: {e}"),
+                        ))
+                    })?;
+                return Ok(Candidate::from_instance(&instance).with_health(healthy));
+            }
             let id = opt_string(&item, "id")
                 .map_err(err)?
                 .ok_or_else(|| js_error(&Error::argument("candidates", "each needs an id")))?;
             let weight = opt_number(&item, "weight").map_err(err)?.unwrap_or(1.0);
-            Ok(Candidate {
-                id,
-                weight: weight.clamp(0.0, u32::MAX as f64) as u32,
-                zone: opt_string(&item, "zone").map_err(err)?,
-            })
+            let mut candidate =
+                Candidate::new(id, weight.clamp(0.0, u32::MAX as f64) as u32).with_health(healthy);
+            candidate.zone = opt_string(&item, "zone").map_err(err)?;
+            Ok(candidate)
         })
         .collect()
 }
@@ -247,8 +274,10 @@ pub struct Selector {
 #[wasm_bindgen]
 impl Selector {
     /// `strategy`: `random`, `round-robin`, `weighted`, `least-request`, `maglev` (or
-    /// `consistent-hash`), `ring`. `candidates`: ids, or `{id, weight?, zone?}`. `options`:
-    /// `{localZone?, protectionThreshold?, seed?}`.
+    /// `consistent-hash`), `ring`. `candidates`: ids, `{id, weight?, zone?, healthy?}`, or
+    /// registry instances (see `candidates`). `options`: `{localZone?, protectionThreshold?,
+    /// seed?}`: unhealthy candidates are left out unless fewer than `protectionThreshold`
+    /// (a fraction) are healthy, or none is.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "Strategy")] strategy: &str,
@@ -341,6 +370,39 @@ impl Selector {
     pub fn strategy(&self) -> String {
         self.inner.config().strategy.name().into()
     }
+
+    /// Whether health is being ignored: true when fewer candidates are healthy than
+    /// `protectionThreshold` asks for (or none is), so every candidate is picked from.
+    #[wasm_bindgen(getter)]
+    pub fn panic(&self) -> bool {
+        self.inner.protection() != vasco_core::select::Protection::Normal
+    }
+
+    /// How many candidates picks are drawn from (healthy ones, then the local zone's).
+    #[wasm_bindgen(getter, js_name = eligibleCount)]
+    pub fn eligible_count(&self) -> u32 {
+        self.inner.preferred_len() as u32
+    }
+}
+
+/// The instances a version range picks among (the core's rule, as in `findDependencies` and
+/// the npm client's `pick`): of `instances`, those of the newest version, in their order.
+#[wasm_bindgen(js_name = newestVersion, unchecked_return_type = "Instance[]")]
+pub fn newest_version(
+    #[wasm_bindgen(unchecked_param_type = "Instance[]")] instances: JsValue,
+) -> Result<Array, JsValue> {
+    let value = from_js(instances.clone(), "instances").map_err(|e| js_error(&e))?;
+    let parsed: Vec<vasco_core::Instance> = serde_json::from_value(value).map_err(|e| {
+        js_error(&Error::argument(
+            "instances",
+            format!("must be instances: {e}"),
+        ))
+    })?;
+    let list = Array::from(&instances);
+    Ok(vasco_core::newest_version(&parsed)
+        .into_iter()
+        .map(|i| list.get(i as u32))
+        .collect())
 }
 
 /// How many of `keys` sample keys move to another candidate when candidate `removed` is

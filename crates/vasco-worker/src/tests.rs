@@ -246,6 +246,22 @@ fn a_renewal_costs_no_kv_and_moves_no_index() {
 }
 
 #[test]
+fn lookups_read_ranges_as_npm_does() {
+    let h = Harness::new(0);
+    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    h.register("api", "2.0.0-beta.1", "b", json!({"url": "h:2"}));
+    h.register("api", "1.0.0-next.1", "c", json!({"url": "h:3"}));
+    h.at(T0 + 1_000);
+    // An `x` inside a prerelease is an identifier, not a wildcard.
+    assert_eq!(ids(&h.get("/v1/services/api?version=1.0.0-next.1")), ["c"]);
+    // `*` leaves prereleases out; no version at all lists everything.
+    assert_eq!(ids(&h.get("/v1/services/api?version=*")), ["a"]);
+    assert_eq!(ids(&h.get("/v1/services/api")), ["b", "a", "c"]);
+    let resolved = body(&h.resolve(json!({"dependencies": {"api": "*"}})));
+    assert_eq!(resolved["resolved"]["api"]["version"], "1.0.0");
+}
+
+#[test]
 fn the_alarm_reaps_a_lapsed_lease_with_no_request_in_between() {
     let h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 2}));
@@ -633,6 +649,30 @@ fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         ),
         (
             good,
+            json!({"url": "h:1", "tags": ["team,a"]}).to_string(),
+            400,
+            "invalid_tags",
+        ),
+        (
+            good,
+            json!({"url": "h:1", "tags": ["a "]}).to_string(),
+            400,
+            "invalid_tags",
+        ),
+        (
+            "/v1/services/./1.0.0/instances/a",
+            json!({"url": "h:1"}).to_string(),
+            400,
+            "invalid_name",
+        ),
+        (
+            "/v1/services/../1.0.0/instances/a",
+            json!({"url": "h:1"}).to_string(),
+            400,
+            "invalid_name",
+        ),
+        (
+            good,
             json!({"url": "h:1", "zone": "bad zone"}).to_string(),
             400,
             "invalid_zone",
@@ -828,6 +868,29 @@ mod properties {
             );
             prop_assert!(response.status == 200 || response.status == 400, "{:?}", response.body);
             prop_assert_eq!(h.kv().snapshot().is_empty(), response.status != 200);
+        }
+
+        /// Whatever tag a registration accepts, a lookup by that tag finds the instance (a tag
+        /// with a comma or an outer space used to register but never match `?tag=`).
+        #[test]
+        fn every_registered_tag_can_be_looked_up(tag in "[ -~\u{a0}-\u{ff}\u{3000}日]{0,70}") {
+            let h = Harness::new(0);
+            let response = h.put(
+                "/v1/services/tagtest/1.0.0/instances/a",
+                json!({"url": "h:1", "tags": [tag.clone()]}),
+            );
+            if response.status == 200 {
+                let encoded: String = tag
+                    .bytes()
+                    .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+                    .collect();
+                let found = h.get(&format!("/v1/services/tagtest?tag={encoded}"));
+                prop_assert_eq!(found.status, 200);
+                prop_assert_eq!(ids(&found), ["a"], "tag {:?}", tag);
+            } else {
+                prop_assert_eq!(response.status, 400);
+                prop_assert!(h.kv().snapshot().is_empty());
+            }
         }
 
         /// Any lookup query string is answered with 200 or a 400 naming a field.

@@ -16,6 +16,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::error::Error;
+use crate::instance::Instance;
 use crate::rng::Rng;
 
 mod least_request;
@@ -115,22 +116,49 @@ impl FromStr for Strategy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     /// Stable identity. Consistent-hash strategies place candidates by it, so the same id keeps
-    /// the same keys across rebuilds.
+    /// the same keys across rebuilds. For registry instances, build candidates with
+    /// [`Candidate::from_instance`] so every client hashes the same identity.
     pub id: String,
     /// Relative share of traffic (0 counts as 1).
     pub weight: u32,
     /// Zone (or region) the instance runs in, for zone preference.
     pub zone: Option<String>,
+    /// Whether the caller considers it healthy (e.g. not ejected by outlier detection).
+    /// Unhealthy candidates are left out of picks unless too few are healthy (see
+    /// [`SelectorConfig::protection_threshold`]).
+    pub healthy: bool,
 }
 
 impl Candidate {
-    /// A candidate without a zone.
+    /// A healthy candidate without a zone.
     pub fn new(id: impl Into<String>, weight: u32) -> Self {
         Self {
             id: id.into(),
             weight,
             zone: None,
+            healthy: true,
         }
+    }
+
+    /// The candidate for a registry instance: the one rule every client (the npm package,
+    /// the page, the simulator) uses, so that the same key picks the same instance
+    /// everywhere. Its identity is the instance id, which the registry keeps unique within
+    /// a `name@version` (picks choose within one version, see
+    /// [`crate::resolve::newest_version`]), unlike the url; weight and zone are the
+    /// instance's.
+    pub fn from_instance(instance: &Instance) -> Self {
+        Self {
+            id: instance.id.as_str().into(),
+            weight: instance.weight,
+            zone: instance.zone.clone(),
+            healthy: true,
+        }
+    }
+
+    /// The same candidate, marked healthy or not.
+    pub fn with_health(mut self, healthy: bool) -> Self {
+        self.healthy = healthy;
+        self
     }
 
     /// The same candidate placed in `zone`.
@@ -151,10 +179,13 @@ pub struct SelectorConfig {
     /// The strategy.
     pub strategy: Strategy,
     /// When set, only candidates in this zone are picked, unless none is in it; then all are.
+    /// Applied after health: the local zone's healthy candidates first.
     pub local_zone: Option<String>,
-    /// Fraction in `0.0..=1.0` of healthy candidates below which [`protection`] reports
-    /// [`Protection::BelowThreshold`]; `0.0` turns protection off. The selector itself does not
-    /// know health: callers pass it to [`protection`] with their healthy and total counts.
+    /// The panic threshold: a fraction in `0.0..=1.0`. Picks leave unhealthy candidates out
+    /// ([`Candidate::healthy`]) while the healthy share is at or above it; below it (see
+    /// [`protection`]), or when none is healthy, picks ignore health and use every candidate,
+    /// rather than piling all traffic onto the few survivors (Envoy's panic threshold, Nacos's
+    /// protect threshold). `0.0` (the default) only falls back when none is healthy.
     pub protection_threshold: f64,
 }
 
@@ -255,6 +286,8 @@ pub struct Selector {
     /// Requests in flight per candidate (see [`Selector::begin`]).
     in_flight: Vec<u32>,
     pool: Pool,
+    /// The health check's outcome when the selector was built.
+    protection: Protection,
 }
 
 impl Selector {
@@ -268,7 +301,29 @@ impl Selector {
             u32::try_from(candidates.len()).is_ok(),
             "at most u32::MAX candidates"
         );
-        let members = zone::preferred(&candidates, config.local_zone.as_deref());
+        // Health first: the healthy candidates, unless too few are (panic mode: all).
+        let healthy: Vec<u32> = (0..candidates.len() as u32)
+            .filter(|&i| candidates[i as usize].healthy)
+            .collect();
+        let protection =
+            match protection(healthy.len(), candidates.len(), config.protection_threshold) {
+                // None healthy: health is ignored whatever the threshold.
+                Protection::Normal if healthy.is_empty() && !candidates.is_empty() => {
+                    Protection::BelowThreshold {
+                        healthy: 0,
+                        total: candidates.len(),
+                    }
+                }
+                other => other,
+            };
+        let eligible = if protection != Protection::Normal {
+            (0..candidates.len() as u32).collect()
+        } else {
+            healthy
+        };
+        // Then zone preference among those.
+        let members = zone::preferred_among(&candidates, eligible, config.local_zone.as_deref());
+        let members = (members.len() < candidates.len()).then_some(members);
         let pool = {
             let chosen: Vec<&Candidate> = match &members {
                 Some(members) => members.iter().map(|&i| &candidates[i as usize]).collect(),
@@ -282,7 +337,16 @@ impl Selector {
             config,
             candidates,
             pool,
+            protection,
         }
+    }
+
+    /// Whether health was ignored when the selector was built: [`Protection::BelowThreshold`]
+    /// when the healthy share was below the panic threshold or none was healthy (every
+    /// candidate is then picked from); [`Protection::Normal`] otherwise. For callers to
+    /// surface to operators.
+    pub fn protection(&self) -> Protection {
+        self.protection
     }
 
     /// The index (into [`Selector::candidates`]) of the candidate to use, or `None` when there
@@ -351,8 +415,8 @@ impl Selector {
         &self.config
     }
 
-    /// How many candidates picks are drawn from: those in the local zone when zone preference
-    /// applies, else all.
+    /// How many candidates picks are drawn from: the healthy ones (all in panic mode), and of
+    /// those the ones in the local zone when zone preference applies.
     pub fn preferred_len(&self) -> usize {
         if self.members.is_empty() {
             self.candidates.len()
@@ -526,6 +590,102 @@ mod tests {
         assert_eq!(config.strategy, Strategy::Weighted);
         assert_eq!(config.local_zone, None);
         assert_eq!(config.protection_threshold, 0.0);
+    }
+
+    fn picked_ids(selector: &mut Selector, picks: u32) -> alloc::collections::BTreeSet<String> {
+        let mut rng = SplitMix64::from_seed(11);
+        (0..picks)
+            .map(|i| {
+                let index = selector.pick(&mut rng, Some(&i.to_le_bytes())).unwrap();
+                selector.candidates()[index].id.clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unhealthy_candidates_are_left_out_until_the_panic_threshold() {
+        // 10 candidates, `sick` of them unhealthy; threshold 0.5.
+        for &strategy in Strategy::ALL {
+            for sick in [0, 1, 5, 6, 10] {
+                let list: Vec<Candidate> = candidates(10)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| c.with_health(i >= sick))
+                    .collect();
+                let config = SelectorConfig {
+                    protection_threshold: 0.5,
+                    ..SelectorConfig::new(strategy)
+                };
+                let mut selector = Selector::new(config, list);
+                let seen = picked_ids(&mut selector, 2_000);
+                let panic = sick > 5; // healthy share below 0.5, or none healthy
+                assert_eq!(
+                    selector.protection() != Protection::Normal,
+                    panic,
+                    "{strategy} sick={sick}"
+                );
+                let sick_seen = (0..sick).filter(|i| seen.contains(&alloc::format!("node-{i}")));
+                if panic {
+                    assert_eq!(seen.len(), 10, "{strategy} sick={sick}: every candidate");
+                } else {
+                    assert_eq!(sick_seen.count(), 0, "{strategy} sick={sick}");
+                    assert_eq!(seen.len(), 10 - sick, "{strategy} sick={sick}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn with_none_healthy_every_candidate_is_picked_even_without_a_threshold() {
+        let list: Vec<Candidate> = candidates(3)
+            .into_iter()
+            .map(|c| c.with_health(false))
+            .collect();
+        let mut selector = Selector::new(SelectorConfig::new(Strategy::RoundRobin), list);
+        assert_eq!(
+            selector.protection(),
+            Protection::BelowThreshold {
+                healthy: 0,
+                total: 3
+            }
+        );
+        assert_eq!(picked_ids(&mut selector, 30).len(), 3);
+        let mut empty = Selector::new(SelectorConfig::default(), Vec::new());
+        assert_eq!(empty.protection(), Protection::Normal);
+        assert_eq!(empty.pick(&mut SplitMix64::from_seed(1), None), None);
+    }
+
+    #[test]
+    fn health_comes_before_zone_preference() {
+        let list = vec![
+            Candidate::new("eu-sick", 1)
+                .in_zone("eu")
+                .with_health(false),
+            Candidate::new("eu-ok", 1).in_zone("eu"),
+            Candidate::new("us-ok", 1).in_zone("us"),
+        ];
+        let config = SelectorConfig {
+            local_zone: Some("eu".into()),
+            ..SelectorConfig::new(Strategy::RoundRobin)
+        };
+        let mut selector = Selector::new(config.clone(), list.clone());
+        assert_eq!(selector.preferred_len(), 1);
+        assert_eq!(
+            picked_ids(&mut selector, 50)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["eu-ok"]
+        );
+        // The local zone has no healthy candidate left: the other zone's healthy one.
+        let mut list = list;
+        list[1].healthy = false;
+        let mut selector = Selector::new(config, list);
+        assert_eq!(
+            picked_ids(&mut selector, 50)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["us-ok"]
+        );
     }
 
     #[test]

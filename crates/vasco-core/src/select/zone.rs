@@ -13,15 +13,33 @@ use super::Candidate;
 /// The candidate indices in `local_zone`, when zone preference narrows the choice: `None` when
 /// there is no local zone, when no candidate is in it (fall back to all), or when every
 /// candidate is (the subset is everything).
+#[cfg(test)]
 pub(super) fn preferred(candidates: &[Candidate], local_zone: Option<&str>) -> Option<Vec<u32>> {
-    let local_zone = local_zone?;
-    let local: Vec<u32> = candidates
+    let all: Vec<u32> = (0..candidates.len() as u32).collect();
+    let chosen = preferred_among(candidates, all, local_zone);
+    (chosen.len() < candidates.len()).then_some(chosen)
+}
+
+/// Of the candidate indices `eligible`, those in `local_zone`; all of `eligible` when there is
+/// no local zone or none of them is in it.
+pub(super) fn preferred_among(
+    candidates: &[Candidate],
+    eligible: Vec<u32>,
+    local_zone: Option<&str>,
+) -> Vec<u32> {
+    let Some(local_zone) = local_zone else {
+        return eligible;
+    };
+    let local: Vec<u32> = eligible
         .iter()
-        .enumerate()
-        .filter(|(_, c)| c.zone.as_deref() == Some(local_zone))
-        .map(|(i, _)| i as u32)
+        .copied()
+        .filter(|&i| candidates[i as usize].zone.as_deref() == Some(local_zone))
         .collect();
-    (!local.is_empty() && local.len() < candidates.len()).then_some(local)
+    if local.is_empty() {
+        eligible
+    } else {
+        local
+    }
 }
 
 #[cfg(test)]

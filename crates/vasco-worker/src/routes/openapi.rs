@@ -276,7 +276,7 @@ fn components() -> Value {
                 "properties": {
                     "url": { "type": "string", "maxLength": 256, "description": "host:port or an http(s) URL.", "example": "10.0.0.1:3000" },
                     "ttl": { "type": "number", "minimum": 1, "maximum": 3600, "default": 10, "description": "Lease in seconds; beat every ttl/3." },
-                    "tags": { "type": "array", "maxItems": 16, "items": { "type": "string", "minLength": 1, "maxLength": 64 } },
+                    "tags": { "type": "array", "maxItems": 16, "items": { "type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^,\\s](?:[^,]*[^,\\s])?$", "description": "No comma and no whitespace at either end, so that `?tag=` can find it." } },
                     "meta": { "type": "object", "maxProperties": 16, "additionalProperties": { "type": "string", "maxLength": 256 } },
                     "weight": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 1 },
                     "zone": { "type": "string", "maxLength": 63 }

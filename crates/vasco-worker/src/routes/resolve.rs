@@ -78,7 +78,11 @@ pub fn parse_body(body: &Value) -> Result<ResolveRequest, AppError> {
         Some(Value::Array(items)) => {
             for item in items {
                 match item {
-                    Value::String(tag) if !tag.is_empty() => filter.tags.push(tag.clone()),
+                    Value::String(tag) => {
+                        // A tag no instance can carry is refused, not silently unmatched.
+                        vasco_core::instance::check_tag("tags", tag)?;
+                        filter.tags.push(tag.clone());
+                    }
                     _ => {
                         return Err(AppError::invalid(
                             "tags",
@@ -178,6 +182,11 @@ mod tests {
             (json!({"dependencies": {}, "mocks": []}), "invalid_mocks"),
             (json!({"dependencies": {}, "tags": "x"}), "invalid_tags"),
             (json!({"dependencies": {}, "tags": [""]}), "invalid_tags"),
+            (
+                json!({"dependencies": {}, "tags": ["team,a"]}),
+                "invalid_tags",
+            ),
+            (json!({"dependencies": {}, "tags": ["a "]}), "invalid_tags"),
             (json!({"dependencies": {}, "zone": 1}), "invalid_zone"),
             (json!({"dependencies": {}, "extra": 1}), "invalid_body"),
         ] {

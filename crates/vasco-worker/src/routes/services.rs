@@ -5,7 +5,7 @@
 use serde::Serialize;
 use vasco_core::blocking::{parse_duration_ms, parse_index, BlockingQuery, MAX_WAIT_MS};
 use vasco_core::registry::{live_all, live_matching, Query};
-use vasco_core::{codec, Instance, InstanceKey, InstanceSpec, ServiceName, VersionReq};
+use vasco_core::{codec, parse_tags, Instance, InstanceKey, InstanceSpec, ServiceName, VersionReq};
 
 use super::{body_object, json};
 use crate::backend::{Backend, Objects, ReadMode, ServiceView, Source};
@@ -150,15 +150,8 @@ pub fn parse_lookup_query(query: &str) -> Result<Query, AppError> {
                 seen_version = true;
                 parsed.version = VersionReq::parse(&value)?;
             }
-            "tag" | "tags" => {
-                for tag in value.split(',') {
-                    let tag = tag.trim();
-                    if tag.is_empty() {
-                        return Err(AppError::invalid("tag", "must not be empty"));
-                    }
-                    parsed.tags.push(tag.to_string());
-                }
-            }
+            // The core's tag-list syntax, the same as the npm client's and the page's.
+            "tag" | "tags" => parsed.tags.extend(parse_tags(&value)?),
             "zone" => {
                 if value.is_empty() {
                     return Err(AppError::invalid("zone", "must not be empty"));
@@ -275,6 +268,8 @@ mod tests {
         assert_eq!(q.version.as_str(), "^2");
         assert_eq!(q.tags, vec!["a", "b", "c"]);
         assert_eq!(q.zone.as_deref(), Some("eu-1"));
+        let q = parse_lookup_query("tag=team%20a,%20b%20").unwrap();
+        assert_eq!(q.tags, vec!["team a", "b"]);
         assert_eq!(parse_lookup_query("").unwrap(), Query::any());
     }
 
@@ -285,6 +280,8 @@ mod tests {
             ("version=1&version=2", "invalid_version"),
             ("tag=", "invalid_tag"),
             ("tag=a,,b", "invalid_tag"),
+            ("tag=a,", "invalid_tag"),
+            ("tag=%E2%80%83", "invalid_tag"),
             ("zone=", "invalid_zone"),
             ("versoin=1", "invalid_versoin"),
         ] {
