@@ -462,11 +462,17 @@ impl Backoff {
         let defaults = CoreBackoff::default();
         let ms = |value: Option<f64>, default: u64| value.map_or(default, |v| v.max(0.0) as u64);
         let inner = CoreBackoff {
-            base_ms: ms(opt_number(&options, "baseMs").map_err(err)?, defaults.base_ms),
+            base_ms: ms(
+                opt_number(&options, "baseMs").map_err(err)?,
+                defaults.base_ms,
+            ),
             max_ms: ms(opt_number(&options, "maxMs").map_err(err)?, defaults.max_ms),
         };
         if inner.max_ms < inner.base_ms {
-            return Err(js_error(&Error::argument("maxMs", "must be at least baseMs")));
+            return Err(js_error(&Error::argument(
+                "maxMs",
+                "must be at least baseMs",
+            )));
         }
         let seed = opt_number(&options, "seed")
             .map_err(err)?
