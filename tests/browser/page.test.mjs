@@ -144,7 +144,7 @@ test('live view: empty registry, then instances appear with countdowns and leave
     assert.equal(await page.locator('#live-groups section.group').count(), 0);
 
     await Promise.all([
-      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 2, tags: ['v2', 'canary'] }),
+      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 2, tags: ['v2', 'canary'], meta: { commit: '5e1f0c2' } }),
       put('api', '2.1.0', 'a2', { url: '10.0.0.2:3000', ttl: 60, zone: 'eu-2', tags: ['v2'] }),
       put('api', '2.0.0', 'old', { url: '10.0.0.9:3000', ttl: 60, zone: 'eu-1' }),
       put('auth', '1.0.0', 'x1', { url: 'https://auth-1.internal:8443', ttl: 60, tags: ['oauth'] }),
@@ -158,7 +158,8 @@ test('live view: empty registry, then instances appear with countdowns and leave
     assert.equal(await a1.locator('.url').textContent(), '10.0.0.1:3000');
     assert.equal(await a1.locator('.zone').textContent(), 'eu-1');
     assert.equal(await a1.locator('.weight').textContent(), '2');
-    assert.deepEqual(await a1.locator('.tag').allTextContents(), ['v2', 'canary']);
+    assert.deepEqual(await a1.locator('.tags .tag').allTextContents(), ['v2', 'canary']);
+    assert.equal(await a1.locator('.meta').textContent(), 'commit=5e1f0c2');
     assert.equal(await row(page, 'auth@1.0.0', 'x1').locator('.zone').textContent(), '—');
     assert.equal(await group(page, 'api@2.1.0').locator('h3 .count').textContent(), '2 instances');
     assert.match(await page.locator('#live-summary').textContent(), /^3 services · 4 versions · 5 instances$/);
@@ -186,7 +187,7 @@ test('live view: empty registry, then instances appear with countdowns and leave
     await Promise.all([
       put('api', '2.1.0', 'a3', { url: '10.0.0.3:3000', ttl: 60, zone: 'eu-1', tags: ['v2'] }),
       // A heartbeat is an upsert; a changed weight shows in the same row.
-      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 5, tags: ['v2', 'canary'] }),
+      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 5, tags: ['v2', 'canary'], meta: { commit: '5e1f0c2' } }),
     ]);
     await row(page, 'api@2.1.0', 'a3').waitFor();
     await page.waitForFunction(() => document.querySelector('tr[data-id="a1"] .weight').textContent === '5');
@@ -420,7 +421,8 @@ test('live view: a registry that goes down after answering empty says only that 
       assert.equal(await empty.isVisible(), false, '"reachable and empty" is gone with the registry');
       assert.equal(await page.locator('#live-status').textContent(), 'Disconnected');
       down = false;
-      await page.locator('#live-retry').click();
+      // Retry now (the backoff may have retried by itself already: then this is a no-op).
+      await page.evaluate(() => document.getElementById('live-retry').click());
       await page.locator('#live-error').waitFor({ state: 'hidden' });
       await empty.waitFor({ state: 'visible' });
     },
@@ -590,6 +592,7 @@ test('simulator: the wasm core picks, moves keys and expires leases on the page 
 // --- accessibility and small screens ----------------------------------------------------------
 
 test('every control is labelled, and both views fit a phone-width screen', async () => {
+  await put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 120, zone: 'eu-1', tags: ['v2', 'canary'], meta: { commit: '5e1f0c2' } });
   await withPage({ viewport: { width: 390, height: 844 } }, async (page) => {
     await row(page, 'api@2.1.0', 'a1').waitFor();
     const unlabelled = await page.$$eval('input, select, button', (controls) =>

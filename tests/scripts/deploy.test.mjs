@@ -4,8 +4,8 @@
 // scratch directory (VASCO_WEB_OUT) so that it is built fresh and www/pkg is left alone.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
@@ -35,5 +35,10 @@ test('wrangler deploy builds the page\'s wasm as well as the Worker', async () =
     assert.ok(wasm.strategies().includes('maglev'));
   } finally {
     await rm(scratch, { recursive: true, force: true });
+    // build-wasm.sh's up-to-date stamp for the scratch output.
+    const stamps = join(ROOT, 'target', 'vasco-build-stamps');
+    for (const name of await readdir(stamps).catch(() => [])) {
+      if (name.includes(basename(scratch))) await rm(join(stamps, name), { force: true });
+    }
   }
 });
