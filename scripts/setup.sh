@@ -3,17 +3,18 @@
 # Idempotent; safe to run before every dev or test run (a no-op run takes about a second).
 #
 #   rustup: the wasm32-unknown-unknown target, rustfmt and clippy
-#   cargo:  wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock (or the
-#           `=x.y.z` pin in Cargo.toml), worker-build 0.8.7 (--locked when the registry allows)
-#   apt:    chromium (for the browser tests), unless /usr/bin/chromium exists
+#   cargo:  wasm-bindgen-cli and worker-build at exactly the versions of the `wasm-bindgen` and
+#           `worker` crates in Cargo.lock (--locked when the registry allows)
+#   apt:    chromium (for the browser tests), unless it is there ($CHROMIUM_PATH, default
+#           /usr/bin/chromium); only as root: otherwise this stops and prints the command to run
 #   npm:    `npm ci` when node_modules is missing or package-lock.json changed since
 #
-# Environment: VASCO_SKIP_CHROMIUM=1 skips the chromium install.
+# Environment: VASCO_SKIP_CHROMIUM=1 skips chromium; CHROMIUM_PATH names another Chromium.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-
-WORKER_BUILD_VERSION=0.8.7
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -26,6 +27,20 @@ command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer"
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
   || die "Node.js $(node --version) is too old: 20 or newer is needed"
 
+# The tool versions come from Cargo.lock, the one record of what the workspace builds with.
+bindgen_version=$(crate_version wasm-bindgen) \
+  || die "cannot read the wasm-bindgen version from Cargo.lock (cargo pkgid wasm-bindgen failed; is Cargo.lock there?)"
+worker_build_version=$(crate_version worker) \
+  || die "cannot read the worker crate's version from Cargo.lock (cargo pkgid worker failed; is Cargo.lock there?)"
+
+# Chromium: installed here only as root; never through sudo behind the caller's back.
+chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
+if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x "$chromium" ] && [ "$(id -u)" != 0 ]; then
+  die "no Chromium at $chromium (the browser tests need it). Install it with
+  sudo apt-get install -y --no-install-recommends chromium
+or set CHROMIUM_PATH to a Chromium binary, or VASCO_SKIP_CHROMIUM=1 to go without the browser tests' browser."
+fi
+
 # --- apt: chromium, in the background while the cargo installs run --------------------------
 LOGDIR=$(mktemp -d)
 apt_pid=""
@@ -37,16 +52,11 @@ cleanup() {
   rm -rf "$LOGDIR"
 }
 trap cleanup EXIT
-if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "chromium is missing and neither root nor sudo is available"
-    SUDO="sudo"
-  fi
+if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x "$chromium" ]; then
   say "installing chromium with apt (log in background)"
   (
     export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends chromium
+    apt-get update -q && apt-get install -y -q --no-install-recommends chromium
   ) >"$LOGDIR/apt.log" 2>&1 &
   apt_pid=$!
 fi
@@ -83,15 +93,6 @@ cargo_install() {
     cargo install "$crate" --version "$version" --force
   fi
 }
-bindgen_version=""
-if [ -f Cargo.lock ]; then
-  bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-fi
-if [ -z "$bindgen_version" ]; then
-  bindgen_version=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
-fi
-[ -n "$bindgen_version" ] || die "cannot tell the wasm-bindgen version from Cargo.lock or Cargo.toml"
-
 installed_bindgen=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$installed_bindgen" != "$bindgen_version" ] || ! command -v wasm-bindgen-test-runner >/dev/null; then
   say "installing wasm-bindgen-cli $bindgen_version (found: ${installed_bindgen:-none}); takes a few minutes"
@@ -99,9 +100,9 @@ if [ "$installed_bindgen" != "$bindgen_version" ] || ! command -v wasm-bindgen-t
 fi
 
 installed_wb=$(worker-build --version 2>/dev/null || true)
-if [ "$installed_wb" != "$WORKER_BUILD_VERSION" ]; then
-  say "installing worker-build $WORKER_BUILD_VERSION (found: ${installed_wb:-none}); takes a few minutes"
-  cargo_install worker-build "$WORKER_BUILD_VERSION"
+if [ "$installed_wb" != "$worker_build_version" ]; then
+  say "installing worker-build $worker_build_version (found: ${installed_wb:-none}); takes a few minutes"
+  cargo_install worker-build "$worker_build_version"
 fi
 
 # --- wait for the background installs --------------------------------------------------------
@@ -117,11 +118,11 @@ fi
 if [ -n "$apt_pid" ]; then
   if ! wait "$apt_pid"; then
     tail -n 40 "$LOGDIR/apt.log" >&2
-    die "apt-get install chromium failed (log above)"
+    die "apt-get install chromium failed (log above): install it yourself (apt-get install chromium), or set CHROMIUM_PATH"
   fi
   say "chromium installed"
 fi
 
 [ -x node_modules/.bin/wrangler ] || die "node_modules/.bin/wrangler missing after npm ci"
 [ -x node_modules/.bin/wasm-opt ] || die "node_modules/.bin/wasm-opt (npm binaryen) missing after npm ci"
-say "ready: wasm-bindgen $bindgen_version, worker-build $WORKER_BUILD_VERSION, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /')"
+say "ready: wasm-bindgen $bindgen_version, worker-build $worker_build_version, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /')"

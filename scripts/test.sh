@@ -5,8 +5,8 @@
 #
 # Steps (each timed): setup (installs what is missing), rustfmt, clippy, the core's no_std
 # build for wasm32, native cargo tests, the core's and vasco-wasm's tests compiled to wasm32 and run in Node by
-# wasm-bindgen-test-runner, the Worker build, the wasm package build
-# (scripts/build-wasm.sh, when present; the Worker's wasm-only code denies warnings, so its
+# wasm-bindgen-test-runner, the Worker build, the wasm package builds
+# (scripts/build-wasm.sh: the npm package and the page's www/pkg; the Worker's wasm-only code denies warnings, so its
 # build doubles as the wasm32 lint), then `node --test` over every tests/**/*.test.mjs
 # (the Worker suites start their own `wrangler dev`; see tests/support/wrangler.mjs).
 set -euo pipefail
@@ -65,9 +65,7 @@ step "vasco-core and vasco-wasm tests on wasm32 (wasm-bindgen-test, Node)" \
   env CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p vasco-core -p vasco-wasm --target wasm32-unknown-unknown
 step "build the Worker (worker-build)" bash scripts/build-worker.sh
-if [ -f scripts/build-wasm.sh ]; then
-  step "build the wasm package (scripts/build-wasm.sh)" bash scripts/build-wasm.sh
-fi
+step "build the npm package and the page's wasm (scripts/build-wasm.sh)" bash scripts/build-wasm.sh
 step "node --test tests/**/*.test.mjs" node_tests
 
 summary

@@ -20,7 +20,7 @@ export const DOC_SCREENSHOTS = join(ROOT, 'docs', 'screenshots');
 /** Launches Chromium headless, with no network chatter of its own. */
 export async function launch() {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: run bash scripts/setup.sh (apt-get install chromium)`);
+    throw new Error(`no Chromium at ${CHROMIUM}: install it (sudo apt-get install chromium; scripts/setup.sh does it when run as root) or set CHROMIUM_PATH`);
   }
   await mkdir(ARTIFACTS, { recursive: true });
   return chromium.launch({

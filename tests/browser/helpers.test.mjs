@@ -1,11 +1,21 @@
 // The page's DOM-free helpers (www/js/clock.js, www/js/format.js), in Node: the server clock
-// estimate behind the countdowns, the resolve box's parser, the retry backoff and the
-// countdown text.
+// estimate behind the countdowns, the resolve box's parser (with the name rule of the page's own
+// wasm core, www/pkg, built by scripts/build-wasm.sh), element ids and the countdown text.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { ServerClock } from '../../www/js/clock.js';
-import { backoffMs, formatAge, formatRemaining, parseDependencies } from '../../www/js/format.js';
+import { elementId, formatAge, formatRemaining, parseDependencies } from '../../www/js/format.js';
+import { ROOT } from '../support/wrangler.mjs';
+
+const wasm = await import('../../www/pkg/vasco_wasm.js').catch(() => {
+  throw new Error('www/pkg is not built: run bash scripts/build-wasm.sh --web');
+});
+wasm.initSync({ module: readFileSync(join(ROOT, 'www', 'pkg', 'vasco_wasm_bg.wasm')) });
+/** The core's rule, as the page calls it. */
+const serviceName = (name) => wasm.serviceName(name);
 
 const httpDate = (ms) => new Date(ms).toUTCString();
 
@@ -63,8 +73,9 @@ test('ServerClock: a stepped clock starts the estimate over', () => {
 });
 
 test('parseDependencies: names, ranges with spaces, bare names, and mistakes', () => {
+  const parse = (text) => parseDependencies(text, serviceName);
   const plain = (text) => {
-    const { dependencies, error } = parseDependencies(text);
+    const { dependencies, error } = parse(text);
     return { dependencies: { ...dependencies }, error };
   };
   assert.deepEqual(plain('api@^2, auth@1.0.0'), {
@@ -76,20 +87,51 @@ test('parseDependencies: names, ranges with spaces, bare names, and mistakes', (
     db: '>=1 <3',
     cache: '1.x || 2.x',
   });
-  const odd = parseDependencies('__proto__@1, constructor');
+  const odd = parse('__proto__@1, constructor');
   assert.equal(odd.error, null);
   assert.equal(JSON.stringify(odd.dependencies), '{"__proto__":"1","constructor":"*"}');
   assert.deepEqual(Object.keys(odd.dependencies), ['__proto__', 'constructor']);
-  assert.match(parseDependencies('').error, /at least one/);
-  assert.match(parseDependencies('Api@1').error, /not a service name/);
-  assert.match(parseDependencies('@1.0.0').error, /not a service name/);
-  assert.match(parseDependencies('api@').error, /empty version range/);
-  assert.match(parseDependencies('api@1, api@2').error, /listed twice/);
+  assert.match(parse('').error, /at least one/);
+  assert.match(parse('Api@1').error, /not a service name/);
+  assert.match(parse('@1.0.0').error, /not a service name/);
+  assert.match(parse('api@').error, /empty version range/);
+  assert.match(parse('api@1, api@2').error, /listed twice/);
 });
 
-test('backoffMs: doubles from 1 s to at most 30 s, with up to 20 % jitter taken off', () => {
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 20].map((n) => backoffMs(n, () => 0)), [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
-  assert.equal(backoffMs(0, () => 0.999_999), 800);
+test('parseDependencies accepts what the API accepts: npm names, scoped ones included', () => {
+  // The registry maps `@scope/pkg` to the service `scope.pkg`; so does the page, by the core.
+  const scoped = parseDependencies('@acme/api@^1, @acme/auth, web@>=1 <3', serviceName);
+  assert.equal(scoped.error, null);
+  assert.deepEqual({ ...scoped.dependencies }, { 'acme.api': '^1', 'acme.auth': '*', web: '>=1 <3' });
+  assert.deepEqual({ ...scoped.written }, { 'acme.api': '@acme/api', 'acme.auth': '@acme/auth', web: 'web' });
+  // One service, two spellings.
+  assert.match(parseDependencies('@acme/api@1, acme.api@2', serviceName).error, /"@acme\/api" and "acme\.api" are the same service, "acme\.api"/);
+  // The core's reasons come through.
+  for (const bad of ['@acme', '@acme/api/x@1', '@/api', 'a b@1']) {
+    assert.match(parseDependencies(bad, serviceName).error, /is not a service name: ./, bad);
+  }
+});
+
+test('elementId: distinct texts never share an id', () => {
+  // The field report: `a.b` and `a_2eb` both became `live-group-a_2eb_...`.
+  assert.notEqual(elementId('g-', 'a.b@1.0.0'), elementId('g-', 'a_2eb@1.0.0'));
+  // Every id is a valid, selector-safe id.
+  assert.match(elementId('g-', 'a.b_c@1.0.0-rc.1+build.5'), /^g-[A-Za-z0-9_-]+$/);
+  // Exhaustively over short strings of the characters that names and versions use (and some
+  // beyond), no two texts map to one id.
+  const alphabet = ['a', 'b', '2', 'e', 'f', '_', '.', '-', '@', '+', 'é', '😀'];
+  const seen = new Map();
+  const visit = (text) => {
+    const id = elementId('x-', text);
+    assert.ok(!seen.has(id) || seen.get(id) === text, `${JSON.stringify(text)} and ${JSON.stringify(seen.get(id))} share ${id}`);
+    seen.set(id, text);
+  };
+  const grow = (prefix, depth) => {
+    visit(prefix);
+    if (depth > 0) for (const c of alphabet) grow(prefix + c, depth - 1);
+  };
+  grow('', 4);
+  assert.equal(seen.size, (alphabet.length ** 5 - 1) / (alphabet.length - 1));
 });
 
 test('formatRemaining and formatAge', () => {

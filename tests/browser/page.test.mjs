@@ -144,7 +144,7 @@ test('live view: empty registry, then instances appear with countdowns and leave
     assert.equal(await page.locator('#live-groups section.group').count(), 0);
 
     await Promise.all([
-      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 2, tags: ['v2', 'canary'] }),
+      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 2, tags: ['v2', 'canary'], meta: { commit: '5e1f0c2' } }),
       put('api', '2.1.0', 'a2', { url: '10.0.0.2:3000', ttl: 60, zone: 'eu-2', tags: ['v2'] }),
       put('api', '2.0.0', 'old', { url: '10.0.0.9:3000', ttl: 60, zone: 'eu-1' }),
       put('auth', '1.0.0', 'x1', { url: 'https://auth-1.internal:8443', ttl: 60, tags: ['oauth'] }),
@@ -158,7 +158,8 @@ test('live view: empty registry, then instances appear with countdowns and leave
     assert.equal(await a1.locator('.url').textContent(), '10.0.0.1:3000');
     assert.equal(await a1.locator('.zone').textContent(), 'eu-1');
     assert.equal(await a1.locator('.weight').textContent(), '2');
-    assert.deepEqual(await a1.locator('.tag').allTextContents(), ['v2', 'canary']);
+    assert.deepEqual(await a1.locator('.tags .tag').allTextContents(), ['v2', 'canary']);
+    assert.equal(await a1.locator('.meta').textContent(), 'commit=5e1f0c2');
     assert.equal(await row(page, 'auth@1.0.0', 'x1').locator('.zone').textContent(), '—');
     assert.equal(await group(page, 'api@2.1.0').locator('h3 .count').textContent(), '2 instances');
     assert.match(await page.locator('#live-summary').textContent(), /^3 services · 4 versions · 5 instances$/);
@@ -186,7 +187,7 @@ test('live view: empty registry, then instances appear with countdowns and leave
     await Promise.all([
       put('api', '2.1.0', 'a3', { url: '10.0.0.3:3000', ttl: 60, zone: 'eu-1', tags: ['v2'] }),
       // A heartbeat is an upsert; a changed weight shows in the same row.
-      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 5, tags: ['v2', 'canary'] }),
+      put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 60, zone: 'eu-1', weight: 5, tags: ['v2', 'canary'], meta: { commit: '5e1f0c2' } }),
     ]);
     await row(page, 'api@2.1.0', 'a3').waitFor();
     await page.waitForFunction(() => document.querySelector('tr[data-id="a1"] .weight').textContent === '5');
@@ -368,6 +369,90 @@ test('live view: an unreachable registry shows a message, keeps the last data an
   );
 });
 
+test('live view: names that escape alike still get distinct ids, and meta is shown', async () => {
+  // The field report: `a.b` and `a_2eb` both became `live-group-a_2eb_...`.
+  await Promise.all([
+    put('a.b', '1.0.0', 'i1', { url: '10.3.0.1:80', ttl: 120, meta: { region: 'west', build: '42' } }),
+    put('a_2eb', '1.0.0', 'i2', { url: '10.3.0.2:80', ttl: 120 }),
+  ]);
+  await withPage({}, async (page) => {
+    await row(page, 'a.b@1.0.0', 'i1').waitFor();
+    await row(page, 'a_2eb@1.0.0', 'i2').waitFor();
+    const ids = await page.$$eval('[id]', (elements) => elements.map((el) => el.id));
+    assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'no id is used twice');
+    // Each group and its table are labelled by their own heading.
+    for (const key of ['a.b@1.0.0', 'a_2eb@1.0.0']) {
+      const labels = await group(page, key).evaluate((section) =>
+        [section, section.querySelector('table')].map((el) => {
+          const heading = document.getElementById(el.getAttribute('aria-labelledby'));
+          return heading && section.contains(heading) ? heading.textContent : null;
+        }),
+      );
+      assert.deepEqual(labels.map((text) => text?.replace(/ \d+ instances?$/, '')), [key, key]);
+    }
+    // meta, as key=value, beside the tags; none is a dash.
+    const meta = await row(page, 'a.b@1.0.0', 'i1').locator('.meta .meta-entry').allTextContents();
+    assert.deepEqual(meta.sort(), ['build=42', 'region=west']);
+    assert.equal(await row(page, 'a_2eb@1.0.0', 'i2').locator('.meta').textContent(), '—');
+  });
+  await Promise.all([del('a.b', '1.0.0', 'i1'), del('a_2eb', '1.0.0', 'i2')]);
+});
+
+test('live view: a registry that goes down after answering empty says only that it is unreachable', async () => {
+  let down = false;
+  await withPage(
+    {
+      setup: async (page, watcher) => {
+        watcher.expect(/request failed: GET http:\/\/127\.0\.0\.1:\d+\/v1\/instances.*ERR_CONNECTION_REFUSED/);
+        watcher.expect(/console error: Failed to load resource: net::ERR_CONNECTION_REFUSED/);
+        // An empty registry, whatever the real one holds; then none at all.
+        await page.route('**/v1/instances', (route) =>
+          down
+            ? route.abort('connectionrefused')
+            : route.fulfill({ status: 200, contentType: 'application/json', body: '{"instances":[]}' }),
+        );
+      },
+    },
+    async (page) => {
+      const empty = page.locator('#live-empty');
+      await empty.waitFor({ state: 'visible' });
+      down = true;
+      await page.locator('#live-error').waitFor({ state: 'visible' });
+      assert.equal(await empty.isVisible(), false, '"reachable and empty" is gone with the registry');
+      assert.equal(await page.locator('#live-status').textContent(), 'Disconnected');
+      down = false;
+      // Retry now (the backoff may have retried by itself already: then this is a no-op).
+      await page.evaluate(() => document.getElementById('live-retry').click());
+      await page.locator('#live-error').waitFor({ state: 'hidden' });
+      await empty.waitFor({ state: 'visible' });
+    },
+  );
+});
+
+test('resolve box: npm package names, scoped ones included, as the API takes them', async () => {
+  await put('acme.api', '1.4.0', 's1', { url: '10.4.0.1:80', ttl: 120 });
+  await withPage({}, async (page) => {
+    await page.locator('#resolve-input').fill('@acme/api@^1, @acme/gone');
+    await page.locator('#resolve-input').press('Enter');
+    await page.locator('#resolve-picks').waitFor();
+    assert.equal(await page.locator('#resolve-problem').textContent(), '');
+    assert.equal(await page.locator('.resolve-summary').textContent(), '1 of 2 dependencies resolved; missing: @acme/gone.');
+    assert.equal(
+      await page.locator('.resolved-list li[data-name="acme.api"]').textContent(),
+      '@acme/api@^1 → 1.4.0 (1 instance: s1 10.4.0.1:80)',
+    );
+    assert.deepEqual(await page.locator('#resolve-picks thead th').allTextContents(), ['Strategy', '@acme/api']);
+    const picked = await page.locator('#resolve-picks td[data-name="acme.api"] .picked').allTextContents();
+    assert.deepEqual(picked, ['s1', 's1', 's1', 's1', 's1', 's1'], 'every strategy but zone preference (no zone set) picks s1');
+
+    // Names the API refuses are refused with the core's reason, before any request.
+    await page.locator('#resolve-input').fill('@acme/api/extra@1');
+    await page.locator('#resolve-input').press('Enter');
+    await page.locator('#resolve-problem', { hasText: '"@acme/api/extra" is not a service name: ' }).waitFor();
+  });
+  await del('acme.api', '1.4.0', 's1');
+});
+
 // --- the simulator ----------------------------------------------------------------------------
 
 test('simulator: the wasm core picks, moves keys and expires leases on the page clock', async (t) => {
@@ -465,6 +550,10 @@ test('simulator: the wasm core picks, moves keys and expires leases on the page 
     await page.getByRole('button', { name: '+5 s' }).click();
     await b.waitFor({ state: 'detached' });
     await page.locator('#sim-log li', { hasText: /b: lease lapsed, \d+\.\d s after it was killed/ }).waitFor();
+    // The charts follow: the same 400 picks again, now all on a.
+    assert.deepEqual(await chartCounts(page, 'weighted'), { a: 400 });
+    assert.deepEqual(await chartCounts(page, 'maglev'), { a: 400 });
+    assert.match(await page.locator('#sim-picks-summary').textContent(), /^400 picks .*drawn again because the live instances changed\.$/);
     // a keeps beating: still there 30 s later.
     await page.getByRole('button', { name: '+30 s' }).click();
     assert.equal(await page.locator('#sim-rows tr[data-id="a"] .state').textContent(), 'running');
@@ -482,6 +571,17 @@ test('simulator: the wasm core picks, moves keys and expires leases on the page 
     await page.locator('#sim-fire').click();
     await page.locator('#sim-picks-summary', { hasText: '1,000 picks' }).waitFor();
     assert.deepEqual(await chartCounts(page, 'weighted'), { a: 250, d: 500, e: 250 });
+    // The Keys field sets how many sample keys a removal is measured with.
+    await page.locator('#sim-move-keys').fill('2000');
+    await page.locator('#sim-move-target').selectOption('e');
+    await page.getByRole('button', { name: 'Measure its removal' }).click();
+    await moves.locator('.moves-result', { hasText: 'If removed: e' }).waitFor();
+    for (const strategy of ['maglev', 'ring']) {
+      const item = moves.locator(`li[data-strategy="${strategy}"]`);
+      assert.equal(Number(await item.getAttribute('data-total')), 2000, strategy);
+      assert.match(await item.textContent(), / of 2,000 keys moved/);
+    }
+    await page.locator('#sim-move-keys').fill('10000');
     await page.locator('#sim-move-target').selectOption('d');
     await page.getByRole('button', { name: 'Measure its removal' }).click();
     await moves.locator('.moves-result', { hasText: 'If removed: d' }).waitFor();
@@ -492,6 +592,7 @@ test('simulator: the wasm core picks, moves keys and expires leases on the page 
 // --- accessibility and small screens ----------------------------------------------------------
 
 test('every control is labelled, and both views fit a phone-width screen', async () => {
+  await put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 120, zone: 'eu-1', tags: ['v2', 'canary'], meta: { commit: '5e1f0c2' } });
   await withPage({ viewport: { width: 390, height: 844 } }, async (page) => {
     await row(page, 'api@2.1.0', 'a1').waitFor();
     const unlabelled = await page.$$eval('input, select, button', (controls) =>

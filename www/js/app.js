@@ -26,6 +26,10 @@ $('live-empty-example').textContent =
   `  -d '{"url": "10.0.0.1:3000", "ttl": 30, "zone": "eu-1"}' \\\n` +
   `  ${location.origin}/v1/services/api/2.1.0/instances/a1`;
 
+// The core loads once and serves the live view (lease and retry rules), the resolve box (names
+// and picks) and the simulator.
+const core = loadCore();
+
 const live = new LiveView({
   groups: $('live-groups'),
   empty: $('live-empty'),
@@ -38,10 +42,8 @@ const live = new LiveView({
   retry: /** @type {HTMLButtonElement} */ ($('live-retry')),
   announcer: $('live-announcer'),
   token,
+  core,
 });
-
-// The core loads once and serves both the resolve box (picks) and the simulator.
-const core = loadCore();
 
 new ResolveBox({
   form: /** @type {HTMLFormElement} */ ($('resolve-form')),

@@ -118,6 +118,28 @@ export class Core {
       selector.free();
     }
   }
+
+  /**
+   * The service name the registry uses for `name` (`@scope/pkg` is `scope.pkg`); throws with
+   * the core's reason when the API would refuse it.
+   * @param {string} name
+   */
+  serviceName(name) {
+    return this.wasm.serviceName(name);
+  }
+
+  /** How often a client renews a lease of `ttlMs`: less left than this means a beat is late. */
+  heartbeatPeriod(ttlMs) {
+    return this.wasm.heartbeatPeriod(ttlMs);
+  }
+
+  /**
+   * The core's retry backoff (full jitter under a doubling ceiling): `.delay(attempt)` in ms.
+   * @param {{baseMs?: number, maxMs?: number, seed?: number}} [options]
+   */
+  backoff(options) {
+    return new this.wasm.Backoff(options);
+  }
 }
 
 /** Loads and initialises the wasm once. */

@@ -26,53 +26,66 @@ export function formatAge(ms) {
   return `${Math.floor(safe / 60_000)} min`;
 }
 
-const NAME = /^[a-z0-9._-]{1,63}$/;
+/**
+ * An element id for arbitrary text under a fixed `prefix`, distinct for every pair of distinct
+ * texts: letters, digits and `-` stay, every other character (`_` included) becomes
+ * `_<hex code point>_`. As `_` only ever opens or closes an escape, the text can be read back
+ * from the id, so `a.b` (`a_2e_b`) and `a_2eb` (`a_5f_2eb`) cannot meet.
+ * @param {string} prefix
+ * @param {string} text
+ */
+export function elementId(prefix, text) {
+  let id = prefix;
+  for (const char of text) {
+    id += /^[a-zA-Z0-9-]$/.test(char) ? char : `_${/** @type {number} */ (char.codePointAt(0)).toString(16)}_`;
+  }
+  return id;
+}
 
 /**
- * Parses the resolve box: `api@^2, auth@1.0.0, web` into `{api: '^2', auth: '1.0.0', web: '*'}`.
- * Ranges may contain spaces (`api@>=1 <3`) and `||`; commas separate dependencies. Names are
- * checked the way the registry checks them, so a typo is reported before any request; ranges
- * are left for the registry (and the core) to judge.
+ * Parses the resolve box: `api@^2, @acme/auth@1.0.0, web` into the dependencies to send,
+ * keyed by service name (`{api: '^2', 'acme.auth': '1.0.0', web: '*'}`, the keys the
+ * registry's answer uses) and what was typed for each (`written`). Ranges may contain spaces
+ * (`api@>=1 <3`) and `||`; commas separate dependencies; a name's own leading `@` (an npm
+ * scope) is not a separator. Names are checked by `serviceName`, the core's rule (the wasm
+ * `serviceName`: returns the service name or throws with the reason), so a typo is reported
+ * before any request and whatever the API accepts is accepted; ranges are left for the
+ * registry (and the core) to judge.
  * @param {string} text
- * @returns {{dependencies: Record<string, string>, error: string | null}}
+ * @param {(name: string) => string} serviceName
+ * @returns {{dependencies: Record<string, string>, written: Record<string, string>, error: string | null}}
  */
-export function parseDependencies(text) {
-  /** @type {Record<string, string>} */
+export function parseDependencies(text, serviceName) {
   // No prototype: a service may well be called `constructor` or `__proto__`.
+  /** @type {Record<string, string>} */
   const dependencies = Object.create(null);
+  /** @type {Record<string, string>} */
+  const written = Object.create(null);
+  const fail = (error) => ({ dependencies, written, error });
   const parts = text
     .split(',')
     .map((part) => part.trim())
     .filter(Boolean);
-  if (parts.length === 0) return { dependencies, error: 'Type at least one dependency, e.g. api@^2' };
+  if (parts.length === 0) return fail('Type at least one dependency, e.g. api@^2');
   for (const part of parts) {
-    const at = part.indexOf('@');
+    const at = part.indexOf('@', 1);
     const name = (at < 0 ? part : part.slice(0, at)).trim();
     const range = at < 0 ? '*' : part.slice(at + 1).trim();
-    if (!NAME.test(name)) {
-      return {
-        dependencies,
-        error: `"${name || part}" is not a service name (1-63 of a-z, 0-9, "-", "_", ".")`,
-      };
+    let service;
+    try {
+      service = serviceName(name);
+    } catch (err) {
+      return fail(`"${name || part}" is not a service name: ${err instanceof Error ? err.message : err}`);
     }
-    if (!range) return { dependencies, error: `"${part}" has an empty version range` };
-    if (Object.hasOwn(dependencies, name)) {
-      return { dependencies, error: `"${name}" is listed twice` };
+    if (!range) return fail(`"${part}" has an empty version range`);
+    if (Object.hasOwn(dependencies, service)) {
+      const first = written[service];
+      return fail(first === name ? `"${name}" is listed twice` : `"${first}" and "${name}" are the same service, "${service}"`);
     }
-    dependencies[name] = range;
+    dependencies[service] = range;
+    written[service] = name;
   }
-  return { dependencies, error: null };
-}
-
-/**
- * Delay before retry number `attempt` (0-based): 1 s doubling to at most 30 s, with up to 20 %
- * taken off at random so that many open pages do not retry in lockstep.
- * @param {number} attempt
- * @param {() => number} [random]
- */
-export function backoffMs(attempt, random = Math.random) {
-  const base = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
-  return Math.round(base * (1 - 0.2 * random()));
+  return { dependencies, written, error: null };
 }
 
 /** "1 instance", "3 instances". */

@@ -6,22 +6,33 @@
 import * as api from './api.js';
 import { ServerClock } from './clock.js';
 import { announce, h, setText, syncOrder } from './dom.js';
-import { backoffMs, formatAge, formatRemaining, plural } from './format.js';
+import { elementId, formatAge, formatRemaining, plural } from './format.js';
 
 const POLL_MS = 1000;
 const TICK_MS = 200;
+/** The retry backoff's first ceiling and its cap (the core's `Backoff` draws each delay). */
+const RETRY = { baseMs: 1000, maxMs: 30_000 };
+/** The retry delay when the wasm core did not load (no jitter then, and no growth). */
+const RETRY_WITHOUT_CORE_MS = 5000;
 
 /** One row of an instance table. */
 class Row {
-  /** @param {any} instance */
-  constructor(instance) {
+  /**
+   * @param {any} instance
+   * @param {{heartbeatPeriod(ttlMs: number): number | null}} leases the core's lease rules
+   */
+  constructor(instance, leases) {
     this.id = instance.id;
+    this.leases = leases;
+    /** Less time left than this means a heartbeat is late (the core's period; null until known). */
+    this.period = null;
     this.remaining = h('span', { class: 'remaining' });
     this.fill = h('span', { class: 'fill' });
     this.url = h('td', { class: 'url', 'data-label': 'URL' });
     this.zone = h('td', { class: 'zone', 'data-label': 'Zone' });
     this.weight = h('td', { class: 'weight num', 'data-label': 'Weight' });
     this.tags = h('td', { class: 'tags', 'data-label': 'Tags' });
+    this.meta = h('td', { class: 'meta', 'data-label': 'Meta' });
     this.el = h(
       'tr',
       { 'data-id': instance.id },
@@ -30,6 +41,7 @@ class Row {
       this.zone,
       this.weight,
       this.tags,
+      this.meta,
       h(
         'td',
         { class: 'lease', 'data-label': 'Expires in' },
@@ -47,9 +59,12 @@ class Row {
   /** Applies a fresh copy of the instance; only changed cells are written. */
   update(instance) {
     this.expiresAt = Number(instance.expires_at);
-    this.ttlMs = Math.max(1, Number(instance.ttl_ms) || 1);
+    const ttlMs = Math.max(1, Number(instance.ttl_ms) || 1);
+    if (ttlMs !== this.ttlMs) this.period = null;
+    this.ttlMs = ttlMs;
     const tags = Array.isArray(instance.tags) ? instance.tags : [];
-    const signature = JSON.stringify([instance.url, instance.zone, instance.weight, tags]);
+    const meta = instance.meta && typeof instance.meta === 'object' ? Object.entries(instance.meta) : [];
+    const signature = JSON.stringify([instance.url, instance.zone, instance.weight, tags, meta]);
     if (signature === this.signature) return;
     this.signature = signature;
     setText(this.url, String(instance.url));
@@ -59,17 +74,24 @@ class Row {
     this.tags.replaceChildren(
       tags.length ? h('span', {}, ...tags.map((tag) => h('span', { class: 'tag' }, tag))) : '—',
     );
+    this.meta.replaceChildren(
+      meta.length
+        ? h('span', {}, ...meta.map(([key, value]) => h('span', { class: 'tag meta-entry', 'data-key': key }, `${key}=${value}`)))
+        : '—',
+    );
   }
 
   /** Updates the countdown for the server time `now`. */
   tick(now) {
     const left = this.expiresAt - now;
     const text = formatRemaining(left);
+    if (this.period === null) this.period = this.leases.heartbeatPeriod(this.ttlMs);
     if (text !== this.shown) {
       this.shown = text;
       this.remaining.textContent = text;
       this.el.classList.toggle('lapsed', left <= 0);
-      this.el.classList.toggle('ending', left > 0 && left < this.ttlMs / 3);
+      // Ending: less than one heartbeat period left, so a beat is already late.
+      this.el.classList.toggle('ending', left > 0 && this.period !== null && left < this.period);
     }
     const scale = `scaleX(${Math.min(1, Math.max(0, left / this.ttlMs)).toFixed(3)})`;
     if (scale !== this.scale) {
@@ -81,9 +103,16 @@ class Row {
 
 /** The table of one `name@version`. */
 class Group {
-  constructor(service, version) {
+  /**
+   * @param {string} service
+   * @param {string} version
+   * @param {{heartbeatPeriod(ttlMs: number): number | null}} leases
+   */
+  constructor(service, version, leases) {
     this.key = `${service}@${version}`;
-    const headingId = `live-group-${cssId(this.key)}`;
+    this.leases = leases;
+    // `@` is in neither names nor versions, so keys (and their ids) differ for distinct pairs.
+    const headingId = elementId('live-group-', this.key);
     this.count = h('span', { class: 'count' });
     this.tbody = h('tbody');
     /** @type {Map<string, Row>} */
@@ -116,6 +145,7 @@ class Group {
               h('th', { scope: 'col' }, 'Zone'),
               h('th', { scope: 'col', class: 'num' }, 'Weight'),
               h('th', { scope: 'col' }, 'Tags'),
+              h('th', { scope: 'col' }, 'Meta'),
               h('th', { scope: 'col' }, 'Expires in'),
             ),
           ),
@@ -140,7 +170,7 @@ class Group {
       if (row) {
         row.update(instance);
       } else {
-        row = new Row(instance);
+        row = new Row(instance, this.leases);
         this.rows.set(instance.id, row);
         added.push(instance.id);
       }
@@ -163,21 +193,29 @@ class Group {
   }
 }
 
-/** Makes an element id from arbitrary text (names and versions allow `.`, `+` and so on). */
-function cssId(text) {
-  return text.replace(/[^a-zA-Z0-9_-]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
-}
-
 export class LiveView {
   /**
    * @param {{
    *   groups: HTMLElement, empty: HTMLElement, summary: HTMLElement, age: HTMLElement,
    *   status: HTMLElement, error: HTMLElement, errorText: HTMLElement, retryIn: HTMLElement,
    *   retry: HTMLButtonElement, announcer: HTMLElement, token: () => string,
+   *   core: Promise<import('./core.js').Core>,
    * }} ui
    */
   constructor(ui) {
     this.ui = ui;
+    /** @type {import('./core.js').Core | null} */
+    this.core = null;
+    ui.core.then(
+      (core) => {
+        this.core = core;
+      },
+      () => {},
+    );
+    /** The core's lease rules, once it has loaded. */
+    this.leases = { heartbeatPeriod: (ttlMs) => this.core?.heartbeatPeriod(ttlMs) ?? null };
+    /** The core's retry backoff, made on the first failure. */
+    this.backoff = null;
     this.clock = new ServerClock();
     /** @type {Map<string, Group>} */
     this.groups = new Map();
@@ -233,10 +271,10 @@ export class LiveView {
       this.ui.error.hidden = true;
       this.ui.groups.classList.remove('stale');
     } catch (err) {
-      delay = backoffMs(this.failures);
+      this.showError(err);
+      delay = await this.retryDelay(this.failures);
       this.failures += 1;
       this.retryAt = Date.now() + delay;
-      this.showError(err);
     } finally {
       this.polling = false;
     }
@@ -244,6 +282,18 @@ export class LiveView {
     if (!this.stopped && !document.hidden) {
       this.timer = setTimeout(() => void this.poll(), delay);
     }
+  }
+
+  /** The wait before retry number `attempt` (0-based): the core's backoff decides. */
+  async retryDelay(attempt) {
+    if (!this.backoff) {
+      try {
+        this.backoff = (await this.ui.core).backoff(RETRY);
+      } catch {
+        return RETRY_WITHOUT_CORE_MS;
+      }
+    }
+    return this.backoff.delay(attempt);
   }
 
   showError(err) {
@@ -254,6 +304,9 @@ export class LiveView {
     }
     setText(ui.errorText, message);
     ui.error.hidden = false;
+    // Whatever the last answer said about the registry (such as "reachable and empty") is no
+    // longer known; the last instances stay, marked stale.
+    ui.empty.hidden = true;
     setText(ui.status, this.loaded ? 'Disconnected' : 'Not connected');
     ui.status.dataset.state = 'error';
     ui.groups.classList.toggle('stale', this.loaded);
@@ -295,7 +348,7 @@ export class LiveView {
     for (const [key, entry] of wanted) {
       let group = this.groups.get(key);
       if (!group) {
-        group = new Group(entry.service, entry.version);
+        group = new Group(entry.service, entry.version, this.leases);
         this.groups.set(key, group);
       }
       const change = group.sync(entry.list);

@@ -1,5 +1,6 @@
-// The resolve box: `api@^2, auth@1.0.0` goes to `POST /v1/resolve` as is; the answer is shown
-// with, for each dependency, the instance every strategy of the wasm core would pick.
+// The resolve box: `api@^2, @acme/auth@1.0.0` goes to `POST /v1/resolve` (names checked by the
+// wasm core first); the answer is shown with, for each dependency, the instance every strategy
+// of the wasm core would pick.
 
 import * as api from './api.js';
 import { announce, h } from './dom.js';
@@ -32,7 +33,10 @@ export class ResolveBox {
 
   async run() {
     const ui = this.ui;
-    const { dependencies, error } = parseDependencies(ui.input.value);
+    // The core's name rule; should the core not load, the registry judges the names instead.
+    const core = await ui.core.catch(() => null);
+    const serviceName = core ? (name) => core.serviceName(name) : (name) => name;
+    const { dependencies, written, error } = parseDependencies(ui.input.value, serviceName);
     ui.problem.textContent = error ?? '';
     ui.input.setAttribute('aria-invalid', String(Boolean(error)));
     if (error) {
@@ -44,7 +48,7 @@ export class ResolveBox {
     try {
       const answer = await api.resolve(dependencies, { token: ui.token() });
       if (seq !== this.seq) return;
-      this.render(dependencies, answer.body);
+      this.render(dependencies, written, answer.body);
     } catch (err) {
       if (seq !== this.seq) return;
       ui.output.replaceChildren();
@@ -55,20 +59,22 @@ export class ResolveBox {
   }
 
   /**
-   * @param {Record<string, string>} dependencies what was asked
+   * @param {Record<string, string>} dependencies what was asked, by service name
+   * @param {Record<string, string>} written the name typed for each service name
    * @param {{resolved?: Record<string, {version?: string, instances?: any[], mock?: string}>, missing?: string[]}} body
    */
-  render(dependencies, body) {
+  render(dependencies, written, body) {
     const resolved = body?.resolved ?? {};
     const missing = new Set(body?.missing ?? []);
     const names = Object.keys(dependencies);
+    const asked = (name) => `${written[name] ?? name}@${dependencies[name]}`;
     const found = names.filter((name) => resolved[name]);
 
     const summary = h(
       'p',
       { class: 'resolve-summary' },
       `${found.length} of ${names.length} ${names.length === 1 ? 'dependency' : 'dependencies'} resolved`,
-      missing.size ? `; missing: ${[...missing].join(', ')}` : '',
+      missing.size ? `; missing: ${[...missing].map((name) => written[name] ?? name).join(', ')}` : '',
       '.',
     );
 
@@ -77,7 +83,7 @@ export class ResolveBox {
       const entry = resolved[name];
       if (!entry) {
         list.append(
-          h('li', { class: 'missing', 'data-name': name }, h('code', {}, `${name}@${dependencies[name]}`), ': no live instance matches'),
+          h('li', { class: 'missing', 'data-name': name }, h('code', {}, asked(name)), ': no live instance matches'),
         );
         continue;
       }
@@ -85,22 +91,22 @@ export class ResolveBox {
       const detail = entry.mock
         ? ` mocked to ${entry.mock}`
         : ` → ${entry.version} (${plural(instances.length, 'instance')}: ${instances.map((i) => `${i.id} ${i.url}`).join(', ')})`;
-      list.append(h('li', { 'data-name': name }, h('code', {}, `${name}@${dependencies[name]}`), detail));
+      list.append(h('li', { 'data-name': name }, h('code', {}, asked(name)), detail));
     }
 
     announce(this.ui.status, summary.textContent);
     const parts = [summary, list];
-    if (found.length > 0) parts.push(this.picksTable(found, resolved));
+    if (found.length > 0) parts.push(this.picksTable(found, written, resolved));
     this.ui.output.replaceChildren(...parts);
   }
 
   /** One row per strategy, one column per resolved dependency: the instance it picks. */
-  picksTable(names, resolved) {
+  picksTable(names, written, resolved) {
     const head = h(
       'tr',
       {},
       h('th', { scope: 'col' }, 'Strategy'),
-      ...names.map((name) => h('th', { scope: 'col' }, name)),
+      ...names.map((name) => h('th', { scope: 'col' }, written[name] ?? name)),
     );
     const body = h('tbody');
     const key = this.ui.key.value;

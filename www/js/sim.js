@@ -15,7 +15,8 @@ const MOVE_STRATEGIES = [
   { strategy: 'maglev', label: 'Maglev' },
   { strategy: 'ring', label: 'Ring' },
 ];
-const MOVE_KEYS = 10_000;
+/** The bounds of the key-movement panel's Keys field (its `min` and `max`). */
+const MAX_MOVE_KEYS = 1_000_000;
 
 const number = new Intl.NumberFormat('en');
 const percent = (x) => `${(x * 100).toFixed(1)}%`;
@@ -70,6 +71,12 @@ export class Simulator {
     this.nodes = new Map();
     /** Live instances as of the last sync, in the core's order (for key movement). */
     this.live = [];
+    /** What the live set looked like when the charts and the movement panel were drawn. */
+    this.drawnFor = '';
+    /** The settings of the last round of picks, to redraw it when the live set changes. */
+    this.lastPicks = null;
+    /** Whether the movement panel shows a what-if for the selected instance (not an event). */
+    this.movesPreview = false;
 
     this.ui = {
       time: $('sim-time'),
@@ -86,6 +93,7 @@ export class Simulator {
       charts: $('sim-charts'),
       moves: $('sim-moves'),
       moveTarget: $('sim-move-target'),
+      moveKeys: $('sim-move-keys'),
       movesOutput: $('sim-moves-output'),
       log: $('sim-log'),
     };
@@ -102,6 +110,7 @@ export class Simulator {
     this.render();
     // Start with an answer in the key-movement panel: what removing the first instance moves.
     if (this.live.length > 1) this.showMovement(this.live, 0, 'If removed');
+    this.drawnFor = this.liveSignature();
   }
 
   bind(doc) {
@@ -139,6 +148,9 @@ export class Simulator {
       const id = ui.moveTarget.value;
       const index = this.live.findIndex((i) => i.id === id);
       if (index >= 0) this.showMovement(this.live, index, 'If removed');
+    });
+    ui.moveKeys.addEventListener('change', () => {
+      ui.moveKeys.setAttribute('aria-invalid', String(this.moveKeys() === null));
     });
   }
 
@@ -329,9 +341,24 @@ export class Simulator {
     this.render();
   }
 
+  /** What the charts and the movement panel depend on: each live instance's id, version, weight, zone. */
+  liveSignature() {
+    return JSON.stringify(this.live.map((i) => [i.id, i.version, i.weight, i.zone ?? null]));
+  }
+
   render() {
     this.syncLive();
     const ui = this.ui;
+    // Charts and the what-if panel describe a live set; when it changed, draw them again.
+    const signature = this.liveSignature();
+    if (signature !== this.drawnFor) {
+      this.drawnFor = signature;
+      if (this.lastPicks) this.drawPicks(this.lastPicks, true);
+      if (this.movesPreview) {
+        const index = this.live.findIndex((i) => i.id === ui.moveTarget.value);
+        if (index >= 0 && this.live.length > 1) this.showMovement(this.live, index, 'If removed');
+      }
+    }
     setText(ui.time, `t = ${((this.now - this.start) / 1000).toFixed(1)} s`);
     const ordered = [];
     for (const instance of this.live) {
@@ -387,7 +414,8 @@ export class Simulator {
     const left = node.expiresAt - this.now;
     setText(row.remaining, formatRemaining(left));
     row.fill.style.transform = `scaleX(${Math.min(1, Math.max(0, left / (node.ttl * 1000))).toFixed(3)})`;
-    row.el.classList.toggle('ending', left < (node.ttl * 1000) / 3);
+    // Ending: less than one heartbeat period left (the core's period), so a beat is late.
+    row.el.classList.toggle('ending', left < this.heartbeatPeriod(node.ttl));
     const state = node.running ? 'running' : 'killed';
     if (row.shown !== state) {
       row.shown = state;
@@ -409,6 +437,18 @@ export class Simulator {
     const seed = Math.floor(Number(form.get('seed')));
     if (!(n >= 1 && n <= 100_000)) return setText(ui.picksProblem, 'Picks must be between 1 and 100000');
     if (!(seed >= 0 && Number.isSafeInteger(seed))) return setText(ui.picksProblem, 'The seed must be a whole number ≥ 0');
+    this.drawPicks({ n, range, zone, seed }, false);
+  }
+
+  /**
+   * Fires `n` picks per strategy over the live instances matching `range` and draws the charts;
+   * `redraw` says the live set changed since the same settings were last fired.
+   * @param {{n: number, range: string, zone: string, seed: number}} settings
+   * @param {boolean} redraw
+   */
+  drawPicks(settings, redraw) {
+    const ui = this.ui;
+    const { n, range, zone, seed } = settings;
     let instances;
     try {
       // A range picks among its newest live version: the core's rule, as in findDependencies.
@@ -416,8 +456,10 @@ export class Simulator {
     } catch (err) {
       return setText(ui.picksProblem, `Version range: ${coreMessage(err)}`);
     }
+    this.lastPicks = settings;
     if (instances.length === 0) {
       ui.charts.replaceChildren();
+      setText(ui.picksSummary, '');
       return setText(ui.picksProblem, `No live instance of ${SERVICE} matches ${range}`);
     }
     setText(ui.picksProblem, '');
@@ -432,15 +474,30 @@ export class Simulator {
     const took = performance.now() - started;
     setText(
       ui.picksSummary,
-      `${number.format(n)} picks with each of ${charts.length} strategies over ${plural(instances.length, 'instance')} at t = ${((this.now - this.start) / 1000).toFixed(1)} s, in ${took.toFixed(0)} ms.`,
+      `${number.format(n)} picks with each of ${charts.length} strategies over ${plural(instances.length, 'instance')} at t = ${((this.now - this.start) / 1000).toFixed(1)} s, in ${took.toFixed(0)} ms` +
+        (redraw ? ', drawn again because the live instances changed.' : '.'),
     );
+  }
+
+  /** The Keys field of the movement panel, or null when it is not a whole number in range. */
+  moveKeys() {
+    const keys = Number(this.ui.moveKeys.value);
+    return Number.isInteger(keys) && keys >= 1 && keys <= MAX_MOVE_KEYS ? keys : null;
   }
 
   /** Shows how many keys move when `instances[index]` leaves, for each consistent hash. */
   showMovement(instances, index, title) {
+    this.movesPreview = title === 'If removed';
     const removed = instances[index];
+    const keys = this.moveKeys();
+    if (keys === null) {
+      this.ui.movesOutput.replaceChildren(
+        h('p', { class: 'problem' }, `Keys must be a whole number from 1 to ${number.format(MAX_MOVE_KEYS)}.`),
+      );
+      return;
+    }
     const items = MOVE_STRATEGIES.map(({ strategy, label }) => {
-      const result = this.core.keyMovement(strategy, instances, index, MOVE_KEYS);
+      const result = this.core.keyMovement(strategy, instances, index, keys);
       const share = this.core.keyShare(strategy, instances, index);
       return h(
         'li',

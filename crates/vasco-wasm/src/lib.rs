@@ -31,6 +31,6 @@ mod web;
 
 pub use api::{Client, Registration};
 pub use web::{
-    heartbeat_period, key_movement, newest_version, normalize_version, strategies, version_matches,
-    Registry, Selector,
+    heartbeat_period, key_movement, newest_version, normalize_version, service_name, strategies,
+    version_matches, Backoff, Registry, Selector,
 };

@@ -6,6 +6,7 @@ use js_sys::{Array, Float64Array, Object, Uint32Array};
 use wasm_bindgen::prelude::*;
 
 use vasco_core::{
+    retry::Backoff as CoreBackoff,
     select::{Candidate, Selector as CoreSelector, SelectorConfig, Strategy},
     Change, InstanceId, InstanceKey, InstanceSpec, Query, Registry as CoreRegistry, ServiceName,
     SplitMix64, Version, VersionReq,
@@ -486,6 +487,73 @@ pub fn normalize_version(version: &str) -> Result<String, JsValue> {
 pub fn heartbeat_period(ttl_ms: f64) -> f64 {
     // Leases are at most an hour, far inside f64's exact integers.
     vasco_core::heartbeat_period_ms(ttl_ms.max(0.0) as u64) as f64
+}
+
+/// The service name the registry uses for `name`, which may be an npm package name: a scoped
+/// `@scope/pkg` is `scope.pkg`, any other name must already be a valid service name (1-63 of
+/// `a-z 0-9 - _ .`). Throws `invalid_name` with the core's message otherwise. The page checks
+/// the names typed into its resolve box with this, so it accepts exactly what the API accepts.
+#[wasm_bindgen(js_name = serviceName)]
+pub fn service_name(name: &str) -> Result<String, JsValue> {
+    ServiceName::from_package_name(name)
+        .map(|n| n.as_str().to_string())
+        .map_err(core_error)
+}
+
+/// The core's retry backoff (`vasco_core::retry::Backoff`: full-jitter exponential, attempt `n`
+/// waits a uniform delay in `[0, min(maxMs, baseMs * 2^n)]`), with its own seeded random source.
+/// The page's live view waits this long before retrying an unreachable registry.
+#[wasm_bindgen]
+pub struct Backoff {
+    inner: CoreBackoff,
+    rng: SplitMix64,
+}
+
+#[wasm_bindgen]
+impl Backoff {
+    /// `options`: `{baseMs?, maxMs?, seed?}`; the defaults are the core's (100 ms, 30 s) and a
+    /// seed from the platform's entropy. Throws `invalid_argument` when `maxMs < baseMs`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(
+            unchecked_param_type = "{ baseMs?: number; maxMs?: number; seed?: number } | undefined"
+        )]
+        options: JsValue,
+    ) -> Result<Backoff, JsValue> {
+        let err = |e: Error| js_error(&e);
+        let defaults = CoreBackoff::default();
+        let ms = |value: Option<f64>, default: u64| value.map_or(default, |v| v.max(0.0) as u64);
+        let inner = CoreBackoff {
+            base_ms: ms(
+                opt_number(&options, "baseMs").map_err(err)?,
+                defaults.base_ms,
+            ),
+            max_ms: ms(opt_number(&options, "maxMs").map_err(err)?, defaults.max_ms),
+        };
+        if inner.max_ms < inner.base_ms {
+            return Err(js_error(&Error::argument(
+                "maxMs",
+                "must be at least baseMs",
+            )));
+        }
+        let seed = opt_number(&options, "seed")
+            .map_err(err)?
+            .map_or_else(entropy, |s| s as u64);
+        Ok(Backoff {
+            inner,
+            rng: SplitMix64::from_seed(seed),
+        })
+    }
+
+    /// The delay in ms before retry number `attempt` (0 is the first retry).
+    pub fn delay(&mut self, attempt: u32) -> f64 {
+        self.inner.delay_ms(attempt, &mut self.rng) as f64
+    }
+
+    /// The longest delay retry number `attempt` may wait, in ms.
+    pub fn ceiling(&self, attempt: u32) -> f64 {
+        self.inner.ceiling_ms(attempt) as f64
+    }
 }
 
 /// The names of every selection strategy.

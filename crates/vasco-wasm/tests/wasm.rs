@@ -191,3 +191,23 @@ fn selectors_count_and_keys_move_little() {
     assert!(version_matches("nonsense!", "1.0.0").is_err());
     assert_eq!(normalize_version("v1.2.3").unwrap(), "1.2.3");
 }
+
+#[wasm_bindgen_test]
+fn page_helpers_are_the_cores_rules() {
+    use vasco_wasm::{service_name, Backoff};
+    // The resolve box's name check: whatever the API accepts, scoped npm names included.
+    assert_eq!(service_name("@acme/api").unwrap(), "acme.api");
+    assert_eq!(service_name("a_2eb").unwrap(), "a_2eb");
+    for bad in ["Api", "", "@acme", "@/api", "@acme/api/x"] {
+        assert!(service_name(bad).is_err(), "{bad:?} is refused");
+    }
+    // The live view's retry delays: full jitter under the core's doubling ceiling.
+    let mut backoff = Backoff::new(json(r#"{"baseMs":1000,"maxMs":30000,"seed":7}"#)).unwrap();
+    for attempt in 0..8 {
+        let ceiling = backoff.ceiling(attempt);
+        assert_eq!(ceiling, (1000.0 * 2f64.powi(attempt as i32)).min(30_000.0));
+        let delay = backoff.delay(attempt);
+        assert!((0.0..=ceiling).contains(&delay), "{attempt}: {delay}");
+    }
+    assert!(Backoff::new(json(r#"{"baseMs":10,"maxMs":5}"#)).is_err());
+}
