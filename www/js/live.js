@@ -1,15 +1,23 @@
-// The live view: polls the registry about once a second and keeps a table per
-// `name@version` in step with it. Rows are keyed by instance id and updated in place, so a
-// poll that changes nothing touches no DOM, and hundreds of instances cost a few text updates
-// per tick (the countdowns).
+// The live view: loads the registry once and follows its change feed (feed.js; where the
+// browser has no WebSocket it polls about once a second instead), keeping a table per
+// `name@version` in step. Rows are keyed by instance id and updated in place, so an update
+// that changes nothing touches no DOM, and hundreds of instances cost a few text updates per
+// tick (the countdowns).
 
 import * as api from './api.js';
 import { ServerClock } from './clock.js';
+import { Feed } from './feed.js';
 import { announce, h, setText, syncOrder } from './dom.js';
 import { backoffMs, formatAge, formatRemaining, plural } from './format.js';
 
 const POLL_MS = 1000;
 const TICK_MS = 200;
+/**
+ * What the countdown shows once the lease as last heard of has run out while the instance is
+ * still a member: it has renewed since (renewals are not sent to the page; a lease that ends
+ * is a removal, and the registry sends that).
+ */
+const RENEWED = 'renewed';
 
 /** One row of an instance table. */
 class Row {
@@ -67,8 +75,8 @@ class Row {
     const text = formatRemaining(left);
     if (text !== this.shown) {
       this.shown = text;
-      this.remaining.textContent = text;
-      this.el.classList.toggle('lapsed', left <= 0);
+      this.remaining.textContent = left > 0 ? text : RENEWED;
+      this.el.classList.toggle('renewed', left <= 0);
       this.el.classList.toggle('ending', left > 0 && left < this.ttlMs / 3);
     }
     const scale = `scaleX(${Math.min(1, Math.max(0, left / this.ttlMs)).toFixed(3)})`;
@@ -192,8 +200,24 @@ export class LiveView {
     this.stopped = true;
     /** Latest snapshot of live instances, for the resolve box's neighbours. */
     this.instances = [];
+    /** The change feed; null where WebSockets are unavailable (then the view polls). */
+    this.feed = Feed.supported()
+      ? new Feed({
+          token: ui.token,
+          clock: this.clock,
+          onData: (instances) => this.fed(instances),
+          onFailure: (err) => this.feedFailed(err),
+          retryDelay: (attempt) => backoffMs(attempt),
+          onFallback: () => {
+            this.feed = null;
+            this.pollNow();
+          },
+        })
+      : null;
     ui.retry.addEventListener('click', () => this.pollNow());
     this.onVisibility = () => {
+      // The feed stays open in a hidden tab: idle, it costs nothing.
+      if (this.feed) return;
       if (document.hidden) {
         clearTimeout(this.timer);
       } else if (!this.stopped) {
@@ -207,7 +231,8 @@ export class LiveView {
     this.stopped = false;
     document.addEventListener('visibilitychange', this.onVisibility);
     this.ticker = setInterval(() => this.tick(), TICK_MS);
-    this.pollNow();
+    if (this.feed) this.feed.start();
+    else this.pollNow();
   }
 
   stop() {
@@ -215,10 +240,15 @@ export class LiveView {
     clearTimeout(this.timer);
     clearInterval(this.ticker);
     document.removeEventListener('visibilitychange', this.onVisibility);
+    this.feed?.stop();
   }
 
-  /** Polls at once (the retry button, a tab coming back into view). */
+  /** Polls at once (the retry button, a tab coming back into view); with the feed, reconnects and reloads. */
   pollNow() {
+    if (this.feed) {
+      this.feed.reconnectNow();
+      return;
+    }
     clearTimeout(this.timer);
     if (!this.polling) void this.poll();
   }
@@ -244,6 +274,29 @@ export class LiveView {
     if (!this.stopped && !document.hidden) {
       this.timer = setTimeout(() => void this.poll(), delay);
     }
+  }
+
+  /** The feed's members, after a load or a change. */
+  fed(instances) {
+    this.failures = 0;
+    this.retryAt = 0;
+    this.ui.error.hidden = true;
+    this.ui.groups.classList.remove('stale');
+    this.lastUpdate = Date.now();
+    this.updates += 1;
+    this.render(instances);
+    this.ui.groups.dataset.updates = String(this.updates);
+    this.tick();
+  }
+
+  /** The feed is down: show it, and answer the wait before it reconnects (ms). */
+  feedFailed(err) {
+    const delay = backoffMs(this.failures);
+    this.failures += 1;
+    this.retryAt = Date.now() + delay;
+    this.showError(err);
+    this.tick();
+    return delay;
   }
 
   showError(err) {
@@ -334,12 +387,12 @@ export class LiveView {
     setText(ui.age, this.lastUpdate ? `${formatAge(Date.now() - this.lastUpdate)} ago` : 'never');
     if (!ui.error.hidden) {
       const wait = this.retryAt - Date.now();
-      setText(ui.retryIn, this.polling ? 'Retrying now…' : `Retrying in ${Math.max(0, Math.ceil(wait / 1000))} s.`);
+      setText(ui.retryIn, this.polling || this.feed?.busy ? 'Retrying now…' : `Retrying in ${Math.max(0, Math.ceil(wait / 1000))} s.`);
     }
   }
 }
 
-/** A short sentence for screen readers about what one poll changed. */
+/** A short sentence for screen readers about what one update changed. */
 function describeChanges(added, removed) {
   const parts = [];
   if (added.length > 0 && added.length <= 3) parts.push(`Registered: ${added.join(', ')}.`);
