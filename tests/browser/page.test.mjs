@@ -1,6 +1,7 @@
 // The page (www/) in a real headless Chromium, served by a real `wrangler dev --local` with
 // the Worker and local KV: the live view follows registrations and lease expiry made through
-// the HTTP API, survives an unreachable registry, stays incremental with hundreds of
+// the HTTP API on the change feed (no request while nothing changes; polling only without
+// WebSockets), survives an unreachable registry, stays incremental with hundreds of
 // instances; the simulator runs the wasm core and its charts show the core's exact counts.
 //
 // Needs: the Worker built (scripts/build-worker.sh), the web wasm built into www/pkg
@@ -260,6 +261,7 @@ test('live view follows the change feed: changes need no reload and no request; 
       }
       assert.equal(await r.locator('.remaining').textContent(), 'renewed');
       assert.match(await r.getAttribute('class'), /\brenewed\b/);
+      await screenshot(page, 'live-renewed');
       assert.deepEqual(requests, [], 'an idle page makes no request');
       assert.equal(await updated(), before, 'and nothing on it changed');
       assert.ok(seconds(await row(page, 'feedy@1.0.0', 'f0').locator('.remaining').textContent()) < 120);
@@ -294,6 +296,44 @@ test('live view without WebSockets polls /v1/instances instead', async () => {
       assert.ok(polls.length >= 2, `polled ${polls.length} times`);
     },
   );
+});
+
+test('live view with a read token: refused until it is set under Settings, then the feed carries it', async () => {
+  const guarded = await startWrangler({ cacheMs: 0, readToken: 'read-secret' });
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  try {
+    const res = await guarded.fetch('/v1/services/guarded/1.0.0/instances/g1', {
+      method: 'PUT',
+      headers: guarded.auth({ 'content-type': 'application/json' }),
+      body: JSON.stringify({ url: '10.5.0.1:80', ttl: 120 }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    const page = await context.newPage();
+    const watcher = watch(page);
+    // Refused reads before the token is set: the feed's upgrade and the read that says why.
+    watcher.expect(/HTTP 401: GET http:\/\/127\.0\.0\.1:\d+\/v1\/instances/);
+    watcher.expect(/console error: Failed to load resource: the server responded with a status of 401/);
+    watcher.expect(/console error: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/v1\/watch' failed/);
+    const sockets = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await page.goto(`${guarded.url}/`);
+    await page.locator('#live-error-text', { hasText: 'Set a read token under Settings' }).waitFor();
+
+    await page.locator('.settings summary').click();
+    await page.locator('#read-token').fill('read-secret');
+    await page.locator('#read-token').press('Enter');
+    await page.locator('#live-groups tr[data-id="g1"]').waitFor();
+    await page.locator('#live-error').waitFor({ state: 'hidden' });
+    assert.match(sockets.at(-1), /\/v1\/watch\?token=read-secret$/);
+
+    // Changes come on the token's feed.
+    await guarded.fetch('/v1/services/guarded/1.0.0/instances/g1', { method: 'DELETE', headers: guarded.auth() });
+    await page.locator('#live-groups tr[data-id="g1"]').waitFor({ state: 'detached' });
+    assert.deepEqual(watcher.problems(), []);
+  } finally {
+    await context.close();
+    await guarded.stop();
+  }
 });
 
 test('resolve box: the registry answer, and the instance each strategy of the wasm core picks', async () => {

@@ -203,7 +203,9 @@ export class Feed {
     this.ws = null;
     if (ws) {
       ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close(1000);
+      // Closing a socket still connecting makes the browser log a warning: close it once open.
+      if (ws.readyState === WebSocket.CONNECTING) ws.onopen = () => ws.close(1000);
+      else if (ws.readyState === WebSocket.OPEN) ws.close(1000);
     }
     this.busy = false;
     this.loading = false;
