@@ -76,8 +76,9 @@ class Row {
     if (text !== this.shown) {
       this.shown = text;
       this.remaining.textContent = left > 0 ? text : RENEWED;
+      // No "ending soon" warning: every healthy instance passes through the end of its lease
+      // as last heard of (renewals are not sent), so it would flag them all.
       this.el.classList.toggle('renewed', left <= 0);
-      this.el.classList.toggle('ending', left > 0 && left < this.ttlMs / 3);
     }
     const scale = `scaleX(${Math.min(1, Math.max(0, left / this.ttlMs)).toFixed(3)})`;
     if (scale !== this.scale) {
