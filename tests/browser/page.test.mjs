@@ -1,6 +1,7 @@
 // The page (www/) in a real headless Chromium, served by a real `wrangler dev --local` with
 // the Worker and local KV: the live view follows registrations and lease expiry made through
-// the HTTP API, survives an unreachable registry, stays incremental with hundreds of
+// the HTTP API on the change feed (no request while nothing changes; polling only without
+// WebSockets), survives an unreachable registry, stays incremental with hundreds of
 // instances; the simulator runs the wasm core and its charts show the core's exact counts.
 //
 // Needs: the Worker built (scripts/build-worker.sh), the web wasm built into www/pkg
@@ -164,7 +165,7 @@ test('live view: empty registry, then instances appear with countdowns and leave
     assert.equal(await group(page, 'api@2.1.0').locator('h3 .count').textContent(), '2 instances');
     assert.match(await page.locator('#live-summary').textContent(), /^3 services · 4 versions · 5 instances$/);
 
-    // Countdowns to each lease's end, counting down between polls.
+    // Countdowns to each lease's end as last heard of, counting down on the registry's clock.
     const first = seconds(await a1.locator('.remaining').textContent());
     assert.ok(first > 50 && first <= 60, `a1 expires in ${first} s of its 60 s lease`);
     await page.waitForFunction(
@@ -197,7 +198,7 @@ test('live view: empty registry, then instances appear with countdowns and leave
       ['a1', 'a2', 'a3'],
     );
 
-    // A deregistration leaves at the next poll.
+    // A deregistration leaves as soon as the feed says so.
     await del('api', '2.1.0', 'a2');
     await row(page, 'api@2.1.0', 'a2').waitFor({ state: 'detached' });
     assert.equal(await group(page, 'api@2.1.0').locator('h3 .count').textContent(), '2 instances');
@@ -205,6 +206,136 @@ test('live view: empty registry, then instances appear with countdowns and leave
     await put('api', '2.1.0', 'a2', { url: '10.0.0.2:3000', ttl: 60, zone: 'eu-2', tags: ['v2'] });
     await row(page, 'api@2.1.0', 'a2').waitFor();
   });
+});
+
+test('live view follows the change feed: changes need no reload and no request; idle, the page makes none', async () => {
+  await put('feedy', '1.0.0', 'f0', { url: '10.4.0.0:80', ttl: 120 });
+  /** The page's API requests (`GET /v1/...`), its feed sockets and the KV operations its requests cost. */
+  const requests = [];
+  const sockets = [];
+  const kvOps = [];
+  await withPage(
+    {
+      setup: async (page) => {
+        page.on('request', (request) => {
+          const url = new URL(request.url());
+          if (url.pathname.startsWith('/v1/')) requests.push(`${request.method()} ${url.pathname}${url.search}`);
+        });
+        page.on('response', (response) => {
+          const ops = response.headers()['x-vasco-kv-ops'];
+          if (ops !== undefined) kvOps.push(Number(ops));
+        });
+        page.on('websocket', (ws) => sockets.push(new URL(ws.url()).pathname));
+      },
+    },
+    async (page) => {
+      // Loaded once: the catalog from the feed, then each service from its object, no KV.
+      await row(page, 'feedy@1.0.0', 'f0').waitFor();
+      assert.deepEqual(sockets, ['/v1/watch']);
+      assert.ok(requests.includes('GET /v1/services/feedy?consistent'), requests.join(', '));
+      assert.ok(!requests.includes('GET /v1/instances'), 'no /v1/instances with a feed');
+      assert.equal(kvOps.reduce((a, b) => a + b, 0), 0, 'loading cost no KV operation');
+
+      // A registration and a deregistration arrive on the feed, no reload and no request.
+      requests.length = 0;
+      await put('feedy', '1.0.0', 'f1', { url: '10.4.0.1:80', ttl: 120, tags: ['new'] });
+      await row(page, 'feedy@1.0.0', 'f1').waitFor();
+      assert.deepEqual(await row(page, 'feedy@1.0.0', 'f1').locator('.tag').allTextContents(), ['new']);
+      await del('feedy', '1.0.0', 'f1');
+      await row(page, 'feedy@1.0.0', 'f1').waitFor({ state: 'detached' });
+      assert.match(await page.locator('#live-announcer').textContent(), /Gone: feedy@1\.0\.0 f1/);
+      assert.deepEqual(requests, [], 'changes in a version the page shows cost no request');
+
+      // A 3 s lease that keeps renewing: its countdown runs out as last heard of, and the row
+      // stays (renewals are not sent; it says "renewed"). Meanwhile the page is idle: no
+      // request at all (so no KV operation) over 5 s of renewals, and the row is untouched.
+      await put('feedy', '1.0.0', 'r', { url: '10.4.0.2:80', ttl: 3 });
+      const r = row(page, 'feedy@1.0.0', 'r');
+      await r.waitFor();
+      requests.length = 0;
+      await r.evaluate((el) => {
+        el.dataset.marked = 'yes';
+      });
+      const idleFrom = Date.now();
+      while (Date.now() - idleFrom < 5_000) {
+        await put('feedy', '1.0.0', 'r', { url: '10.4.0.2:80', ttl: 3 });
+        await new Promise((resolve) => setTimeout(resolve, 500)); // the renewal period under test
+      }
+      assert.equal(await r.locator('.remaining').textContent(), 'renewed');
+      assert.match(await r.getAttribute('class'), /\brenewed\b/);
+      await screenshot(page, 'live-renewed');
+      assert.deepEqual(requests, [], 'an idle page makes no request');
+      assert.equal(await r.getAttribute('data-marked'), 'yes', 'the same row element throughout');
+      assert.ok(seconds(await row(page, 'feedy@1.0.0', 'f0').locator('.remaining').textContent()) < 120);
+
+      // Renewals stop: the lease ends and the row leaves on the registry's word.
+      await r.waitFor({ state: 'detached', timeout: 10_000 });
+      assert.deepEqual(requests, [], 'a lease end is a message too');
+    },
+  );
+});
+
+test('live view without WebSockets polls /v1/instances instead', async () => {
+  await put('feedy', '1.0.0', 'f0', { url: '10.4.0.0:80', ttl: 120 });
+  const polls = [];
+  await withPage(
+    {
+      setup: async (page) => {
+        await page.addInitScript(() => {
+          delete window.WebSocket;
+        });
+        page.on('request', (request) => {
+          if (new URL(request.url()).pathname === '/v1/instances') polls.push(request.url());
+        });
+      },
+    },
+    async (page) => {
+      await row(page, 'feedy@1.0.0', 'f0').waitFor();
+      await put('feedy', '1.0.0', 'p1', { url: '10.4.0.3:80', ttl: 120 });
+      await row(page, 'feedy@1.0.0', 'p1').waitFor();
+      await del('feedy', '1.0.0', 'p1');
+      await row(page, 'feedy@1.0.0', 'p1').waitFor({ state: 'detached' });
+      assert.ok(polls.length >= 2, `polled ${polls.length} times`);
+    },
+  );
+});
+
+test('live view with a read token: refused until it is set under Settings, then the feed carries it', async () => {
+  const guarded = await startWrangler({ cacheMs: 0, readToken: 'read-secret' });
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  try {
+    const res = await guarded.fetch('/v1/services/guarded/1.0.0/instances/g1', {
+      method: 'PUT',
+      headers: guarded.auth({ 'content-type': 'application/json' }),
+      body: JSON.stringify({ url: '10.5.0.1:80', ttl: 120 }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    const page = await context.newPage();
+    const watcher = watch(page);
+    // Refused reads before the token is set: the feed's upgrade and the read that says why.
+    watcher.expect(/HTTP 401: GET http:\/\/127\.0\.0\.1:\d+\/v1\/instances/);
+    watcher.expect(/console error: Failed to load resource: the server responded with a status of 401/);
+    watcher.expect(/console error: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/v1\/watch' failed/);
+    const sockets = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await page.goto(`${guarded.url}/`);
+    await page.locator('#live-error-text', { hasText: 'Set a read token under Settings' }).waitFor();
+
+    await page.locator('.settings summary').click();
+    await page.locator('#read-token').fill('read-secret');
+    await page.locator('#read-token').press('Enter');
+    await page.locator('#live-groups tr[data-id="g1"]').waitFor();
+    await page.locator('#live-error').waitFor({ state: 'hidden' });
+    assert.match(sockets.at(-1), /\/v1\/watch\?token=read-secret$/);
+
+    // Changes come on the token's feed.
+    await guarded.fetch('/v1/services/guarded/1.0.0/instances/g1', { method: 'DELETE', headers: guarded.auth() });
+    await page.locator('#live-groups tr[data-id="g1"]').waitFor({ state: 'detached' });
+    assert.deepEqual(watcher.problems(), []);
+  } finally {
+    await context.close();
+    await guarded.stop();
+  }
 });
 
 test('resolve box: the registry answer, and the instance each strategy of the wasm core picks', async () => {
@@ -283,7 +414,7 @@ test('resolve box: the registry answer, and the instance each strategy of the wa
   });
 });
 
-test('live view with hundreds of instances: rendered incrementally, no rebuild on each poll', async () => {
+test('live view with hundreds of instances: rendered incrementally, no rebuild on each change', async () => {
   const ids = Array.from({ length: 300 }, (_, i) => `n${String(i).padStart(3, '0')}`);
   await inBatches(ids, 25, (id, i) =>
     put('bulk', '1.0.0', id, { url: `10.2.${Math.floor(i / 250)}.${i % 250}:8080`, ttl: 120, zone: `z-${i % 3}` }),
@@ -293,7 +424,7 @@ test('live view with hundreds of instances: rendered incrementally, no rebuild o
     await bulk.locator('h3 .count', { hasText: '300 instances' }).waitFor({ timeout: 15_000 });
     assert.equal(await bulk.locator('tbody tr').count(), 300);
 
-    // Two more polls that change nothing touch no row.
+    // Changes elsewhere (another service joins, then leaves) touch no row of this group.
     await page.evaluate(() => {
       window.__rowChanges = 0;
       new MutationObserver((records) => {
@@ -302,14 +433,15 @@ test('live view with hundreds of instances: rendered incrementally, no rebuild o
             if (node.nodeName === 'TR' || node.nodeName === 'SECTION') window.__rowChanges += 1;
           }
         }
-      }).observe(document.getElementById('live-groups'), { childList: true, subtree: true });
+      }).observe(document.querySelector('#live-groups section.group[data-key="bulk@1.0.0"]'), { childList: true, subtree: true });
     });
     const updates = Number(await page.locator('#live-groups').getAttribute('data-updates'));
-    await page.waitForFunction(
-      (n) => Number(document.getElementById('live-groups').dataset.updates) >= n + 2,
-      updates,
-    );
-    assert.equal(await page.evaluate(() => window.__rowChanges), 0, 'no rows added or removed');
+    await put('bystander', '1.0.0', 'b1', { url: '10.3.0.1:80', ttl: 60 });
+    await row(page, 'bystander@1.0.0', 'b1').waitFor();
+    await del('bystander', '1.0.0', 'b1');
+    await group(page, 'bystander@1.0.0').waitFor({ state: 'detached' });
+    assert.ok(Number(await page.locator('#live-groups').getAttribute('data-updates')) >= updates + 2, 'two updates');
+    assert.equal(await page.evaluate(() => window.__rowChanges), 0, 'no bulk row added or removed');
 
     // Removing 100 removes exactly those rows; the others stay the same elements.
     await bulk.locator('tr[data-id="n299"]').evaluate((el) => {
@@ -325,7 +457,10 @@ test('live view with hundreds of instances: rendered incrementally, no rebuild o
 });
 
 test('live view: an unreachable registry shows a message, keeps the last data and retries', async () => {
+  await put('api', '2.1.0', 'a1', { url: '10.0.0.1:3000', ttl: 120, zone: 'eu-1' });
   let down = true;
+  /** The feed sockets that got through, to cut when the registry goes down again. */
+  const open = [];
   await withPage(
     {
       setup: async (page, watcher) => {
@@ -333,6 +468,15 @@ test('live view: an unreachable registry shows a message, keeps the last data an
         watcher.expect(/request failed: GET http:\/\/127\.0\.0\.1:\d+\/v1\/instances.*ERR_CONNECTION_REFUSED/);
         watcher.expect(/console error: Failed to load resource: net::ERR_CONNECTION_REFUSED/);
         await page.route('**/v1/**', (route) => (down ? route.abort('connectionrefused') : route.continue()));
+        // The change feed: closed at once while down, else through to the registry.
+        await page.routeWebSocket(/\/v1\/watch/, (ws) => {
+          if (down) {
+            ws.close();
+          } else {
+            ws.connectToServer();
+            open.push(ws);
+          }
+        });
       },
     },
     async (page) => {
@@ -349,8 +493,9 @@ test('live view: an unreachable registry shows a message, keeps the last data an
       assert.equal(await page.locator('#live-status').textContent(), 'Connected');
       await row(page, 'api@2.1.0', 'a1').waitFor();
 
-      // Down again: the last data stays on screen, marked stale.
+      // Down again (the feed drops): the last data stays on screen, marked stale.
       down = true;
+      for (const ws of open.splice(0)) await ws.close();
       await alert.waitFor({ state: 'visible' });
       assert.equal(await page.locator('#live-status').textContent(), 'Disconnected');
       assert.match(await page.locator('#live-groups').getAttribute('class'), /\bstale\b/);

@@ -1,4 +1,5 @@
-// The registry's HTTP API, as the page uses it: reads only (every live instance, resolve).
+// The registry's HTTP API, as the page uses it: reads only (every live instance, one service,
+// resolve).
 // Same origin: the Worker serves this page and the API.
 
 /** An error from the registry or the network, with what the page needs to show it. */
@@ -19,9 +20,9 @@ export class ApiError extends Error {
 const TIMEOUT_MS = 5000;
 
 /**
- * A JSON request with a timeout. Resolves to `{body, date, now, sentAt, receivedAt}`: the
- * server's `Date` and `x-vasco-now` headers and the local times around the exchange feed the
- * server clock estimate.
+ * A JSON request with a timeout. Resolves to `{body, date, now, index, sentAt, receivedAt}`:
+ * the server's `Date` and `x-vasco-now` headers and the local times around the exchange feed
+ * the server clock estimate; `index` is the `x-vasco-index` header (the data's change index).
  *
  * @param {string} path
  * @param {{method?: string, body?: unknown, token?: string, signal?: AbortSignal}} [options]
@@ -70,12 +71,30 @@ export async function request(path, options = {}) {
       unreachable: response.status >= 500,
     });
   }
-  return { body, date: response.headers.get('date'), now: response.headers.get('x-vasco-now'), sentAt, receivedAt };
+  return {
+    body,
+    date: response.headers.get('date'),
+    now: response.headers.get('x-vasco-now'),
+    index: response.headers.get('x-vasco-index'),
+    sentAt,
+    receivedAt,
+  };
 }
 
 /** `GET /v1/instances`: `{instances: [...]}`, every live instance, by service, newest version first. */
 export function instances(options) {
   return request('/v1/instances', options);
+}
+
+/**
+ * `GET /v1/services/{name}`: `{service, instances}`, the service's live instances, newest
+ * version first, then by id. With `consistent`, from the service's object (current, with its
+ * index; no KV operation).
+ * @param {string} name
+ * @param {{token?: string, signal?: AbortSignal, consistent?: boolean}} [options]
+ */
+export function service(name, options = {}) {
+  return request(`/v1/services/${encodeURIComponent(name)}${options.consistent ? '?consistent' : ''}`, options);
 }
 
 /** `POST /v1/resolve` with `{dependencies: {name: range}}`. */

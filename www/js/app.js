@@ -92,7 +92,7 @@ function select(view, { focus = false, updateHash = true } = {}) {
     if (on && focus) tab.focus();
   }
   if (updateHash && location.hash !== `#${view}`) history.replaceState(null, '', `#${view}`);
-  // The live view polls only while shown; the simulator's clock keeps its own state.
+  // The live view follows the registry only while shown; the simulator's clock keeps its own state.
   if (view === 'live') live.start();
   else live.stop();
   simulator?.setVisible(view === 'simulator');

@@ -1,10 +1,12 @@
-// The live view: polls the registry about once a second and keeps a table per
-// `name@version` in step with it. Rows are keyed by instance id and updated in place, so a
-// poll that changes nothing touches no DOM, and hundreds of instances cost a few text updates
-// per tick (the countdowns).
+// The live view: loads the registry once and follows its change feed (feed.js; where the
+// browser has no WebSocket it polls about once a second instead), keeping a table per
+// `name@version` in step. Rows are keyed by instance id and updated in place, so an update
+// that changes nothing touches no DOM, and hundreds of instances cost a few text updates per
+// tick (the countdowns).
 
 import * as api from './api.js';
 import { ServerClock } from './clock.js';
+import { Feed } from './feed.js';
 import { announce, h, setText, syncOrder } from './dom.js';
 import { elementId, formatAge, formatRemaining, plural } from './format.js';
 
@@ -14,6 +16,12 @@ const TICK_MS = 200;
 const RETRY = { baseMs: 1000, maxMs: 30_000 };
 /** The retry delay when the wasm core did not load (no jitter then, and no growth). */
 const RETRY_WITHOUT_CORE_MS = 5000;
+/**
+ * What the countdown shows once the lease as last heard of has run out while the instance is
+ * still a member: it has renewed since (renewals are not sent to the page; a lease that ends
+ * is a removal, and the registry sends that).
+ */
+const RENEWED = 'renewed';
 
 /** One row of an instance table. */
 class Row {
@@ -88,10 +96,10 @@ class Row {
     if (this.period === null) this.period = this.leases.heartbeatPeriod(this.ttlMs);
     if (text !== this.shown) {
       this.shown = text;
-      this.remaining.textContent = text;
-      this.el.classList.toggle('lapsed', left <= 0);
-      // Ending: less than one heartbeat period left, so a beat is already late.
-      this.el.classList.toggle('ending', left > 0 && this.period !== null && left < this.period);
+      this.remaining.textContent = left > 0 ? text : RENEWED;
+      // No "ending soon" warning: every healthy instance passes through the end of its lease
+      // as last heard of (renewals are not sent), so it would flag them all.
+      this.el.classList.toggle('renewed', left <= 0);
     }
     const scale = `scaleX(${Math.min(1, Math.max(0, left / this.ttlMs)).toFixed(3)})`;
     if (scale !== this.scale) {
@@ -230,8 +238,24 @@ export class LiveView {
     this.stopped = true;
     /** Latest snapshot of live instances, for the resolve box's neighbours. */
     this.instances = [];
+    /** The change feed; null where WebSockets are unavailable (then the view polls). */
+    this.feed = Feed.supported()
+      ? new Feed({
+          token: ui.token,
+          clock: this.clock,
+          onData: (instances) => this.fed(instances),
+          onFailure: (err) => this.feedFailed(err),
+          retryDelay: (attempt) => this.retryDelay(attempt),
+          onFallback: () => {
+            this.feed = null;
+            this.pollNow();
+          },
+        })
+      : null;
     ui.retry.addEventListener('click', () => this.pollNow());
     this.onVisibility = () => {
+      // The feed stays open in a hidden tab: idle, it costs nothing.
+      if (this.feed) return;
       if (document.hidden) {
         clearTimeout(this.timer);
       } else if (!this.stopped) {
@@ -245,7 +269,8 @@ export class LiveView {
     this.stopped = false;
     document.addEventListener('visibilitychange', this.onVisibility);
     this.ticker = setInterval(() => this.tick(), TICK_MS);
-    this.pollNow();
+    if (this.feed) this.feed.start();
+    else this.pollNow();
   }
 
   stop() {
@@ -253,10 +278,15 @@ export class LiveView {
     clearTimeout(this.timer);
     clearInterval(this.ticker);
     document.removeEventListener('visibilitychange', this.onVisibility);
+    this.feed?.stop();
   }
 
-  /** Polls at once (the retry button, a tab coming back into view). */
+  /** Polls at once (the retry button, a tab coming back into view); with the feed, reconnects and reloads. */
   pollNow() {
+    if (this.feed) {
+      this.feed.reconnectNow();
+      return;
+    }
     clearTimeout(this.timer);
     if (!this.polling) void this.poll();
   }
@@ -294,6 +324,29 @@ export class LiveView {
       }
     }
     return this.backoff.delay(attempt);
+  }
+
+  /** The feed's members, after a load or a change. */
+  fed(instances) {
+    this.failures = 0;
+    this.retryAt = 0;
+    this.ui.error.hidden = true;
+    this.ui.groups.classList.remove('stale');
+    this.lastUpdate = Date.now();
+    this.updates += 1;
+    this.render(instances);
+    this.ui.groups.dataset.updates = String(this.updates);
+    this.tick();
+  }
+
+  /** The feed is down: show it, and answer the wait before it reconnects (ms). */
+  async feedFailed(err) {
+    const delay = await this.retryDelay(this.failures);
+    this.failures += 1;
+    this.retryAt = Date.now() + delay;
+    this.showError(err);
+    this.tick();
+    return delay;
   }
 
   showError(err) {
@@ -387,12 +440,12 @@ export class LiveView {
     setText(ui.age, this.lastUpdate ? `${formatAge(Date.now() - this.lastUpdate)} ago` : 'never');
     if (!ui.error.hidden) {
       const wait = this.retryAt - Date.now();
-      setText(ui.retryIn, this.polling ? 'Retrying now…' : `Retrying in ${Math.max(0, Math.ceil(wait / 1000))} s.`);
+      setText(ui.retryIn, this.polling || this.feed?.busy ? 'Retrying now…' : `Retrying in ${Math.max(0, Math.ceil(wait / 1000))} s.`);
     }
   }
 }
 
-/** A short sentence for screen readers about what one poll changed. */
+/** A short sentence for screen readers about what one update changed. */
 function describeChanges(added, removed) {
   const parts = [];
   if (added.length > 0 && added.length <= 3) parts.push(`Registered: ${added.join(', ')}.`);
