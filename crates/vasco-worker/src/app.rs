@@ -1,6 +1,8 @@
 //! The request pipeline: route, check the token, run the handler, turn any error into its JSON
-//! answer, and stamp the KV operation count. Pure Rust over [`Kv`], so the whole pipeline runs
-//! in native tests; the wasm entry point only converts to and from the `worker` crate's types.
+//! answer, and record the KV operation count. Pure Rust over [`Kv`], so the whole pipeline runs
+//! in native tests; the wasm entry point only converts to and from the `worker` crate's types,
+//! asks [`admit`] before it reads a body, and writes every answer through
+//! [`ApiResponse::into_wire`] (which stamps the standard headers).
 
 use core::cell::RefCell;
 
@@ -8,7 +10,7 @@ use vasco_core::Millis;
 
 use crate::auth::Tokens;
 use crate::error::AppError;
-use crate::http::{check_body_size, ApiRequest, ApiResponse, NOW_HEADER};
+use crate::http::{check_body_size, ApiRequest, ApiResponse};
 use crate::router::{route, RouteId};
 use crate::routes::{health, openapi, resolve, services};
 use crate::store::{Kv, ListCache, Store};
@@ -63,10 +65,29 @@ pub async fn handle<K: Kv>(
         Err(err) => ApiResponse::from_error(&err),
     };
     response.kv_ops = store.kv_ops();
-    // The clock every lease decision of this request used, so clients can judge `expires_at`
-    // against the registry's time rather than their own (possibly skewed) clock.
-    response.headers.push((NOW_HEADER, now.to_string()));
+    // The registry's clock (`now`) is stamped with the other standard headers by
+    // `ApiResponse::into_wire`, so answers built outside this pipeline carry it too.
     response
+}
+
+/// What may be decided from the request line and headers alone, before any body byte is read:
+/// the route exists for this method, the token is right for it, and the announced
+/// `Content-Length` (if any) is within [`crate::http::MAX_BODY_BYTES`]. `head` is the request
+/// without its body. The edge answers the error at once, so a caller without a token or with
+/// an oversized body never gets a body read (and never costs the Worker its memory).
+pub fn admit(
+    head: &ApiRequest,
+    config: &Config,
+    content_length: Option<u64>,
+) -> Result<(), AppError> {
+    let matched = route(ROUTES, &head.method, &head.path)?;
+    config
+        .tokens
+        .check(matched.def.access, head.authorization.as_deref())?;
+    if let Some(length) = content_length {
+        check_body_size(length)?;
+    }
+    Ok(())
 }
 
 async fn dispatch<K: Kv>(
@@ -75,10 +96,10 @@ async fn dispatch<K: Kv>(
     store: &Store<'_, K>,
 ) -> Result<ApiResponse, AppError> {
     let matched = route(ROUTES, &req.method, &req.path)?;
-    check_body_size(req.body.len() as u64)?;
     config
         .tokens
         .check(matched.def.access, req.authorization.as_deref())?;
+    check_body_size(req.body.len() as u64)?;
     let params = &matched.params;
     match matched.def.id {
         RouteId::Health => health::get(),

@@ -105,16 +105,21 @@ pub const ROUTES: &[RouteDef] = &[
 mod tests;
 
 /// The Workers entry point: converts the runtime's request, runs [`app::handle`], converts the
-/// answer back.
+/// answer back. Every decision stays in plain Rust ([`app::admit`], [`http::BodyLimit`],
+/// [`http::ApiResponse::into_wire`]); this module only moves bytes.
 #[cfg(target_arch = "wasm32")]
 mod edge {
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    use futures_util::StreamExt;
     use worker::{event, Context, Date, Env, Headers, Request, Response};
 
-    use crate::app::{handle, Config};
-    use crate::http::{cache_control_bypasses, check_body_size, ApiRequest, ApiResponse, Method};
+    use crate::app::{admit, handle, Config};
+    use crate::error::AppError;
+    use crate::http::{
+        cache_control_bypasses, ApiRequest, ApiResponse, BodyLimit, Method, WireResponse,
+    };
     use crate::store::{workers::WorkersKv, ListCache};
 
     /// The KV binding's name in wrangler.toml.
@@ -128,9 +133,11 @@ mod edge {
     #[event(fetch)]
     async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
         let now = Date::now().as_millis();
-        let answer = match read_request(&mut req).await {
+        // The method as sent: the `worker` crate's `Method` maps names it does not know to GET.
+        let method = Method::parse(&req.inner().method());
+        let config = Config::from_env(|name| env.var(name).ok().map(|v| v.to_string()));
+        let answer = match read_request(&mut req, method.clone(), &config).await {
             Ok(api_req) => {
-                let config = Config::from_env(|name| env.var(name).ok().map(|v| v.to_string()));
                 let kv = WorkersKv(env.kv(BINDING).map_err(|e| {
                     format!(
                         "the KV namespace binding `{BINDING}` is missing ({e}); see wrangler.toml"
@@ -141,38 +148,50 @@ mod edge {
             }
             Err(err) => ApiResponse::from_error(&err),
         };
-        write_response(answer)
+        write_response(answer.into_wire(&method, now))
     }
 
-    /// Reads what the handlers need; refuses a body over the limit before reading it when
-    /// `Content-Length` announces it, and after reading otherwise.
-    async fn read_request(req: &mut Request) -> Result<ApiRequest, crate::error::AppError> {
+    /// Reads what the handlers need. Route, token and announced `Content-Length` are checked
+    /// from the head alone ([`admit`]) before any body byte is read; the body is then read as a
+    /// stream with a running cap ([`BodyLimit`]), stopping at the first chunk past it.
+    async fn read_request(
+        req: &mut Request,
+        method: Method,
+        config: &Config,
+    ) -> Result<ApiRequest, AppError> {
         let url = req
             .url()
-            .map_err(|e| crate::error::AppError::invalid("url", e.to_string()))?;
+            .map_err(|e| AppError::invalid("url", e.to_string()))?;
         let header = |name: &str| req.headers().get(name).ok().flatten();
-        if let Some(length) = header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
-            check_body_size(length)?;
-        }
-        let mut api = ApiRequest::new(Method::parse(req.method().as_ref()), url.path());
+        let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let mut api = ApiRequest::new(method, url.path());
         api.query = url.query().unwrap_or("").to_string();
         api.authorization = header("authorization");
         api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
-        let body = req.bytes().await.map_err(|e| {
-            crate::error::AppError::invalid("body", format!("could not be read: {e}"))
-        })?;
-        check_body_size(body.len() as u64)?;
-        api.body = body;
+        admit(&api, config, content_length)?;
+        if req.inner().body().is_none() {
+            return Ok(api);
+        }
+        let mut stream = req
+            .stream()
+            .map_err(|e| AppError::invalid("body", format!("could not be read: {e}")))?;
+        let mut body = BodyLimit::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| AppError::invalid("body", format!("could not be read: {e}")))?;
+            body.push(&chunk)?;
+        }
+        api.body = body.into_bytes();
         Ok(api)
     }
 
-    fn write_response(answer: ApiResponse) -> worker::Result<Response> {
+    fn write_response(answer: WireResponse) -> worker::Result<Response> {
         let headers = Headers::new();
-        for (name, value) in answer.all_headers() {
-            headers.set(name, &value)?;
+        for (name, value) in &answer.headers {
+            headers.set(name, value)?;
         }
         let response = match answer.body {
-            Some(body) => Response::from_bytes(body.into_bytes())?,
+            Some(body) => Response::from_bytes(body)?,
             None => Response::empty()?,
         };
         Ok(response.with_status(answer.status).with_headers(headers))
