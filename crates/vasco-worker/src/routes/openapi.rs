@@ -158,7 +158,7 @@ fn operation(def: &RouteDef) -> Value {
         RouteId::OpenApi => {
             responses.insert(
                 "200".into(),
-                json!({ "description": "This document.", "content": { "application/json": { "schema": { "type": "object" } } } }),
+                json!({ "description": "This document.", "headers": response_headers(), "content": { "application/json": { "schema": { "type": "object" } } } }),
             );
         }
         RouteId::Catalog => {
@@ -289,8 +289,8 @@ fn components() -> Value {
     json!({
         "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
         "headers": {
-            "KvOps": { "description": "KV operations this request made.", "schema": { "type": "integer", "minimum": 0 } },
-            "Now": { "description": "The registry's clock for this request, ms since the Unix epoch; compare expires_at with it.", "schema": { "type": "integer" } }
+            "KvOps": { "description": "KV operations this request made.", "required": true, "schema": { "type": "integer", "minimum": 0 } },
+            "Now": { "description": "The registry's clock for this request, ms since the Unix epoch; compare expires_at with it.", "required": true, "schema": { "type": "integer", "minimum": 0 } }
         },
         "schemas": {
             "Error": {
@@ -457,6 +457,46 @@ mod tests {
             let pointer = reference.strip_prefix('#').unwrap();
             assert!(doc.pointer(pointer).is_some(), "dangling {reference}");
         }
+    }
+
+    /// Every documented answer promises the standard headers, which `into_wire` stamps on all.
+    #[test]
+    fn every_response_documents_the_standard_headers() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    for header in [KV_OPS_HEADER, NOW_HEADER] {
+                        assert!(
+                            response["headers"].get(header).is_some(),
+                            "{method} {path} {status}: {header}"
+                        );
+                    }
+                }
+            }
+        }
+        for header in ["KvOps", "Now"] {
+            assert_eq!(doc["components"]["headers"][header]["required"], true);
+        }
+    }
+
+    /// The schema's numbers are the core's limits, so the two cannot drift apart.
+    #[test]
+    fn body_limits_come_from_the_core() {
+        let doc = document();
+        let register = &doc["components"]["schemas"]["RegisterBody"]["properties"];
+        assert_eq!(register["tags"]["maxItems"], limits::TAGS);
+        assert_eq!(register["tags"]["items"]["maxLength"], limits::TAG_LEN);
+        assert_eq!(register["zone"]["maxLength"], limits::ZONE_LEN);
+        assert_eq!(register["zone"]["nullable"], true);
+        assert_eq!(register["url"]["maxLength"], limits::URL_LEN);
+        assert_eq!(register["weight"]["maximum"], limits::WEIGHT_MAX);
+        assert_eq!(register["ttl"]["minimum"], limits::TTL_MIN_S);
+        assert_eq!(register["meta"]["maxProperties"], limits::META_ENTRIES);
+        let put = &doc["paths"]["/v1/services/{name}/{version}/instances/{id}"]["put"];
+        let params = put["parameters"].as_array().unwrap();
+        assert_eq!(params[0]["schema"]["maxLength"], MAX_NAME_LEN);
+        assert_eq!(params[2]["schema"]["maxLength"], MAX_ID_LEN);
     }
 
     #[test]
