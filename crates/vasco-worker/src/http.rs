@@ -128,6 +128,12 @@ pub fn check_body_size(size: u64) -> Result<(), AppError> {
     }
 }
 
+/// How much of a refused body (no token, or over [`MAX_BODY_BYTES`]) the edge still reads and
+/// drops before answering: 1 MiB. Within it the upload ends cleanly and the client reads the
+/// answer; past it the edge cancels the upload rather than spend time on it (memory is never at
+/// stake: discarded chunks are not kept).
+pub const DISCARD_BYTES: u64 = 1024 * 1024;
+
 /// A request body read chunk by chunk with a running cap: the edge feeds it the chunks of the
 /// body stream as they arrive and stops reading at the first error, so a body over
 /// [`MAX_BODY_BYTES`] is never held whole (a chunked upload of any size costs at most the
@@ -151,6 +157,11 @@ impl BodyLimit {
         check_body_size(self.seen)?;
         self.bytes.extend_from_slice(chunk);
         Ok(())
+    }
+
+    /// How many bytes were pushed, kept or not.
+    pub fn seen(&self) -> u64 {
+        self.seen
     }
 
     /// The whole body, at most [`MAX_BODY_BYTES`].

@@ -102,6 +102,8 @@ pub const ROUTES: &[RouteDef] = &[
 ];
 
 #[cfg(test)]
+mod devserve;
+#[cfg(test)]
 mod tests;
 
 /// The Workers entry point: converts the runtime's request, runs [`app::handle`], converts the
@@ -119,6 +121,7 @@ mod edge {
     use crate::error::AppError;
     use crate::http::{
         cache_control_bypasses, ApiRequest, ApiResponse, BodyLimit, Method, WireResponse,
+        DISCARD_BYTES,
     };
     use crate::store::{workers::WorkersKv, ListCache};
 
@@ -168,21 +171,40 @@ mod edge {
         api.query = url.query().unwrap_or("").to_string();
         api.authorization = header("authorization");
         api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
-        admit(&api, config, content_length)?;
         if req.inner().body().is_none() {
+            admit(&api, config, content_length)?;
             return Ok(api);
         }
         let mut stream = req
             .stream()
             .map_err(|e| AppError::invalid("body", format!("could not be read: {e}")))?;
+        if let Err(err) = admit(&api, config, content_length) {
+            discard(&mut stream, 0).await;
+            return Err(err);
+        }
         let mut body = BodyLimit::new();
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|e| AppError::invalid("body", format!("could not be read: {e}")))?;
-            body.push(&chunk)?;
+            if let Err(err) = body.push(&chunk) {
+                discard(&mut stream, body.seen()).await;
+                return Err(err);
+            }
         }
         api.body = body.into_bytes();
         Ok(api)
+    }
+
+    /// Reads and drops the rest of a refused body while the whole body stays within
+    /// [`DISCARD_BYTES`] (`seen` bytes were already read), so a modest upload ends cleanly
+    /// before the answer; past that, returning drops the stream, which cancels the upload.
+    async fn discard(stream: &mut worker::ByteStream, mut seen: u64) {
+        while seen <= DISCARD_BYTES {
+            match stream.next().await {
+                Some(Ok(chunk)) => seen = seen.saturating_add(chunk.len() as u64),
+                _ => return,
+            }
+        }
     }
 
     fn write_response(answer: WireResponse) -> worker::Result<Response> {
