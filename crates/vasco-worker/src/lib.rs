@@ -102,8 +102,6 @@ pub const ROUTES: &[RouteDef] = &[
 ];
 
 #[cfg(test)]
-mod devserve;
-#[cfg(test)]
 mod tests;
 
 /// The Workers entry point: converts the runtime's request, runs [`app::handle`], converts the
