@@ -8,6 +8,8 @@
 #   apt:    chromium (for the browser tests), unless it is there ($CHROMIUM_PATH, default
 #           /usr/bin/chromium); only as root: otherwise this stops and prints the command to run
 #   npm:    `npm ci` when node_modules is missing or package-lock.json changed since
+#   python: a virtual environment in .venv/ with tests/requirements.txt (Schemathesis), when
+#           missing or the requirements changed (apt's python3-venv first, when venv is missing)
 #
 # Environment: VASCO_SKIP_CHROMIUM=1 skips chromium; CHROMIUM_PATH names another Chromium.
 set -euo pipefail
@@ -123,6 +125,30 @@ if [ -n "$apt_pid" ]; then
   say "chromium installed"
 fi
 
+# --- python: .venv with tests/requirements.txt (Schemathesis, the OpenAPI fuzzer) -------------
+# After the chromium install, so the two apt-gets never race for the dpkg lock.
+venv_req=tests/requirements.txt
+venv_marker=.venv/.vasco-requirements-hash
+venv_hash=$(sha256sum "$venv_req" | cut -d' ' -f1)
+if [ ! -x .venv/bin/schemathesis ] || [ "$(cat "$venv_marker" 2>/dev/null)" != "$venv_hash" ]; then
+  command -v python3 >/dev/null || die "python3 not found: install Python 3.9 or newer"
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    venv_sudo=""
+    if [ "$(id -u)" != 0 ]; then
+      command -v sudo >/dev/null || die "python3-venv is missing and neither root nor sudo is available"
+      venv_sudo="sudo"
+    fi
+    say "installing python3-venv with apt"
+    $venv_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv \
+      || { $venv_sudo apt-get update -q && $venv_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv; } \
+      || die "apt-get install python3-venv failed"
+  fi
+  say "installing $(grep -v '^#' "$venv_req" | tr '\n' ' ')into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$venv_req"
+  echo "$venv_hash" >"$venv_marker"
+fi
+
 [ -x node_modules/.bin/wrangler ] || die "node_modules/.bin/wrangler missing after npm ci"
 [ -x node_modules/.bin/wasm-opt ] || die "node_modules/.bin/wasm-opt (npm binaryen) missing after npm ci"
-say "ready: wasm-bindgen $bindgen_version, worker-build $worker_build_version, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /')"
+say "ready: wasm-bindgen $bindgen_version, worker-build $worker_build_version, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /'), $(.venv/bin/schemathesis --version)"

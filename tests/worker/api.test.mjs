@@ -35,10 +35,10 @@ describe('health and routing', () => {
 
   test('a wrong method is 405 with an Allow header', async () => {
     const cases = [
-      ['POST', '/v1/services', 'GET'],
+      ['POST', '/v1/services', 'GET, HEAD'],
       ['GET', '/v1/resolve', 'POST'],
       ['POST', '/v1/services/api/1.0.0/instances/a', 'PUT, DELETE'],
-      ['DELETE', '/health', 'GET'],
+      ['DELETE', '/health', 'GET, HEAD'],
     ];
     for (const [method, path, allow] of cases) {
       const out = await call(server, method, path, { headers: server.auth() });

@@ -1,8 +1,9 @@
 //! The request pipeline: route, check the token, run the handler, turn any error into its JSON
-//! answer, and stamp the KV operation count. Pure Rust over [`Kv`] and [`Objects`], so the
+//! answer, and record the KV operation count. Pure Rust over [`Kv`] and [`Objects`], so the
 //! whole pipeline runs in native tests (against [`crate::local::LocalObjects`]); the wasm entry
-//! point only converts to and from the `worker` crate's types and forwards WebSocket upgrades
-//! ([`upgrade_target`]) to the objects.
+//! point only converts to and from the `worker` crate's types, asks [`admit`] before it reads a
+//! body, forwards WebSocket upgrades ([`upgrade_target`]) to the objects, and writes every
+//! answer through [`ApiResponse::into_wire`] (which stamps the standard headers).
 
 use core::cell::RefCell;
 
@@ -13,7 +14,7 @@ use crate::error::AppError;
 use vasco_core::{InstanceKey, ServiceName};
 
 use crate::backend::{Backend, Objects};
-use crate::http::{check_body_size, ApiRequest, ApiResponse, NOW_HEADER};
+use crate::http::{check_body_size, ApiRequest, ApiResponse};
 use crate::kv::{Kv, OpCounter};
 use crate::router::{route, RouteId};
 use crate::routes::{health, openapi, resolve, services};
@@ -76,12 +77,9 @@ pub async fn handle<K: Kv, O: Objects>(
         Err(err) => ApiResponse::from_error(&err),
     };
     response.kv_ops = ops.get();
-    // The clock every lease decision of this request used, so clients can judge `expires_at`
-    // against the registry's time rather than their own (possibly skewed) clock.
-    // (For a held blocking query, the time it was answered.)
-    response
-        .headers
-        .push((NOW_HEADER, backend.clock.get().to_string()));
+    // The registry's clock is stamped with the other standard headers by
+    // `ApiResponse::into_wire`; a held blocking query answers later than it started, and says so.
+    response.answered_at = Some(backend.clock.get()).filter(|t| *t > now);
     response
 }
 
@@ -117,16 +115,36 @@ pub fn upgrade_target(req: &ApiRequest, config: &Config) -> Result<UpgradeTarget
     }
 }
 
+/// What may be decided from the request line and headers alone, before any body byte is read:
+/// the route exists for this method, the token is right for it, and the announced
+/// `Content-Length` (if any) is within [`crate::http::MAX_BODY_BYTES`]. `head` is the request
+/// without its body. The edge answers the error at once, so a caller without a token or with
+/// an oversized body never gets a body read (and never costs the Worker its memory).
+pub fn admit(
+    head: &ApiRequest,
+    config: &Config,
+    content_length: Option<u64>,
+) -> Result<(), AppError> {
+    let matched = route(ROUTES, &head.method, &head.path)?;
+    config
+        .tokens
+        .check(matched.def.access, head.authorization.as_deref())?;
+    if let Some(length) = content_length {
+        check_body_size(length)?;
+    }
+    Ok(())
+}
+
 async fn dispatch<K: Kv, O: Objects>(
     req: &ApiRequest,
     config: &Config,
     backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
     let matched = route(ROUTES, &req.method, &req.path)?;
-    check_body_size(req.body.len() as u64)?;
     config
         .tokens
         .check(matched.def.access, req.authorization.as_deref())?;
+    check_body_size(req.body.len() as u64)?;
     let params = &matched.params;
     match matched.def.id {
         RouteId::Health => health::get(),

@@ -14,9 +14,15 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Builds the tokens from raw configuration values, treating empty or blank values as unset.
+    /// Builds the tokens from raw configuration values: surrounding whitespace is trimmed (as
+    /// it is from the token a client sends, so a secret pasted with a trailing newline still
+    /// authorizes), and empty or all-whitespace values count as unset.
     pub fn new(write: Option<String>, read: Option<String>) -> Self {
-        let clean = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        let clean = |value: Option<String>| {
+            value
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         Self {
             write: clean(write),
             read: clean(read),
@@ -140,6 +146,34 @@ mod tests {
             assert_eq!(err.status(), 503);
             assert_eq!(err.code(), "not_configured");
         }
+    }
+
+    #[test]
+    fn configured_tokens_are_trimmed_like_sent_ones() {
+        let t = tokens(Some(" w\n"), Some("\tr "));
+        assert_eq!(t.write.as_deref(), Some("w"));
+        assert_eq!(t.read.as_deref(), Some("r"));
+        assert!(t.check(Access::Write, Some("Bearer w")).is_ok());
+        assert!(t.check(Access::Write, Some("Bearer  w ")).is_ok());
+        assert!(t.check(Access::Read, Some("Bearer r")).is_ok());
+        assert!(t.check(Access::Read, Some("Bearer w")).is_ok());
+        assert_eq!(
+            t.check(Access::Write, Some("Bearer r"))
+                .unwrap_err()
+                .status(),
+            401
+        );
+        // All whitespace is not a token: writes stay disabled, reads stay open.
+        let blank = tokens(Some(" \r\n\t"), Some("\n"));
+        assert_eq!(blank, Tokens::default());
+        assert_eq!(
+            blank
+                .check(Access::Write, Some("Bearer x"))
+                .unwrap_err()
+                .status(),
+            503
+        );
+        assert!(blank.check(Access::Read, None).is_ok());
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! the headers we use, body bytes) and a response to write. The wasm edge converts from and to
 //! the `worker` crate's types; everything in between is plain Rust, tested natively.
 
+use vasco_core::Millis;
+
 use crate::error::AppError;
 
-/// The largest request body accepted: 16 KiB. Larger bodies get a 413 before they are parsed.
+/// The largest request body accepted: 16 KiB. Larger bodies get a 413 before they are parsed,
+/// and the edge stops reading a body as soon as it passes the limit ([`BodyLimit`]).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The HTTP methods the router knows by name; anything else is [`Method::Other`].
@@ -125,6 +128,48 @@ pub fn check_body_size(size: u64) -> Result<(), AppError> {
     }
 }
 
+/// How much of a refused body (no token, or over [`MAX_BODY_BYTES`]) the edge still reads and
+/// drops before answering: 1 MiB. Within it the upload ends cleanly and the client reads the
+/// answer; past it the edge cancels the upload rather than spend time on it (memory is never at
+/// stake: discarded chunks are not kept).
+pub const DISCARD_BYTES: u64 = 1024 * 1024;
+
+/// A request body read chunk by chunk with a running cap: the edge feeds it the chunks of the
+/// body stream as they arrive and stops reading at the first error, so a body over
+/// [`MAX_BODY_BYTES`] is never held whole (a chunked upload of any size costs at most the
+/// limit plus one chunk of memory).
+#[derive(Debug, Default)]
+pub struct BodyLimit {
+    bytes: Vec<u8>,
+    seen: u64,
+}
+
+impl BodyLimit {
+    /// An empty body.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one chunk; a 413 once the bytes seen so far pass [`MAX_BODY_BYTES`] (the error
+    /// reports the size seen when reading stopped, a lower bound of the real size).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), AppError> {
+        self.seen = self.seen.saturating_add(chunk.len() as u64);
+        check_body_size(self.seen)?;
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// How many bytes were pushed, kept or not.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// The whole body, at most [`MAX_BODY_BYTES`].
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
 /// A response as the handlers build it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
@@ -136,6 +181,9 @@ pub struct ApiResponse {
     pub headers: Vec<(&'static str, String)>,
     /// How many KV operations the request made; sent as `x-vasco-kv-ops`.
     pub kv_ops: u32,
+    /// When the registry answered, if later than the request began (a held blocking query):
+    /// what `x-vasco-now` then says.
+    pub answered_at: Option<Millis>,
 }
 
 /// The header carrying the KV operation count of a request.
@@ -155,6 +203,7 @@ impl ApiResponse {
             body: Some(body),
             headers: Vec::new(),
             kv_ops: 0,
+            answered_at: None,
         }
     }
 
@@ -165,6 +214,7 @@ impl ApiResponse {
             body: None,
             headers: Vec::new(),
             kv_ops: 0,
+            answered_at: None,
         }
     }
 
@@ -183,16 +233,62 @@ impl ApiResponse {
         response
     }
 
-    /// Every header to send, including content type, cache policy and the KV op count.
-    pub fn all_headers(&self) -> Vec<(&'static str, String)> {
-        let mut headers = Vec::with_capacity(self.headers.len() + 3);
+    /// Every header to send: content type, cache policy, the KV op count, the registry's clock
+    /// `now` ([`NOW_HEADER`]) and the handler's own. The one place the standard headers are
+    /// stamped, so every answer carries them, whoever built it (handler, router, auth, the
+    /// edge's own body-limit and URL errors).
+    pub fn all_headers(&self, now: Millis) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::with_capacity(self.headers.len() + 4);
         if self.body.is_some() {
             headers.push(("content-type", "application/json; charset=utf-8".into()));
         }
         headers.push(("cache-control", "no-store".into()));
         headers.push((KV_OPS_HEADER, self.kv_ops.to_string()));
-        headers.extend(self.headers.iter().cloned());
+        headers.push((NOW_HEADER, now.to_string()));
+        headers.extend(
+            self.headers
+                .iter()
+                .filter(|(name, _)| *name != KV_OPS_HEADER && *name != NOW_HEADER)
+                .cloned(),
+        );
         headers
+    }
+
+    /// What goes on the wire for a request made with `method` at `now`: the status, every
+    /// header ([`ApiResponse::all_headers`]) and the body, except that a `HEAD` answer keeps
+    /// the GET answer's status and headers and drops its body (RFC 9110, section 9.3.2).
+    pub fn into_wire(self, method: &Method, now: Millis) -> WireResponse {
+        let headers = self.all_headers(self.answered_at.map_or(now, |at| at.max(now)));
+        let body = match method {
+            Method::Head => None,
+            _ => self.body.map(String::into_bytes),
+        };
+        WireResponse {
+            status: self.status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A response exactly as the edge writes it ([`ApiResponse::into_wire`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireResponse {
+    /// The status code.
+    pub status: u16,
+    /// Every header, standard ones included.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body bytes; `None` for an empty body (204, or any answer to `HEAD`).
+    pub body: Option<Vec<u8>>,
+}
+
+impl WireResponse {
+    /// The value of header `name` (lower-case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -310,7 +406,45 @@ mod tests {
             .headers
             .iter()
             .any(|(k, _)| *k == "www-authenticate"));
-        let headers = response.all_headers();
+        let headers = response.all_headers(7);
         assert!(headers.contains(&(KV_OPS_HEADER, "0".into())));
+        assert!(headers.contains(&(NOW_HEADER, "7".into())));
+    }
+
+    #[test]
+    fn body_limit_stops_at_the_first_chunk_past_the_cap() {
+        let mut body = BodyLimit::new();
+        let chunk = vec![b'x'; 4096];
+        for _ in 0..4 {
+            body.push(&chunk).unwrap();
+        }
+        let err = body.push(b"y").unwrap_err();
+        assert_eq!(err.status(), 413);
+        assert_eq!(
+            err,
+            AppError::PayloadTooLarge {
+                size: MAX_BODY_BYTES as u64 + 1,
+                limit: MAX_BODY_BYTES as u64
+            }
+        );
+        let mut exact = BodyLimit::new();
+        exact.push(&vec![b'x'; MAX_BODY_BYTES]).unwrap();
+        exact.push(b"").unwrap();
+        assert_eq!(exact.into_bytes().len(), MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn head_answers_keep_headers_and_drop_the_body() {
+        let get = ApiResponse::json(200, "{}".into()).into_wire(&Method::Get, 5);
+        let head = ApiResponse::json(200, "{}".into()).into_wire(&Method::Head, 5);
+        assert_eq!(get.body.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(head.body, None);
+        assert_eq!(get.status, head.status);
+        assert_eq!(get.headers, head.headers);
+        assert_eq!(
+            head.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(head.header(NOW_HEADER), Some("5"));
     }
 }

@@ -143,18 +143,23 @@ pub const ROUTES: &[RouteDef] = &[
 mod tests;
 
 /// The Workers entry point: converts the runtime's request, runs [`app::handle`] (or forwards a
-/// WebSocket upgrade to its object), converts the answer back.
+/// WebSocket upgrade to its object), converts the answer back. Every decision stays in plain
+/// Rust ([`app::admit`], [`app::upgrade_target`], [`http::BodyLimit`],
+/// [`http::ApiResponse::into_wire`]); this module only moves bytes.
 #[cfg(target_arch = "wasm32")]
 mod edge {
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    use futures_util::StreamExt;
     use worker::{event, Context, Date, Env, Headers, Request, Response};
 
-    use crate::app::{handle, upgrade_target, Config};
+    use crate::app::{admit, handle, upgrade_target, Config};
     use crate::durable::{DoObjects, KV_BINDING};
+    use crate::error::AppError;
     use crate::http::{
-        cache_control_bypasses, check_body_size, ApiRequest, ApiResponse, Method, NOW_HEADER,
+        cache_control_bypasses, ApiRequest, ApiResponse, BodyLimit, Method, WireResponse,
+        DISCARD_BYTES,
     };
     use crate::kv::workers::WorkersKv;
     use crate::snapshot::SnapshotCache;
@@ -167,6 +172,8 @@ mod edge {
     #[event(fetch)]
     async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
         let now = Date::now().as_millis();
+        // The method as sent: the `worker` crate's `Method` maps names it does not know to GET.
+        let method = Method::parse(&req.inner().method());
         let config = Config::from_env(|name| env.var(name).ok().map(|v| v.to_string()));
         let objects = DoObjects(&env);
         let upgrade = req
@@ -182,14 +189,15 @@ mod edge {
         {
             use crate::kv::Kv;
             let kv = WorkersKv::from_env(&env, KV_BINDING);
-            let answer = match kv.put("bench/kv-put", "x", 60).await {
+            let mut answer = match kv.put("bench/kv-put", "x", 60).await {
                 Ok(()) => ApiResponse::no_content(),
                 Err(e) => ApiResponse::from_error(&e.into()),
             };
-            return write_response(stamped(answer, now));
+            answer.kv_ops = 1;
+            return write_response(answer.into_wire(&method, now));
         }
         if upgrade {
-            let answer = match head(&req) {
+            let answer = match head(&req, method.clone()) {
                 Ok(api_req) => match upgrade_target(&api_req, &config) {
                     Ok(target) => match objects.forward_upgrade(&target, req).await {
                         Ok(response) => return Ok(response),
@@ -199,32 +207,27 @@ mod edge {
                 },
                 Err(err) => ApiResponse::from_error(&err),
             };
-            return write_response(stamped(answer, now));
+            return write_response(answer.into_wire(&method, now));
         }
-        let answer = match read_request(&mut req).await {
+        let answer = match read_request(&mut req, method.clone(), &config).await {
             Ok(api_req) => {
                 let kv = WorkersKv::from_env(&env, KV_BINDING);
                 let cache = CACHE.with(Rc::clone);
                 handle(&api_req, &config, &kv, &cache, &objects, now).await
             }
-            Err(err) => stamped(ApiResponse::from_error(&err), now),
+            Err(err) => ApiResponse::from_error(&err),
         };
-        write_response(answer)
+        write_response(answer.into_wire(&method, now))
     }
 
-    fn stamped(mut answer: ApiResponse, now: u64) -> ApiResponse {
-        answer.headers.push((NOW_HEADER, now.to_string()));
-        answer
-    }
-
-    /// Method, path, query and the headers the pipeline uses. A WebSocket client that cannot
-    /// set headers (a browser) may send its token as `?token=`.
-    fn head(req: &Request) -> Result<ApiRequest, crate::error::AppError> {
+    /// Method, path, query and the headers the pipeline uses (no body). A WebSocket client that
+    /// cannot set headers (a browser) may send its token as `?token=`.
+    fn head(req: &Request, method: Method) -> Result<ApiRequest, AppError> {
         let url = req
             .url()
-            .map_err(|e| crate::error::AppError::invalid("url", e.to_string()))?;
+            .map_err(|e| AppError::invalid("url", e.to_string()))?;
         let header = |name: &str| req.headers().get(name).ok().flatten();
-        let mut api = ApiRequest::new(Method::parse(req.method().as_ref()), url.path());
+        let mut api = ApiRequest::new(method, url.path());
         api.query = url.query().unwrap_or("").to_string();
         api.authorization = header("authorization").or_else(|| {
             url.query_pairs()
@@ -235,29 +238,66 @@ mod edge {
         Ok(api)
     }
 
-    /// Reads what the handlers need; refuses a body over the limit before reading it when
-    /// `Content-Length` announces it, and after reading otherwise.
-    async fn read_request(req: &mut Request) -> Result<ApiRequest, crate::error::AppError> {
+    /// Reads what the handlers need. Route, token and announced `Content-Length` are checked
+    /// from the head alone ([`admit`]) before any body byte is read; the body is then read as a
+    /// stream with a running cap ([`BodyLimit`]), stopping at the first chunk past it.
+    async fn read_request(
+        req: &mut Request,
+        method: Method,
+        config: &Config,
+    ) -> Result<ApiRequest, AppError> {
+        let url = req
+            .url()
+            .map_err(|e| AppError::invalid("url", e.to_string()))?;
         let header = |name: &str| req.headers().get(name).ok().flatten();
-        if let Some(length) = header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
-            check_body_size(length)?;
+        let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let mut api = ApiRequest::new(method, url.path());
+        api.query = url.query().unwrap_or("").to_string();
+        api.authorization = header("authorization");
+        api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
+        if req.inner().body().is_none() {
+            admit(&api, config, content_length)?;
+            return Ok(api);
         }
-        let mut api = head(req)?;
-        let body = req.bytes().await.map_err(|e| {
-            crate::error::AppError::invalid("body", format!("could not be read: {e}"))
-        })?;
-        check_body_size(body.len() as u64)?;
-        api.body = body;
+        let mut stream = req
+            .stream()
+            .map_err(|e| AppError::invalid("body", format!("could not be read: {e}")))?;
+        if let Err(err) = admit(&api, config, content_length) {
+            discard(&mut stream, 0).await;
+            return Err(err);
+        }
+        let mut body = BodyLimit::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| AppError::invalid("body", format!("could not be read: {e}")))?;
+            if let Err(err) = body.push(&chunk) {
+                discard(&mut stream, body.seen()).await;
+                return Err(err);
+            }
+        }
+        api.body = body.into_bytes();
         Ok(api)
     }
 
-    fn write_response(answer: ApiResponse) -> worker::Result<Response> {
+    /// Reads and drops the rest of a refused body while the whole body stays within
+    /// [`DISCARD_BYTES`] (`seen` bytes were already read), so a modest upload ends cleanly
+    /// before the answer; past that, returning drops the stream, which cancels the upload.
+    async fn discard(stream: &mut worker::ByteStream, mut seen: u64) {
+        while seen <= DISCARD_BYTES {
+            match stream.next().await {
+                Some(Ok(chunk)) => seen = seen.saturating_add(chunk.len() as u64),
+                _ => return,
+            }
+        }
+    }
+
+    fn write_response(answer: WireResponse) -> worker::Result<Response> {
         let headers = Headers::new();
-        for (name, value) in answer.all_headers() {
-            headers.set(name, &value)?;
+        for (name, value) in &answer.headers {
+            headers.set(name, value)?;
         }
         let response = match answer.body {
-            Some(body) => Response::from_bytes(body.into_bytes())?,
+            Some(body) => Response::from_bytes(body)?,
             None => Response::empty()?,
         };
         Ok(response.with_status(answer.status).with_headers(headers))

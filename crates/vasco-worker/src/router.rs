@@ -1,7 +1,8 @@
 //! Matching a method and path against the route table ([`crate::ROUTES`]).
 //!
 //! Patterns are `/`-separated segments; `{name}` captures one segment (percent-decoded, never
-//! empty). A path that matches some pattern but not with this method is a 405 listing the
+//! empty). `HEAD` is answered by every `GET` route (the edge drops the body). A path that matches
+//! some pattern but not with this method (any other method, known or not) is a 405 listing the
 //! methods it does accept; a path that matches nothing is a 404. One trailing slash is ignored.
 
 use crate::error::AppError;
@@ -119,6 +120,14 @@ pub struct Matched {
     pub params: Params,
 }
 
+/// The methods a route defined with `method` answers: `GET` routes answer `HEAD` too.
+pub fn answered_methods(method: RouteMethod) -> Vec<Method> {
+    match method {
+        RouteMethod::Get => vec![Method::Get, Method::Head],
+        other => vec![other.to_method()],
+    }
+}
+
 /// Finds the route for `method` and `path` in `table`.
 pub fn route(table: &'static [RouteDef], method: &Method, path: &str) -> Result<Matched, AppError> {
     let path = match path.strip_suffix('/') {
@@ -130,10 +139,11 @@ pub fn route(table: &'static [RouteDef], method: &Method, path: &str) -> Result<
         let Some(params) = match_pattern(def.pattern, path)? else {
             continue;
         };
-        if def.method.to_method() == *method {
+        let answered = answered_methods(def.method);
+        if answered.contains(method) {
             return Ok(Matched { def, params });
         }
-        allow.push(def.method.to_method());
+        allow.extend(answered);
     }
     if allow.is_empty() {
         Err(AppError::RouteNotFound {
@@ -216,6 +226,31 @@ mod tests {
         assert_eq!(err.allow_header().as_deref(), Some("POST"));
         let err = route(ROUTES, &Method::Delete, "/health").unwrap_err();
         assert_eq!(err.status(), 405);
+        assert_eq!(err.allow_header().as_deref(), Some("GET, HEAD"));
+    }
+
+    #[test]
+    fn head_is_answered_by_every_get_route() {
+        for def in ROUTES.iter().filter(|def| def.method == RouteMethod::Get) {
+            let path = def.pattern.replace("{name}", "api");
+            assert_eq!(ok(Method::Head, &path).def.id, def.id, "{path}");
+        }
+        let err = route(ROUTES, &Method::Head, "/v1/resolve").unwrap_err();
+        assert_eq!(err.status(), 405);
+    }
+
+    #[test]
+    fn unknown_methods_are_405_never_a_get() {
+        for name in [
+            "PROPFIND", "BREW", "TRACE", "CONNECT", "REPORT", "PATCH", "OPTIONS",
+        ] {
+            let method = Method::parse(name);
+            let err = route(ROUTES, &method, "/v1/services").unwrap_err();
+            assert_eq!(err.status(), 405, "{name}");
+            assert_eq!(err.allow_header().as_deref(), Some("GET, HEAD"), "{name}");
+            let err = route(ROUTES, &method, "/nowhere").unwrap_err();
+            assert_eq!(err.status(), 404, "{name}");
+        }
     }
 
     #[test]

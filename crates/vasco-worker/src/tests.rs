@@ -8,12 +8,17 @@ use core::task::{Context, Poll, Waker};
 
 use serde_json::{json, Value};
 
-use crate::app::{handle, Config};
+use crate::app::{admit, handle, Config};
 use crate::auth::Tokens;
-use crate::http::{ApiRequest, ApiResponse, Method, MAX_BODY_BYTES};
+use crate::error::AppError;
+use crate::http::{
+    ApiRequest, ApiResponse, Method, WireResponse, KV_OPS_HEADER, MAX_BODY_BYTES, NOW_HEADER,
+};
 use crate::kv::memory::MemoryKv;
 use crate::local::LocalObjects;
+use crate::router::{answered_methods, RouteId, RouteMethod};
 use crate::snapshot::SnapshotCache;
+use crate::ROUTES;
 
 const TOKEN: &str = "test-token";
 const T0: u64 = 1_700_000_000_000;
@@ -69,6 +74,12 @@ impl Harness {
             &self.objects,
             self.now(),
         ))
+    }
+
+    /// What the edge writes for `req`: the pipeline's answer through `into_wire`.
+    fn wire(&self, req: ApiRequest) -> WireResponse {
+        let method = req.method.clone();
+        self.send(req).into_wire(&method, self.now())
     }
 
     fn get(&self, path: &str) -> ApiResponse {
@@ -757,7 +768,7 @@ fn routing_errors() {
     assert_eq!(error_code(&missing), "route_not_found");
     let wrong = h.send(ApiRequest::new(Method::Post, "/v1/services"));
     assert_eq!(wrong.status, 405);
-    assert!(wrong.headers.contains(&("allow", "GET".into())));
+    assert!(wrong.headers.contains(&("allow", "GET, HEAD".into())));
     assert_eq!(error_code(&wrong), "method_not_allowed");
 }
 
@@ -803,18 +814,185 @@ fn an_unreadable_snapshot_reads_as_empty_and_is_rewritten_at_the_next_change() {
     assert_eq!(ids(&h.get("/v1/services/api")), ["a"]);
 }
 
+/// Every route of the table with its placeholders filled with valid values.
+fn concrete_routes() -> Vec<(&'static crate::router::RouteDef, String)> {
+    ROUTES
+        .iter()
+        .map(|def| {
+            let path = def
+                .pattern
+                .replace("{name}", "api")
+                .replace("{version}", "1.0.0")
+                .replace("{id}", "a");
+            (def, path)
+        })
+        .collect()
+}
+
+fn assert_standard_headers(wire: &WireResponse, now: u64, what: &str) {
+    assert!(
+        wire.header(KV_OPS_HEADER).is_some(),
+        "{what}: {:?}",
+        wire.headers
+    );
+    assert_eq!(
+        wire.header(NOW_HEADER),
+        Some(now.to_string().as_str()),
+        "{what}: the clock the request's lease decisions used"
+    );
+    assert_eq!(wire.header("cache-control"), Some("no-store"), "{what}");
+    let stamped = wire
+        .headers
+        .iter()
+        .filter(|(k, _)| *k == NOW_HEADER || *k == KV_OPS_HEADER)
+        .count();
+    assert_eq!(stamped, 2, "{what}: each standard header once");
+}
+
+/// Derived from the route table: every route, with every method (known or not), with and
+/// without a token, answers with the standard headers; a method a path does not answer is a 405
+/// whose `Allow` lists exactly the table's methods for that path; `HEAD` on a GET route is the
+/// GET answer without its body.
 #[test]
-fn every_response_has_the_kv_ops_and_now_headers() {
+fn every_route_and_method_answers_with_the_standard_headers() {
     let h = Harness::new(0);
     h.at(1_767_225_600_123);
-    for response in [h.get("/health"), h.get("/nope"), h.get("/v1/services")] {
-        let headers = response.all_headers();
-        assert!(headers.iter().any(|(k, _)| *k == "x-vasco-kv-ops"));
-        assert!(
-            headers.contains(&("x-vasco-now", "1767225600123".into())),
-            "the clock the request's lease decisions used: {headers:?}"
-        );
+    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    let methods = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "BREW", "TRACE",
+    ];
+    for (def, path) in concrete_routes() {
+        let allowed: Vec<Method> = ROUTES
+            .iter()
+            .filter(|other| other.pattern == def.pattern)
+            .flat_map(|other| answered_methods(other.method))
+            .collect();
+        for name in methods {
+            let method = Method::parse(name);
+            for token in [None, Some(TOKEN)] {
+                let mut req = ApiRequest::new(method.clone(), &path);
+                if let Some(token) = token {
+                    req = req.with_bearer(token);
+                }
+                let what = format!("{name} {path} token={}", token.is_some());
+                let wire = h.wire(req);
+                assert_standard_headers(&wire, h.now(), &what);
+                if !allowed.contains(&method) {
+                    assert_eq!(wire.status, 405, "{what}");
+                    let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                    assert_eq!(
+                        wire.header("allow"),
+                        Some(allow.join(", ").as_str()),
+                        "{what}"
+                    );
+                }
+            }
+        }
+        // WebSocket routes answer a plain GET with 426 (or 401 first for a lease).
+        let websocket = matches!(def.id, RouteId::Watch | RouteId::WatchAll | RouteId::Lease);
+        if def.method == RouteMethod::Get && !websocket {
+            let get = h.wire(ApiRequest::new(Method::Get, &path));
+            let head = h.wire(ApiRequest::new(Method::Head, &path));
+            assert_eq!(get.status, 200, "GET {path}");
+            assert_eq!(head.status, get.status, "HEAD {path}");
+            assert_eq!(head.headers, get.headers, "HEAD {path}");
+            assert!(get.body.is_some() && head.body.is_none(), "HEAD {path}");
+        }
     }
+    // Unknown paths, with any method.
+    for name in methods {
+        let wire = h.wire(ApiRequest::new(Method::parse(name), "/nope"));
+        assert_eq!(wire.status, 404, "{name}");
+        assert_standard_headers(&wire, h.now(), name);
+    }
+    // The edge's own answers (body over the limit, unreadable URL) go through the same stamp.
+    for err in [
+        AppError::PayloadTooLarge {
+            size: 1 << 30,
+            limit: MAX_BODY_BYTES as u64,
+        },
+        AppError::invalid("url", "unparsable"),
+    ] {
+        let wire = ApiResponse::from_error(&err).into_wire(&Method::Put, h.now());
+        assert_standard_headers(&wire, h.now(), &err.to_string());
+        assert_eq!(wire.header(KV_OPS_HEADER), Some("0"));
+    }
+}
+
+/// What the edge decides before it reads any body byte: a write without a token is a 401 and a
+/// write with one whose announced length is too large a 413, however large the body; unknown
+/// paths and methods are refused too.
+#[test]
+fn admission_needs_only_the_request_head() {
+    let h = Harness::new(0);
+    let put = "/v1/services/api/1.0.0/instances/a";
+    let huge = Some(400 << 20);
+    let head = |method: Method, path: &str| ApiRequest::new(method, path);
+    let status = |req: &ApiRequest, length: Option<u64>| {
+        admit(req, &h.config, length).map_err(|e| e.status())
+    };
+    assert_eq!(status(&head(Method::Put, put), huge), Err(401));
+    assert_eq!(status(&head(Method::Put, put), None), Err(401));
+    assert_eq!(
+        status(&head(Method::Put, put).with_bearer("wrong"), huge),
+        Err(401)
+    );
+    assert_eq!(
+        status(&head(Method::Put, put).with_bearer(TOKEN), huge),
+        Err(413)
+    );
+    assert_eq!(
+        status(&head(Method::Put, put).with_bearer(TOKEN), Some(100)),
+        Ok(())
+    );
+    assert_eq!(
+        status(&head(Method::Put, put).with_bearer(TOKEN), None),
+        Ok(())
+    );
+    assert_eq!(status(&head(Method::Post, "/v1/resolve"), huge), Err(413));
+    assert_eq!(status(&head(Method::Post, "/v1/resolve"), None), Ok(()));
+    assert_eq!(
+        status(&head(Method::parse("PROPFIND"), "/v1/services"), None),
+        Err(405)
+    );
+    assert_eq!(status(&head(Method::Get, "/v1/nothing"), None), Err(404));
+    let mut closed = Harness::new(0);
+    closed.config.tokens = Tokens::new(Some(TOKEN.into()), Some("reader".into()));
+    assert_eq!(
+        admit(&head(Method::Post, "/v1/resolve"), &closed.config, huge).map_err(|e| e.status()),
+        Err(401)
+    );
+    // The pipeline checks in the same order for bodies already read: a token first.
+    let big = "x".repeat(MAX_BODY_BYTES + 1);
+    assert_eq!(
+        h.send(head(Method::Put, put).with_body(big.clone())).status,
+        401
+    );
+    assert_eq!(
+        h.send(head(Method::Put, put).with_bearer(TOKEN).with_body(big))
+            .status,
+        413
+    );
+}
+
+#[test]
+fn configured_tokens_with_whitespace_authorize() {
+    let config = Config::from_env(|name| match name {
+        "VASCO_TOKEN" => Some(format!("  {TOKEN}\n")),
+        "VASCO_READ_TOKEN" => Some("\treader \r\n".into()),
+        _ => None,
+    });
+    let mut h = Harness::new(0);
+    h.config = config;
+    h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
+    let read = h.send(ApiRequest::new(Method::Get, "/v1/services").with_bearer("reader"));
+    assert_eq!(read.status, 200);
+    h.config = Config::from_env(|name| (name == "VASCO_TOKEN").then(|| " \n ".into()));
+    let response = h.put("/v1/services/api/1.0.0/instances/a", json!({"url": "h:1"}));
+    assert_eq!(
+        response.status, 503,
+        "an all-whitespace token is not configured"
+    );
 }
 
 mod properties {

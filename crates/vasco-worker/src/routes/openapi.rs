@@ -2,11 +2,61 @@
 //! exactly the routes the Worker serves (a test checks both ways).
 
 use serde_json::{json, Map, Value};
+use vasco_core::instance::limits;
+use vasco_core::name::{MAX_ID_LEN, MAX_NAME_LEN};
 
 use crate::error::AppError;
 use crate::http::{ApiResponse, KV_OPS_HEADER, MAX_BODY_BYTES, NOW_HEADER};
 use crate::router::{Access, RouteDef, RouteId};
+use crate::routes::resolve::MAX_DEPENDENCIES;
 use crate::ROUTES;
+
+/// The longest exact version `vasco_core::Version::parse` accepts.
+pub const VERSION_LEN: usize = vasco_core::version::MAX_VERSION_LEN;
+/// The longest version requirement `vasco_core::VersionReq::parse` accepts.
+pub const RANGE_LEN: usize = vasco_core::version::MAX_REQ_LEN;
+
+/// What the core's `parse_tags` accepts as one tag: no comma, no control characters, no
+/// whitespace at either end (so that `?tag=` can find every tag that registers).
+const TAG: &str = "^[^,\\s\\u0000-\\u001f\\u007f-\\u009f]([^,\\u0000-\\u001f\\u007f-\\u009f]*[^,\\s\\u0000-\\u001f\\u007f-\\u009f])?$";
+
+/// No control characters (Unicode `Cc`, what Rust's `char::is_control` refuses), as the core
+/// requires of tags, zones and metadata.
+const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
+/// What `ServiceName::parse` accepts in a path (`.` and `..` are path segments a URL parser
+/// removes, so they can never reach the Worker as a name).
+fn name_schema() -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": MAX_NAME_LEN,
+        "pattern": "^(?!\\.{1,2}$)[a-z0-9._-]+$",
+        "example": "orders",
+    })
+}
+
+/// What `InstanceId::parse` accepts.
+fn id_schema() -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": MAX_ID_LEN,
+        "pattern": "^(?!\\.{1,2}$)[A-Za-z0-9._~-]+$",
+        "example": "a1",
+    })
+}
+
+/// What `Version::parse` accepts: a full semver version (semver.org's pattern), an optional
+/// leading `v`.
+fn version_schema() -> Value {
+    json!({
+        "type": "string", "minLength": 5, "maxLength": VERSION_LEN,
+        "pattern": "^[vV]?(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*)?(\\+[0-9a-zA-Z-]+(\\.[0-9a-zA-Z-]+)*)?$",
+        "example": "2.1.0",
+    })
+}
+
+/// A label the core checks with its length limit and no control characters (tags, zones).
+fn label_schema(max: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": NO_CONTROL })
+}
 
 /// The document, served as is.
 pub fn get() -> Result<ApiResponse, AppError> {
@@ -67,23 +117,32 @@ fn ok_response(description: &str, schema: &str) -> Value {
     })
 }
 
-fn path_param(name: &str, description: &str) -> Value {
-    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+fn path_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
+}
+
+fn name_param() -> Value {
+    path_param(
+        "name",
+        &format!("Service name: lowercase letters, digits, '-', '_', '.'; 1 to {MAX_NAME_LEN}."),
+        name_schema(),
+    )
 }
 
 fn instance_params() -> Value {
     json!([
-        path_param(
-            "name",
-            "Service name: lowercase letters, digits, '-', '_', '.'; at most 63."
-        ),
+        name_param(),
         path_param(
             "version",
-            "Exact semver version, e.g. 2.1.0 (a leading v is accepted)."
+            "Exact semver version, e.g. 2.1.0 (a leading v is accepted).",
+            version_schema(),
         ),
         path_param(
             "id",
-            "Instance id: URL-safe characters (A-Z a-z 0-9 - _ . ~); at most 128."
+            &format!(
+                "Instance id: URL-safe characters (A-Z a-z 0-9 - _ . ~), not . or ..; 1 to {MAX_ID_LEN}."
+            ),
+            id_schema(),
         ),
     ])
 }
@@ -103,7 +162,7 @@ fn operation(def: &RouteDef) -> Value {
         RouteId::OpenApi => {
             responses.insert(
                 "200".into(),
-                json!({ "description": "This document.", "content": { "application/json": { "schema": { "type": "object" } } } }),
+                json!({ "description": "This document.", "headers": response_headers(), "content": { "application/json": { "schema": { "type": "object" } } } }),
             );
         }
         RouteId::Catalog => {
@@ -125,12 +184,14 @@ fn operation(def: &RouteDef) -> Value {
             op.insert(
                 "parameters".into(),
                 json!([
-                    path_param("name", "Service name."),
-                    { "name": "version", "in": "query", "required": false, "schema": { "type": "string" },
-                      "description": "Exact version (2.0.0, v2.0.0) or semver range (^2, ~1.2, >=1 <3)." },
-                    { "name": "tag", "in": "query", "required": false, "schema": { "type": "string" },
-                      "description": "A tag every instance must carry; repeat or comma-separate for several." },
-                    { "name": "zone", "in": "query", "required": false, "schema": { "type": "string" },
+                    name_param(),
+                    { "name": "version", "in": "query", "required": false,
+                      "schema": { "type": "string", "maxLength": RANGE_LEN },
+                      "description": "Exact version (2.0.0, v2.0.0) or npm semver range (^2, ~1.2, >=1 <3)." },
+                    { "name": "tag", "in": "query", "required": false,
+                      "schema": { "type": "string", "pattern": "^[^,]*[^,\\s][^,]*(,[^,]*[^,\\s][^,]*)*$" },
+                      "description": "A tag every instance must carry; comma-separate for several (none empty)." },
+                    { "name": "zone", "in": "query", "required": false, "schema": { "type": "string", "minLength": 1 },
                       "description": "Only instances in this zone." },
                     { "name": "consistent", "in": "query", "required": false, "allowEmptyValue": true, "schema": { "type": "string" },
                       "description": "Read from the service's Durable Object instead of its KV snapshot (fresh everywhere; one object request)." },
@@ -187,7 +248,7 @@ fn operation(def: &RouteDef) -> Value {
                     if def.id == RouteId::Lease {
                         instance_params()
                     } else {
-                        json!([path_param("name", "Service name.")])
+                        json!([name_param()])
                     },
                 );
             }
@@ -258,8 +319,8 @@ fn components() -> Value {
     json!({
         "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
         "headers": {
-            "KvOps": { "description": "KV operations this request made.", "schema": { "type": "integer", "minimum": 0 } },
-            "Now": { "description": "The registry's clock for this request, ms since the Unix epoch; compare expires_at with it.", "schema": { "type": "integer" } }
+            "KvOps": { "description": "KV operations this request made.", "required": true, "schema": { "type": "integer", "minimum": 0 } },
+            "Now": { "description": "The registry's clock for this request, ms since the Unix epoch; compare expires_at with it.", "required": true, "schema": { "type": "integer", "minimum": 0 } }
         },
         "schemas": {
             "Error": {
@@ -271,17 +332,7 @@ fn components() -> Value {
                 } } }
             },
             "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["ok"] } } },
-            "RegisterBody": {
-                "type": "object", "required": ["url"], "additionalProperties": false,
-                "properties": {
-                    "url": { "type": "string", "maxLength": 256, "description": "host:port or an http(s) URL.", "example": "10.0.0.1:3000" },
-                    "ttl": { "type": "number", "minimum": 1, "maximum": 3600, "default": 10, "description": "Lease in seconds; beat every ttl/3." },
-                    "tags": { "type": "array", "maxItems": 16, "items": { "type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^,\\s](?:[^,]*[^,\\s])?$", "description": "No comma and no whitespace at either end, so that `?tag=` can find it." } },
-                    "meta": { "type": "object", "maxProperties": 16, "additionalProperties": { "type": "string", "maxLength": 256 } },
-                    "weight": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 1 },
-                    "zone": { "type": "string", "maxLength": 63 }
-                }
-            },
+            "RegisterBody": register_body(),
             "Instance": {
                 "type": "object",
                 "required": ["service", "version", "id", "url", "tags", "meta", "weight", "registered_at", "expires_at", "ttl_ms"],
@@ -315,15 +366,7 @@ fn components() -> Value {
                     } } }
                 } } }
             },
-            "ResolveBody": {
-                "type": "object", "required": ["dependencies"], "additionalProperties": false,
-                "properties": {
-                    "dependencies": { "type": "object", "additionalProperties": { "type": "string" }, "example": { "api": "^2.0.0", "auth": "1.0.0" } },
-                    "mocks": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Fixed urls that win over lookups." },
-                    "tags": { "type": "array", "items": { "type": "string" }, "description": "Tags every resolved instance must carry." },
-                    "zone": { "type": "string", "description": "Only instances in this zone." }
-                }
-            },
+            "ResolveBody": resolve_body(),
             "Resolution": {
                 "type": "object", "required": ["resolved", "missing"],
                 "properties": {
@@ -338,6 +381,62 @@ fn components() -> Value {
                     "missing": { "type": "array", "items": { "type": "string" } }
                 }
             }
+        }
+    })
+}
+
+/// `PUT` bodies, as `InstanceSpec::from_json_value` reads them: every optional field may also be
+/// `null` (meaning its default), limits from `vasco_core::instance::limits`. One limit is not
+/// expressible here: the encoded record must fit Workers KV metadata (1024 bytes), so a body
+/// at every limit at once is refused with a 400 `too_large`.
+fn register_body() -> Value {
+    json!({
+        "type": "object", "required": ["url"], "additionalProperties": false,
+        "properties": {
+            "url": { "type": "string", "minLength": 1, "maxLength": limits::URL_LEN,
+                     "description": "host:port (host a name, IPv4 or [IPv6]) or an http(s) URL.",
+                     "example": "10.0.0.1:3000" },
+            "ttl": { "type": "number", "nullable": true,
+                     "minimum": limits::TTL_MIN_S, "maximum": limits::TTL_MAX_S, "default": 10,
+                     "description": "Lease in seconds (fractions allowed); beat every ttl/3." },
+            "tags": { "type": "array", "nullable": true, "maxItems": limits::TAGS,
+                      "items": { "type": "string", "minLength": 1, "maxLength": limits::TAG_LEN, "pattern": TAG,
+                                 "description": "No comma and no whitespace at either end, so that `?tag=` can find it." } },
+            "meta": { "type": "object", "nullable": true, "maxProperties": limits::META_ENTRIES,
+                      "description": format!(
+                          "Keys 1 to {} characters, values at most {}; no control characters.",
+                          limits::META_KEY_LEN, limits::META_VALUE_LEN
+                      ),
+                      "additionalProperties": { "type": "string", "maxLength": limits::META_VALUE_LEN, "pattern": NO_CONTROL } },
+            "weight": { "type": "integer", "nullable": true,
+                        "minimum": limits::WEIGHT_MIN, "maximum": limits::WEIGHT_MAX, "default": 1 },
+            "zone": label_schema(limits::ZONE_LEN)
+                .as_object()
+                .cloned()
+                .map(|mut zone| {
+                    zone.insert("nullable".into(), json!(true));
+                    zone.insert("description".into(), json!("Failure domain; null or absent for none."));
+                    Value::Object(zone)
+                })
+                .unwrap_or_default(),
+        }
+    })
+}
+
+/// `POST /v1/resolve` bodies, as `routes::resolve::parse_body` reads them.
+fn resolve_body() -> Value {
+    json!({
+        "type": "object", "required": ["dependencies"], "additionalProperties": false,
+        "properties": {
+            "dependencies": { "type": "object", "maxProperties": MAX_DEPENDENCIES,
+                              "description": "Service (or npm package) name to exact version or npm range.",
+                              "additionalProperties": { "type": "string", "maxLength": RANGE_LEN },
+                              "example": { "api": "^2.0.0", "auth": "1.0.0" } },
+            "mocks": { "type": "object", "nullable": true, "additionalProperties": { "type": "string" },
+                       "description": "Fixed urls that win over lookups." },
+            "tags": { "type": "array", "nullable": true, "items": { "type": "string", "minLength": 1 },
+                      "description": "Tags every resolved instance must carry." },
+            "zone": { "type": "string", "nullable": true, "minLength": 1, "description": "Only instances in this zone." }
         }
     })
 }
@@ -389,6 +488,51 @@ mod tests {
             let pointer = reference.strip_prefix('#').unwrap();
             assert!(doc.pointer(pointer).is_some(), "dangling {reference}");
         }
+    }
+
+    /// Every documented answer promises the standard headers, which `into_wire` stamps on all.
+    #[test]
+    fn every_response_documents_the_standard_headers() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    // A 101 switches to the WebSocket protocol: the object answers it, not the
+                    // HTTP pipeline.
+                    if status == "101" {
+                        continue;
+                    }
+                    for header in [KV_OPS_HEADER, NOW_HEADER] {
+                        assert!(
+                            response["headers"].get(header).is_some(),
+                            "{method} {path} {status}: {header}"
+                        );
+                    }
+                }
+            }
+        }
+        for header in ["KvOps", "Now"] {
+            assert_eq!(doc["components"]["headers"][header]["required"], true);
+        }
+    }
+
+    /// The schema's numbers are the core's limits, so the two cannot drift apart.
+    #[test]
+    fn body_limits_come_from_the_core() {
+        let doc = document();
+        let register = &doc["components"]["schemas"]["RegisterBody"]["properties"];
+        assert_eq!(register["tags"]["maxItems"], limits::TAGS);
+        assert_eq!(register["tags"]["items"]["maxLength"], limits::TAG_LEN);
+        assert_eq!(register["zone"]["maxLength"], limits::ZONE_LEN);
+        assert_eq!(register["zone"]["nullable"], true);
+        assert_eq!(register["url"]["maxLength"], limits::URL_LEN);
+        assert_eq!(register["weight"]["maximum"], limits::WEIGHT_MAX);
+        assert_eq!(register["ttl"]["minimum"], limits::TTL_MIN_S);
+        assert_eq!(register["meta"]["maxProperties"], limits::META_ENTRIES);
+        let put = &doc["paths"]["/v1/services/{name}/{version}/instances/{id}"]["put"];
+        let params = put["parameters"].as_array().unwrap();
+        assert_eq!(params[0]["schema"]["maxLength"], MAX_NAME_LEN);
+        assert_eq!(params[2]["schema"]["maxLength"], MAX_ID_LEN);
     }
 
     #[test]
