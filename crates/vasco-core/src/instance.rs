@@ -243,8 +243,14 @@ impl InstanceSpec {
         };
         let weight = match object.get("weight") {
             None | Some(Value::Null) => 1,
+            // An integral float (`1.0`) is an integer, as JSON Schema's `integer` says.
             Some(Value::Number(n)) => n
                 .as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+                        .map(|f| f as u64)
+                })
                 .and_then(|w| u32::try_from(w).ok())
                 .ok_or_else(|| Error::invalid("weight", "must be an integer from 1 to 1000"))?,
             Some(_) => {
@@ -652,6 +658,20 @@ mod tests {
             InstanceSpec::from_json(&body).unwrap_err().code(),
             "invalid_tags"
         );
+    }
+
+    #[test]
+    fn an_integral_float_weight_is_an_integer() {
+        let spec = InstanceSpec::from_json(r#"{"url": "h:1", "weight": 3.0}"#).unwrap();
+        assert_eq!(spec.weight, 3);
+        for bad in ["1.5", "-1.0", "1e20"] {
+            let body = alloc::format!(r#"{{"url": "h:1", "weight": {bad}}}"#);
+            assert_eq!(
+                InstanceSpec::from_json(&body).unwrap_err().code(),
+                "invalid_weight",
+                "{bad}"
+            );
+        }
     }
 
     #[test]
