@@ -1,5 +1,6 @@
 //! The handlers, one file per resource. Each parses its input into core types, asks
-//! `vasco-core` for every decision, does its KV I/O through [`crate::store::Store`] and answers.
+//! `vasco-core` for every decision, reaches the registry through [`crate::backend::Backend`] and
+//! answers.
 
 pub mod health;
 pub mod openapi;
