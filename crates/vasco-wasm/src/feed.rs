@@ -98,8 +98,9 @@ impl Membership {
                 dependencies
                     .0
                     .insert(service.clone(), query.version.clone());
-                let mut resolution =
-                    resolve(&dependencies, &Mocks::default(), 0, |_| self.instances.values());
+                let mut resolution = resolve(&dependencies, &Mocks::default(), 0, |_| {
+                    self.instances.values()
+                });
                 match resolution.resolved.remove(service.as_str()) {
                     Some(resolved) => (resolved.instances, resolved.version),
                     None => (Vec::new(), None),
@@ -384,7 +385,9 @@ mod tests {
         let record = serde_json::to_value(instance("1.0.0", "a", "h:1", &[])).unwrap();
         let held = json!({"type": "renewed", "index": 2, "now": 3, "instance": record,
                           "outcome": "renewed"});
-        assert!(matches!(LeaseStep::parse(&held.to_string()), LeaseStep::Held(i) if i.url == "h:1"));
+        assert!(
+            matches!(LeaseStep::parse(&held.to_string()), LeaseStep::Held(i) if i.url == "h:1")
+        );
         let lapsed = json!({"type": "error", "error": {"code": "not_found", "message": "gone", "status": 404}});
         assert_eq!(LeaseStep::parse(&lapsed.to_string()), LeaseStep::Register);
         let bad = json!({"type": "error", "error": {"code": "invalid_url", "message": "bad", "status": 400}});
@@ -407,7 +410,10 @@ mod tests {
 
     #[test]
     fn websocket_urls() {
-        assert_eq!(websocket_url("http://127.0.0.1:8787/v1/x"), "ws://127.0.0.1:8787/v1/x");
+        assert_eq!(
+            websocket_url("http://127.0.0.1:8787/v1/x"),
+            "ws://127.0.0.1:8787/v1/x"
+        );
         assert_eq!(websocket_url("https://v.dev/a"), "wss://v.dev/a");
     }
 }
