@@ -687,12 +687,7 @@ async fn resolve(
     shared.check_open()?;
     let generation = shared.generation();
     let now_ms = now();
-    for (name, requirement) in &dependencies.0 {
-        if !mocks.0.contains_key(name) && socket::is_fed(shared, name) {
-            let slot = shared.state.borrow_mut().resolve_slot(name, requirement);
-            socket::sync(shared, slot, now_ms);
-        }
-    }
+    socket::sync_dependencies(shared, dependencies, mocks, now_ms);
     let mut plan = shared
         .state
         .borrow_mut()
@@ -716,6 +711,8 @@ async fn resolve(
             outage = Some(e);
         }
     }
+    // A feed that opened during the fetch answers for its service (its answer was not stored).
+    socket::sync_dependencies(shared, dependencies, mocks, now());
     let answer = shared.state.borrow_mut().answer(dependencies, mocks, now());
     if !answer.unknown.is_empty() {
         let reason = match outage {

@@ -11,7 +11,7 @@
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
-use vasco_core::{Dependencies, ServiceName};
+use vasco_core::{Dependencies, Mocks, ServiceName};
 
 use super::{Client, Link, Shared};
 use crate::{
@@ -45,6 +45,24 @@ pub(super) fn sync(shared: &Shared, slot: usize, now: u64) -> bool {
     state.store(slot, instances, version, payload, now, 0);
     fed.insert(slot, membership.index);
     true
+}
+
+/// Brings the resolution slots of every fed, unmocked dependency up to date (see [`sync`]).
+pub(super) fn sync_dependencies(
+    shared: &Shared,
+    dependencies: &Dependencies,
+    mocks: &Mocks,
+    now: u64,
+) {
+    if shared.feeds.borrow().is_empty() {
+        return;
+    }
+    for (name, requirement) in &dependencies.0 {
+        if !mocks.0.contains_key(name) && is_fed(shared, name) {
+            let slot = shared.state.borrow_mut().resolve_slot(name, requirement);
+            sync(shared, slot, now);
+        }
+    }
 }
 
 /// `asked` without the services that have a feed now (their answers come from the feed, not
