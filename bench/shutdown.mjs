@@ -9,6 +9,7 @@
 //
 // Needs the built Worker (scripts/build-worker.sh) and package (scripts/build-wasm.sh).
 import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -84,7 +85,7 @@ const ms = (x) => (x === undefined || x === null ? 'n/a' : `${x < 10 ? x.toFixed
 const lines = [
   '## Shutdown (npm client)',
   '',
-  `\`node bench/shutdown.mjs\`: a service (tests/npm/fixtures/service.cjs, the original API, aliveDuration ${TTL_S} s) holds its lease on a WebSocket; a consumer (\`connect()\`, its cache kept by the service's change feed) picks it every millisecond or so. Time from the kill until the consumer's picks stop returning it, ${TRIALS} trials each, against a local \`wrangler dev\`. Target: under 1 s for both; the original Vasco took a median of 4.9 s and a max of 9.6 s.`,
+  `\`node bench/shutdown.mjs\`: a service (tests/npm/fixtures/service.cjs, the original API, aliveDuration ${TTL_S} s) holds its lease on a WebSocket; a consumer (\`connect()\`, its cache kept by the service's change feed) picks it every millisecond or so. Time from the kill until the consumer's picks stop returning it, ${TRIALS} trials each, against a local \`wrangler dev\`. Node ${process.version}, ${cpus().length} cores (load average ${loadavg()[0].toFixed(1)} at the end). Target: under 1 s for both; the original Vasco took a median of 4.9 s and a max of 9.6 s.`,
   '',
   '| signal | median | max | min | trials over the deadline |',
   '|---|---|---|---|---|',
