@@ -16,6 +16,12 @@ const PING_MS = 15_000
 const RECONNECT_MAX_MS = 5_000
 /** A refused upgrade (no feeds on this registry) is retried this rarely. */
 const REFUSED_RETRY_MS = 60_000
+/**
+ * The longest a first lookup of a service waits for its feed's snapshot (which comes from the
+ * service's object, current everywhere) before asking over HTTP instead (a default read, which
+ * may trail writes by about a second).
+ */
+const FIRST_SNAPSHOT_WAIT_MS = 2_000
 /** watch() in memory: mode looks this often. */
 const MEMORY_POLL_MS = 250
 
@@ -32,6 +38,8 @@ class Feed {
   #closed = false
   /** Resolves once the first snapshot was applied. */
   ready
+  /** Resolves once the first snapshot was applied, or the first attempt failed, or after a wait. */
+  settled
 
   constructor(owner, core, log, target) {
     this.#owner = owner
@@ -42,12 +50,27 @@ class Feed {
     this.ready = new Promise((resolve) => {
       markReady = resolve
     })
-    this._markReady = markReady
+    let markSettled
+    this.settled = new Promise((resolve) => {
+      markSettled = resolve
+    })
+    this._markSettled = () => {
+      this.isSettled = true
+      markSettled()
+    }
+    this._markReady = () => {
+      markReady()
+      this._markSettled()
+    }
+    setTimeout(this._markSettled, FIRST_SNAPSHOT_WAIT_MS).unref()
   }
 
   get service() {
     return this.#target.service
   }
+
+  /** Whether `settled` has resolved (checked without awaiting). */
+  isSettled = false
 
   open() {
     if (this.#closed) return
@@ -88,6 +111,7 @@ class Feed {
     })
     ws.on('error', (error) => this.#log('feed %s error: %s', target.service, error.message))
     ws.on('close', () => {
+      this._markSettled()
       clearInterval(this.#pingTimer)
       if (this.#ws === ws) this.#ws = null
       // The cache's HTTP policy takes over until the feed is back.
@@ -161,13 +185,30 @@ class Feeds {
     return feed
   }
 
-  /** Opens the feeds of every name of `dependencies` (`{name: range}`) except mocked ones. */
+  /**
+   * Opens the feeds of every name of `dependencies` (`{name: range}`) except mocked ones;
+   * returns the promise that they settled (see `settled`), or undefined when none has to.
+   */
   wantAll(dependencies, mocks) {
-    if (!this.#enabled || dependencies === null || typeof dependencies !== 'object') return
+    if (!this.#enabled || dependencies === null || typeof dependencies !== 'object') return undefined
+    let waits
     for (const name of Object.keys(dependencies)) {
       if (mocks && typeof mocks === 'object' && Object.prototype.hasOwnProperty.call(mocks, name)) continue
-      this.want(name)
+      const wait = this.settled(name)
+      if (wait) (waits ??= []).push(wait)
     }
+    return waits && Promise.all(waits)
+  }
+
+  /**
+   * Opens the feed of `name` if needed; returns a promise that resolves once its first snapshot
+   * is in (or its first attempt failed, or FIRST_SNAPSHOT_WAIT_MS passed), or undefined when
+   * there is nothing to wait for. Lookups that would ask over HTTP wait for it first, so the
+   * answer comes from the service's object and sees every write, socket leases' included.
+   */
+  settled(name) {
+    const feed = this.want(name)
+    return feed && !feed.isSettled ? feed.settled : undefined
   }
 
   /** A feed moved `service`'s membership: tell its watchers. */

@@ -200,6 +200,9 @@ class Registration extends EventEmitter {
     let dependencyError = null
     if (this.#spec.hasDependencies) {
       try {
+        // The dependencies' feeds were opened by the client: answer from them when they can.
+        if (this._feeds) await this._feeds
+        this._feeds = undefined
         this.dependencies = await this.#core.findDependencies(this.#spec.dependencies, this.#spec.mocks)
       } catch (error) {
         if (error.code !== 'no_url' && error.code !== 'unavailable') throw error
@@ -392,9 +395,7 @@ class VascoClient {
 
   #newSlot(name, range, tag, zone) {
     if (typeof name !== 'string') throw vascoError('invalid_name', 'invalid name: must be a string', { field: 'name' })
-    const slot = this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined)
-    this.#feeds.want(name)
-    return slot
+    return this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined)
   }
 
   #strategy(name) {
@@ -409,7 +410,10 @@ class VascoClient {
   /** Live instances of `name` matching `range` (and `{tag, zone}`), newest version first. */
   async instances(name, range, options) {
     ;[range, options] = splitRange(range, options)
-    return this.#core.instances(this.#slot(name, range, options.tag, options.zone))
+    const slot = this.#slot(name, range, options.tag, options.zone)
+    const feed = this.#feeds.settled(name)
+    if (feed) await feed
+    return this.#core.instances(slot)
   }
 
   /** One instance of `name` by `{strategy, key}`; rejects `No url for: <name>` when none. */
@@ -438,6 +442,8 @@ class VascoClient {
 
   async #pickAfterLoad(name, slot, strategy, key, instance) {
     if (instance === undefined) {
+      const feed = this.#feeds.settled(name)
+      if (feed) await feed
       await this.#core.instances(slot)
       instance = this.#core.pick(slot, strategy, key, true)
     }
@@ -447,13 +453,15 @@ class VascoClient {
 
   /** Resolves `{name: range}` (with `{name: url}` mocks) in at most one round trip. */
   async resolve(dependencies, mocks) {
-    this.#feeds.wantAll(dependencies, mocks)
+    const feeds = this.#feeds.wantAll(dependencies, mocks)
+    if (feeds) await feeds
     return this.#core.resolve(dependencies ?? {}, mocks ?? {})
   }
 
   /** `{name: url}`, one url per dependency; rejects `No url for: ...` with `missing`. */
   async findDependencies(dependencies, mocks) {
-    this.#feeds.wantAll(dependencies, mocks)
+    const feeds = this.#feeds.wantAll(dependencies, mocks)
+    if (feeds) await feeds
     return this.#core.findDependencies(dependencies ?? {}, mocks ?? {})
   }
 
@@ -478,7 +486,7 @@ class VascoClient {
 
   _track(spec, handleSignals) {
     const registration = new Registration(this, this.#core, spec, handleSignals, this.#leaseTimeoutMs)
-    if (spec.hasDependencies) this.#feeds.wantAll(spec.dependencies, spec.mocks)
+    if (spec.hasDependencies) registration._feeds = this.#feeds.wantAll(spec.dependencies, spec.mocks)
     this.#registrations.add(registration)
     return registration
   }
