@@ -108,6 +108,41 @@ describe('change feed', () => {
     await writer.close();
   });
 
+  test('a fed cache does not poll: no HTTP lookups long past cacheTtl, removals still seen', async () => {
+    const name = unique('quiet');
+    const writer = vasco.connect({ url: server.url, token: server.token });
+    const a = await writer.register({ name, version: '1.0.0', url: '127.0.0.1:6801', ttl: TTL_S });
+    const b = await writer.register({ name, version: '1.0.0', url: '127.0.0.1:6802', ttl: TTL_S });
+    const reader = vasco.connect({ url: server.url, token: server.token, cacheTtl: 50 });
+    const lookups = [];
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (url, init) => {
+      lookups.push(`${init?.method ?? 'GET'} ${url}`);
+      return realFetch(url, init);
+    };
+    try {
+      // The first lookup is answered by the feed's snapshot, not over HTTP.
+      assert.equal((await reader.instances(name)).length, 2);
+      // Ten cache lifetimes of picks: a polling cache would refresh several times.
+      const until = Date.now() + 10 * 50;
+      while (Date.now() < until) {
+        await reader.pick(name);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await reader.findDependencies({ [name]: '^1' });
+      await a.deregister();
+      await waitFor(async () => (await reader.pick(name)).url === '127.0.0.1:6802' && (await reader.instances(name)).length === 1, {
+        message: 'the removal, from the feed',
+      });
+      assert.deepEqual(lookups, [], 'no HTTP request from the reader');
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    await b.deregister();
+    await reader.close();
+    await writer.close();
+  });
+
   test('watch() validates its listener', () => {
     assert.throws(() => consumer.watch('api', '^1'), { code: 'invalid_argument' });
     assert.throws(() => consumer.watch('Not A Name!', () => {}), (e) => /name/.test(e.code));
