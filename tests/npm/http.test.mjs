@@ -16,9 +16,11 @@ defineSuite({
     await server?.stop();
   },
   options: () => ({ url: server.url, token: server.token }),
-  // Straight from the Worker, past the client's cache.
+  // Straight from the Worker, past the client's cache, and from the service's object
+  // (`?consistent`): a default read is the KV snapshot, which may trail a write made on a lease
+  // socket by up to its 1 s coalescing.
   async ids(name) {
-    const res = await server.fetch(`/v1/services/${name}`);
+    const res = await server.fetch(`/v1/services/${name}?consistent`);
     if (res.status !== 200) throw new Error(`GET /v1/services/${name}: ${res.status} ${await res.text()}`);
     return (await res.json()).instances.map((i) => i.id);
   },

@@ -1,5 +1,8 @@
-// `npm pack` makes a tarball that installs into a fresh project (offline: it has no
-// dependencies) and works there from CommonJS and ES modules, with its types in place.
+// `npm pack` makes a tarball that installs into a fresh project offline and works there from
+// CommonJS and ES modules, with its types in place. Its one dependency, `ws`, comes from the
+// workspace's own node_modules/ws, packed into a tarball next to ours and installed with it
+// (npm then satisfies the package's `ws` range with that copy instead of asking the registry),
+// so the test needs neither the network nor an npm cache that happens to hold `ws`.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { PKG, loadVasco } from './helpers.mjs';
+import { PKG, ROOT, loadVasco } from './helpers.mjs';
 
 const run = promisify(execFile);
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -19,6 +22,7 @@ const MAX_TARBALL_BYTES = 300 * 1024;
 
 let dir;
 let tarball;
+let wsTarball;
 
 before(async () => {
   await loadVasco();
@@ -26,6 +30,8 @@ before(async () => {
   const { stdout } = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: PKG });
   const [info] = JSON.parse(stdout);
   tarball = join(dir, info.filename);
+  const ws = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: join(ROOT, 'node_modules', 'ws') });
+  wsTarball = join(dir, JSON.parse(ws.stdout)[0].filename);
 });
 
 after(async () => {
@@ -39,10 +45,12 @@ test('the tarball is small and holds only the package', async () => {
   const files = stdout.trim().split('\n').sort();
   assert.deepEqual(files, [
     'package/README.md',
+    'package/feed.cjs',
     'package/index.cjs',
     'package/index.d.cts',
     'package/index.d.mts',
     'package/index.mjs',
+    'package/lease.cjs',
     'package/package.json',
     'package/wasm/vasco_wasm.d.ts',
     'package/wasm/vasco_wasm.js',
@@ -55,12 +63,14 @@ test('it installs offline into a fresh project and works from require and import
   const app = join(dir, 'app');
   await run('mkdir', ['-p', app]);
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  await run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], { cwd: app, timeout: 120_000 });
+  await run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, wsTarball], { cwd: app, timeout: 120_000 });
   const installed = join(app, 'node_modules', 'vasco');
   assert.ok(existsSync(join(installed, 'wasm', 'vasco_wasm_bg.wasm')));
   const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'vasco');
-  assert.equal(manifest.dependencies, undefined, 'no dependencies');
+  assert.deepEqual(Object.keys(manifest.dependencies), ['ws'], 'one dependency: ws');
+  const installedWs = JSON.parse(await readFile(join(app, 'node_modules', 'ws', 'package.json'), 'utf8'));
+  assert.equal(installedWs.name, 'ws');
   for (const types of ['index.d.cts', 'index.d.mts']) {
     const text = await readFile(join(installed, types), 'utf8');
     assert.match(text, /export declare function register/);

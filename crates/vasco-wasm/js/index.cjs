@@ -7,6 +7,8 @@
 const { EventEmitter } = require('node:events')
 const { format } = require('node:util')
 const wasm = require('./wasm/vasco_wasm.js')
+const { Feeds } = require('./feed.cjs')
+const { SocketLease } = require('./lease.cjs')
 
 // ---------------------------------------------------------------------------------------------
 // debug('vasco'): DEBUG=vasco (or vasco*, *, a comma/space separated list; -name excludes).
@@ -143,8 +145,10 @@ class Registration extends EventEmitter {
   #stopped = false
   #deregistered = null
 
-  constructor(client, core, spec, handleSignals) {
+  constructor(client, core, spec, handleSignals, leaseTimeoutMs) {
     super()
+    // Over HTTP the lease is held on a WebSocket (HTTP PUT renewals as the fallback).
+    if (leaseTimeoutMs) this.#lease = new SocketLease(core, spec, log, leaseTimeoutMs, () => this.#lost())
     this.#client = client
     this.#core = core
     this.#spec = spec
@@ -168,6 +172,18 @@ class Registration extends EventEmitter {
   }
 
   #handleSignals
+  #lease = null
+
+  /** Whether the lease is held on a WebSocket right now (false: HTTP renewals, or none yet). */
+  get socket() {
+    return this.#lease !== null && this.#lease.connected
+  }
+
+  /** The lease socket dropped (the registry deregistered the instance): register again soon. */
+  #lost() {
+    if (this.#stopped) return
+    this.#scheduleBeat(this.#core.retryDelay(this.#beatAttempt++, this.#period()))
+  }
 
   /** Whether heartbeats are running. */
   get active() {
@@ -184,6 +200,9 @@ class Registration extends EventEmitter {
     let dependencyError = null
     if (this.#spec.hasDependencies) {
       try {
+        // The dependencies' feeds were opened by the client: answer from them when they can.
+        if (this._feeds) await this._feeds
+        this._feeds = undefined
         this.dependencies = await this.#core.findDependencies(this.#spec.dependencies, this.#spec.mocks)
       } catch (error) {
         if (error.code !== 'no_url' && error.code !== 'unavailable') throw error
@@ -219,7 +238,7 @@ class Registration extends EventEmitter {
   }
 
   async #beatOnce() {
-    const pending = this.#core.register(this.#spec)
+    const pending = this.#lease ? this.#lease.beat() : this.#core.register(this.#spec)
     this.#inflight = pending
     try {
       this.instance = await pending
@@ -285,6 +304,7 @@ class Registration extends EventEmitter {
     this.#stopped = true
     clearTimeout(this.#beatTimer)
     clearTimeout(this.#depsTimer)
+    if (this.#lease) this.#lease.stop()
     unwatchSignals(this)
     this.#client._forget(this)
   }
@@ -297,7 +317,8 @@ class Registration extends EventEmitter {
     this.#deregistered = (async () => {
       // A heartbeat still in flight must land before the delete, or it would re-register.
       if (inflight) await inflight.catch(() => {})
-      await this.#core.deregister(this.#spec)
+      if (this.#lease) await this.#lease.deregister()
+      else await this.#core.deregister(this.#spec)
       log('deregistered %s@%s/%s', this.name, this.version, this.id)
       this.emit('deregistered')
     })()
@@ -326,6 +347,8 @@ class VascoClient {
   #defaultStrategy
   #registrations = new Set()
   #handleSignals
+  #feeds
+  #leaseTimeoutMs
 
   constructor(options = {}) {
     if (options === null || typeof options !== 'object') {
@@ -340,6 +363,9 @@ class VascoClient {
     }
     this.#core = new wasm.Client({ ...options, url, token }, makeSend(timeout))
     this.#handleSignals = options.handleSignals !== false
+    // Sockets (see feed.cjs, lease.cjs): change feeds keep the cache, leases ride a WebSocket.
+    this.#feeds = new Feeds(this.#core, log, options.feeds !== false)
+    this.#leaseTimeoutMs = options.lease === 'http' || this.#core.memory ? 0 : timeout
     this.#defaultStrategy = this.#strategy(DEFAULT_STRATEGY)
     log('client for %s', this.#core.url)
   }
@@ -384,7 +410,10 @@ class VascoClient {
   /** Live instances of `name` matching `range` (and `{tag, zone}`), newest version first. */
   async instances(name, range, options) {
     ;[range, options] = splitRange(range, options)
-    return this.#core.instances(this.#slot(name, range, options.tag, options.zone))
+    const slot = this.#slot(name, range, options.tag, options.zone)
+    const feed = this.#feeds.settled(name)
+    if (feed) await feed
+    return this.#core.instances(slot)
   }
 
   /** One instance of `name` by `{strategy, key}`; rejects `No url for: <name>` when none. */
@@ -413,6 +442,8 @@ class VascoClient {
 
   async #pickAfterLoad(name, slot, strategy, key, instance) {
     if (instance === undefined) {
+      const feed = this.#feeds.settled(name)
+      if (feed) await feed
       await this.#core.instances(slot)
       instance = this.#core.pick(slot, strategy, key, true)
     }
@@ -422,11 +453,15 @@ class VascoClient {
 
   /** Resolves `{name: range}` (with `{name: url}` mocks) in at most one round trip. */
   async resolve(dependencies, mocks) {
+    const feeds = this.#feeds.wantAll(dependencies, mocks)
+    if (feeds) await feeds
     return this.#core.resolve(dependencies ?? {}, mocks ?? {})
   }
 
   /** `{name: url}`, one url per dependency; rejects `No url for: ...` with `missing`. */
   async findDependencies(dependencies, mocks) {
+    const feeds = this.#feeds.wantAll(dependencies, mocks)
+    if (feeds) await feeds
     return this.#core.findDependencies(dependencies ?? {}, mocks ?? {})
   }
 
@@ -450,13 +485,30 @@ class VascoClient {
   }
 
   _track(spec, handleSignals) {
-    const registration = new Registration(this, this.#core, spec, handleSignals)
+    const registration = new Registration(this, this.#core, spec, handleSignals, this.#leaseTimeoutMs)
+    if (spec.hasDependencies) registration._feeds = this.#feeds.wantAll(spec.dependencies, spec.mocks)
     this.#registrations.add(registration)
     return registration
   }
 
   _forget(registration) {
     this.#registrations.delete(registration)
+  }
+
+  /**
+   * Calls `listener(instances)` with the live instances of `name` matching `range` (and
+   * `{tag, zone}`) once they are known and again whenever they change, from the service's
+   * change feed (polling every 250 ms in `memory:` mode). Returns the unsubscribe function.
+   */
+  watch(name, range, options, listener) {
+    if (typeof range === 'function') [range, options, listener] = [undefined, undefined, range]
+    else if (typeof options === 'function') [options, listener] = [undefined, options]
+    ;[range, options] = splitRange(range, options)
+    if (typeof listener !== 'function') {
+      throw vascoError('invalid_argument', 'listener: must be a function', { field: 'listener' })
+    }
+    const slot = this.#slot(name, range, options.tag, options.zone)
+    return this.#feeds.watch(name, slot, listener)
   }
 
   /** A call to `url` of `name` failed; enough in a row eject it from picks for a while. */
@@ -487,6 +539,7 @@ class VascoClient {
     } else {
       await Promise.allSettled(registrations.map((r) => r.deregister()))
     }
+    this.#feeds.close()
     this.#core.close()
   }
 }

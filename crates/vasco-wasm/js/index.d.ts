@@ -105,9 +105,17 @@ export declare class Registration extends EventEmitter {
   readonly missing: string[];
   /** Whether heartbeats are running. */
   readonly active: boolean;
+  /**
+   * Whether the lease is held on a WebSocket right now (the default over HTTP; false with
+   * `lease: 'http'`, in `memory:` mode, or while renewals fall back to HTTP PUTs).
+   */
+  readonly socket: boolean;
   /** Stops heartbeats and removes the instance from the registry. Idempotent. */
   deregister(): Promise<void>;
-  /** Stops heartbeats without deregistering: the lease lapses after its TTL. */
+  /**
+   * Stops heartbeats without deregistering: the lease lapses after its TTL (a lease socket is
+   * left open, unreferenced, until the registry closes it at the lapse).
+   */
   stop(): void;
 
   on(event: "heartbeat", listener: (instance: Instance) => void): this;
@@ -156,6 +164,17 @@ export interface ConnectOptions {
   };
   /** Deregister this client's registrations on SIGINT/SIGTERM (default true). */
   handleSignals?: boolean;
+  /**
+   * How registrations hold their lease over HTTP: `'websocket'` (the default: one socket per
+   * registration; closing it, even by a crash, deregisters at once; HTTP PUT renewals when the
+   * socket cannot be opened) or `'http'` (PUT renewals only).
+   */
+  lease?: "websocket" | "http";
+  /**
+   * Keep cached answers about each service in use current from its change feed, a WebSocket
+   * (default true; false: the cache refreshes over HTTP by its lifetime).
+   */
+  feeds?: boolean;
   /** Seed for picks and jitter (reproducible tests); default from crypto. */
   seed?: number;
 }
@@ -212,6 +231,16 @@ export declare class VascoClient {
   findDependencies(dependencies: Dependencies, mocks?: Mocks): Promise<DependencyUrls>;
   /** Registers an instance and keeps it alive. Missing dependencies do not reject: see `missing`. */
   register(options: RegisterOptions): Promise<Registration>;
+  /**
+   * Calls `listener(instances)` with the live instances of `name` matching `range` (and the
+   * filters) once known and again whenever they change, from the service's change feed
+   * (polled every 250 ms in `memory:` mode or with `feeds: false`). Returns the unsubscribe
+   * function.
+   */
+  watch(name: string, range: string | undefined, listener: (instances: Instance[]) => void): () => void;
+  watch(name: string, range: string | undefined, options: QueryOptions, listener: (instances: Instance[]) => void): () => void;
+  watch(name: string, options: QueryOptions, listener: (instances: Instance[]) => void): () => void;
+  watch(name: string, listener: (instances: Instance[]) => void): () => void;
   /** A call to `url` of `name` failed; 5 in a row eject it from picks for a while. Returns whether this ejected it. */
   reportFailure(name: string, url: string): boolean;
   /** A call to `url` of `name` succeeded (ends a failure streak and a least-request pick). */

@@ -16,6 +16,8 @@ use vasco_core::{
     ServiceName, SplitMix64, VersionReq,
 };
 
+mod socket;
+
 use crate::{
     client::{self, Config, Endpoint, Kind, Lookup, Source, State},
     convert::{
@@ -53,6 +55,10 @@ struct Shared {
     state: RefCell<State<Array, SplitMix64>>,
     /// Loads of instance slots in flight, so concurrent misses share one request.
     loading: RefCell<BTreeMap<usize, Promise>>,
+    /// Each service with an open change feed, and its membership (see `socket`).
+    feeds: RefCell<BTreeMap<ServiceName, crate::feed::Membership>>,
+    /// For each slot answered from a feed, the feed's index it was computed at.
+    fed: RefCell<BTreeMap<usize, u64>>,
 }
 
 impl Shared {
@@ -238,6 +244,8 @@ impl Client {
                 link,
                 state: RefCell::new(state),
                 loading: RefCell::default(),
+                feeds: RefCell::default(),
+                fed: RefCell::default(),
             }),
         })
     }
@@ -302,6 +310,7 @@ impl Client {
             return Promise::reject(&js_error(&e));
         }
         let slot = slot as usize;
+        socket::sync(&shared, slot, now());
         let lookup = {
             let state = &mut *shared.state.borrow_mut();
             state
@@ -333,6 +342,7 @@ impl Client {
             .copied()
             .unwrap_or(Strategy::Random);
         let now = now();
+        socket::sync(shared, slot, now);
         let generation = shared.generation();
         let lookup = {
             let state = &mut *shared.state.borrow_mut();
@@ -627,6 +637,10 @@ async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
     let generation = shared.generation().unwrap_or(0);
     let result = call(shared, &query).await;
     let now = now();
+    if socket::sync(shared, slot, now) {
+        // A feed opened meanwhile: it is newer than this answer.
+        return Ok(());
+    }
     let state = &mut *shared.state.borrow_mut();
     match result {
         Ok(instances) => {
@@ -677,10 +691,15 @@ async fn resolve(
 ) -> Result<client::Answer> {
     shared.check_open()?;
     let generation = shared.generation();
-    let plan = shared
+    let now_ms = now();
+    socket::sync_dependencies(shared, dependencies, mocks, now_ms);
+    let mut plan = shared
         .state
         .borrow_mut()
-        .plan(dependencies, mocks, now(), generation);
+        .plan(dependencies, mocks, now_ms, generation);
+    // Fed services are answered by their feed (even "no instance"), never fetched.
+    plan.fetch = socket::unfed(shared, plan.fetch);
+    plan.refresh = socket::unfed(shared, plan.refresh);
     if !plan.refresh.is_empty() {
         let shared = shared.clone();
         let asked = plan.refresh;
@@ -697,6 +716,8 @@ async fn resolve(
             outage = Some(e);
         }
     }
+    // A feed that opened during the fetch answers for its service (its answer was not stored).
+    socket::sync_dependencies(shared, dependencies, mocks, now());
     let answer = shared.state.borrow_mut().answer(dependencies, mocks, now());
     if !answer.unknown.is_empty() {
         let reason = match outage {
@@ -726,6 +747,7 @@ async fn fetch_resolution(shared: &Shared, asked: Dependencies) -> Result<()> {
     let mut state = shared.state.borrow_mut();
     match result {
         Ok(resolution) => {
+            let asked = socket::unfed(shared, asked);
             state.store_resolution(&asked, resolution, now, generation, &mut |list| {
                 frozen_instances(list)
             });

@@ -542,6 +542,18 @@ impl<P> Cache<P> {
         slot.retry_at = 0;
     }
 
+    /// Marks the answer of slot `index` as fetched at `now` without replacing it (a change
+    /// feed vouches that it is still current), keeping its pickers' state.
+    pub fn touch(&mut self, index: usize, now: Millis) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            if let Some(entry) = slot.entry.as_mut() {
+                entry.fetched_at = now;
+                slot.failures = 0;
+                slot.retry_at = 0;
+            }
+        }
+    }
+
     /// A refresh of slot `index` failed because the registry is unavailable: backs off and
     /// says whether the last good answer may still be served.
     pub fn failed(

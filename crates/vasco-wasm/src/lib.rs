@@ -12,6 +12,8 @@
 //!   tested natively;
 //! * [`transport`]: each registry call as an HTTP request and answer, or as a direct call on
 //!   the in-process registry;
+//! * [`feed`]: the rules of the change feed (a service's membership kept from its events) and
+//!   of WebSocket leases (what to do after each reply);
 //! * [`error`]: the crate's error type, which becomes a JavaScript `Error` with a `code`;
 //! * the `#[wasm_bindgen]` classes `Client`, `Registration` (used by the package's JavaScript
 //!   layer, which owns timers, signals and the callback API) and `Registry`, `Selector` and a
@@ -22,6 +24,7 @@
 
 pub mod client;
 pub mod error;
+pub mod feed;
 pub mod transport;
 
 mod api;
