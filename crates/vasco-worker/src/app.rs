@@ -155,6 +155,15 @@ async fn dispatch<K: Kv, O: Objects>(
         RouteId::Register => services::register(req, params, backend).await,
         RouteId::Deregister => services::deregister(params, backend).await,
         RouteId::Resolve => resolve::post(req, backend).await,
-        RouteId::Watch | RouteId::WatchAll | RouteId::Lease => Err(AppError::UpgradeRequired),
+        // WebSocket routes: a bad name is still a 400; otherwise the caller forgot the upgrade.
+        RouteId::Watch => {
+            ServiceName::parse(params.get("name"))?;
+            Err(AppError::UpgradeRequired)
+        }
+        RouteId::Lease => {
+            services::instance_key(params)?;
+            Err(AppError::UpgradeRequired)
+        }
+        RouteId::WatchAll => Err(AppError::UpgradeRequired),
     }
 }

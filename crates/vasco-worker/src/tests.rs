@@ -770,6 +770,21 @@ fn routing_errors() {
     assert_eq!(wrong.status, 405);
     assert!(wrong.headers.contains(&("allow", "GET, HEAD".into())));
     assert_eq!(error_code(&wrong), "method_not_allowed");
+    // WebSocket routes: a plain GET is 426, but a bad name is a 400 first.
+    let plain = h.get("/v1/services/api/watch");
+    assert_eq!(
+        (plain.status, error_code(&plain).as_str()),
+        (426, "upgrade_required")
+    );
+    let bad = h.get("/v1/services/API/watch");
+    assert_eq!(
+        (bad.status, error_code(&bad).as_str()),
+        (400, "invalid_name")
+    );
+    let lease = h.send(
+        ApiRequest::new(Method::Get, "/v1/services/api/one/instances/a/lease").with_bearer(TOKEN),
+    );
+    assert_eq!(error_code(&lease), "invalid_version");
 }
 
 #[test]
