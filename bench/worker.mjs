@@ -77,7 +77,7 @@ async function main() {
         ops: () => sampleOps(server, '/v1/services/bench-api'),
       },
       {
-        name: 'lookup, 100 instances, no-cache (KV list)',
+        name: 'lookup, 100 instances, no-cache (KV get)',
         opts: { url: `${server.url}/v1/services/bench-api`, headers: { 'cache-control': 'no-cache' } },
         ops: () => sampleOps(server, '/v1/services/bench-api', { headers: { 'cache-control': 'no-cache' } }),
       },
@@ -92,7 +92,7 @@ async function main() {
         ops: () => sampleOps(server, '/v1/resolve', { method: 'POST', body: resolveBody }),
       },
       {
-        name: 'resolve 3 dependencies, no-cache (KV lists)',
+        name: 'resolve 3 dependencies, no-cache (KV gets)',
         opts: {
           url: `${server.url}/v1/resolve`,
           method: 'POST',

@@ -260,6 +260,9 @@ fn operation(def: &RouteDef) -> Value {
                 "426".into(),
                 error_response("Not a WebSocket upgrade request."),
             );
+            if def.id != RouteId::WatchAll {
+                responses.insert("400".into(), error_response("A bad name, version or id."));
+            }
         }
         RouteId::Resolve => {
             op.insert(
