@@ -31,7 +31,7 @@ pub mod rng;
 pub mod select;
 pub mod version;
 
-pub use cache::{CachePolicy, Freshness};
+pub use cache::{lease_serves, CachePolicy, Freshness, RegistryClock};
 pub use error::{Error, Result};
 pub use instance::{heartbeat_period_ms, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};

@@ -3,17 +3,22 @@
 //! The JavaScript side owns what only JavaScript can do well in Node (timers, signals, event
 //! emitters, `fetch` with a timeout) and calls in here for everything else. Over HTTP, each
 //! registry call is handed to the `send(request)` function given to the constructor, which
-//! answers `{status, body}` (status 0 when the network failed).
+//! answers `{status, body, now}` (status 0 when the network failed; `now` is the registry's
+//! `x-vasco-now` header, its clock, when present).
+//!
+//! Every fetch that fills cache slots is a [`Flight`], registered under each of its slots
+//! while it runs: a caller whose question is already being asked waits for that flight
+//! instead of sending the same request again (one request per distinct question in flight).
 
-use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
+use std::{cell::RefCell, collections::BTreeMap, future::Future, rc::Rc};
 
 use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use vasco_core::{
     heartbeat_delay_ms, select::Strategy, Backoff, CachePolicy, Dependencies, Mocks, Query,
-    ServiceName, SplitMix64, VersionReq,
+    RegistryClock, ServiceName, SplitMix64, VersionReq,
 };
 
 use crate::{
@@ -22,9 +27,9 @@ use crate::{
         core_error, entropy, from_js, frozen_instances, get, js_error, now, opt_number, opt_string,
         set, strings, to_js,
     },
-    error::{Error, Result},
+    error::{Error, Result, Wanted},
     transport::{
-        already_gone, read_response, Call, CatalogCall, DeregisterCall, HttpEndpoint,
+        already_gone, read_response, registry_now, Call, CatalogCall, DeregisterCall, HttpEndpoint,
         InstancesCall, MemoryRegistry, RegisterCall, ResolveCall,
     },
 };
@@ -51,8 +56,65 @@ struct Shared {
     endpoint: Endpoint,
     link: Link,
     state: RefCell<State<Array, SplitMix64>>,
-    /// Loads of instance slots in flight, so concurrent misses share one request.
-    loading: RefCell<BTreeMap<usize, Promise>>,
+    /// The fetch in flight for each slot being fetched, so concurrent misses share it.
+    flights: RefCell<BTreeMap<usize, Flight>>,
+    /// Numbers flights, so a finished one unregisters only itself.
+    next_flight: std::cell::Cell<u64>,
+}
+
+/// One fetch in flight, shared by everyone waiting for the slots it fills.
+#[derive(Clone)]
+struct Flight {
+    id: u64,
+    /// Settles (always fulfilled) when the fetch is over.
+    done: Promise,
+    /// Its outcome, once over.
+    outcome: Rc<RefCell<Option<Result<()>>>>,
+}
+
+impl Flight {
+    /// Waits for the fetch and answers its outcome.
+    async fn wait(&self) -> Result<()> {
+        let _ = JsFuture::from(self.done.clone()).await;
+        self.outcome.borrow().clone().unwrap_or(Ok(()))
+    }
+}
+
+/// Runs `task` as the fetch of `slots` (already marked in flight in the cache), registered as
+/// their flight until it ends.
+fn fly(
+    shared: &Rc<Shared>,
+    slots: Vec<usize>,
+    task: impl Future<Output = Result<()>> + 'static,
+) -> Flight {
+    let id = shared.next_flight.get() + 1;
+    shared.next_flight.set(id);
+    let outcome = Rc::new(RefCell::new(None));
+    let done = {
+        let shared = shared.clone();
+        let outcome = outcome.clone();
+        let slots = slots.clone();
+        future_to_promise(async move {
+            let result = task.await;
+            *outcome.borrow_mut() = Some(result);
+            let mut flights = shared.flights.borrow_mut();
+            let mut state = shared.state.borrow_mut();
+            for slot in &slots {
+                if flights.get(slot).is_some_and(|f| f.id == id) {
+                    flights.remove(slot);
+                    // Stored or failed already clears it; a task that ended early did not.
+                    state.cache.set_in_flight(*slot, false);
+                }
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    };
+    let flight = Flight { id, done, outcome };
+    let mut flights = shared.flights.borrow_mut();
+    for slot in slots {
+        flights.insert(slot, flight.clone());
+    }
+    flight
 }
 
 impl Shared {
@@ -72,42 +134,63 @@ impl Shared {
     }
 }
 
-/// Runs one registry call over the client's link.
-async fn call<C: Call>(shared: &Shared, call: &C) -> Result<C::Output> {
+/// Runs one registry call over the client's link. Also answers what the answer said of the
+/// registry's clock (over HTTP, its `x-vasco-now`; the local clock when absent or in process).
+async fn call<C: Call>(shared: &Shared, call: &C) -> Result<(C::Output, RegistryClock)> {
     match &shared.link {
-        Link::Memory => MEMORY.with(|memory| call.run(&mut memory.borrow_mut(), now())),
+        Link::Memory => MEMORY.with(|memory| {
+            let output = call.run(&mut memory.borrow_mut(), now())?;
+            Ok((output, RegistryClock::LOCAL))
+        }),
         Link::Http { endpoint, send } => {
             let request = call.request(endpoint);
-            let js = Object::new();
-            set(&js, "method", request.method);
-            set(&js, "url", request.url.as_str());
-            if let Some(body) = &request.body {
-                set(&js, "body", body.as_str());
-            }
-            if let Some(token) = &request.token {
-                set(&js, "token", token.as_str());
-            }
-            let unavailable = |e: JsValue| Error::Unavailable {
-                reason: describe(&e),
-            };
-            let pending = send.call1(&JsValue::UNDEFINED, &js).map_err(unavailable)?;
-            let reply = JsFuture::from(Promise::resolve(&pending))
+            let what = format!("{} {}", request.method, request.url);
+            let token_sent = request.token.is_some();
+            let sent = now();
+            http_call(call, send, &request)
                 .await
-                .map_err(unavailable)?;
-            let status = get(&reply, "status").as_f64().unwrap_or(0.0) as u16;
-            let body = get(&reply, "body").as_string().unwrap_or_default();
-            if status == 0 {
-                return Err(Error::Unavailable {
-                    reason: if body.is_empty() {
-                        "no answer".into()
-                    } else {
-                        body
-                    },
-                });
-            }
-            read_response(call, status, &body)
+                .map(|(output, registry_now)| {
+                    let clock = registry_now.map_or(RegistryClock::LOCAL, |registry_now| {
+                        RegistryClock::from_answer(sent, registry_now)
+                    });
+                    (output, clock)
+                })
+                .map_err(|e| e.at(&what, token_sent))
         }
     }
+}
+
+/// One HTTP request through `send`: the parsed answer and the registry's `x-vasco-now`.
+async fn http_call<C: Call>(
+    call: &C,
+    send: &Function,
+    request: &crate::transport::HttpRequest,
+) -> Result<(C::Output, Option<u64>)> {
+    let js = Object::new();
+    set(&js, "method", request.method);
+    set(&js, "url", request.url.as_str());
+    if let Some(body) = &request.body {
+        set(&js, "body", body.as_str());
+    }
+    if let Some(token) = &request.token {
+        set(&js, "token", token.as_str());
+    }
+    let unavailable = |e: JsValue| Error::unavailable(describe(&e));
+    let pending = send.call1(&JsValue::UNDEFINED, &js).map_err(unavailable)?;
+    let reply = JsFuture::from(Promise::resolve(&pending))
+        .await
+        .map_err(unavailable)?;
+    let status = get(&reply, "status").as_f64().unwrap_or(0.0) as u16;
+    let body = get(&reply, "body").as_string().unwrap_or_default();
+    if status == 0 {
+        return Err(Error::unavailable(if body.is_empty() {
+            "no answer".into()
+        } else {
+            body
+        }));
+    }
+    let clock = registry_now(get(&reply, "now").as_string().as_deref());
+    read_response(call, status, &body).map(|output| (output, clock))
 }
 
 /// A thrown JavaScript value as text.
@@ -237,7 +320,8 @@ impl Client {
                 endpoint,
                 link,
                 state: RefCell::new(state),
-                loading: RefCell::default(),
+                flights: RefCell::default(),
+                next_flight: Default::default(),
             }),
         })
     }
@@ -306,12 +390,15 @@ impl Client {
         match lookup {
             Lookup::Hit | Lookup::HitStale | Lookup::HitRefresh => {
                 if lookup == Lookup::HitRefresh {
-                    refresh_in_background(shared.clone(), slot);
+                    refresh_in_background(&shared, slot);
                 }
                 let copy: JsValue = copy_of(&shared, slot).into();
                 Promise::resolve(&copy)
             }
-            Lookup::Miss => load(shared, slot),
+            Lookup::Miss | Lookup::Wait => promise(async move {
+                settle(&shared, slot, lookup).await?;
+                Ok(copy_of(&shared, slot).into())
+            }),
         }
     }
 
@@ -335,15 +422,15 @@ impl Client {
         };
         match lookup {
             Lookup::Hit | Lookup::HitStale => {}
-            Lookup::HitRefresh => refresh_in_background(shared.clone(), slot),
-            Lookup::Miss if matches!(shared.link, Link::Memory) => {
+            Lookup::HitRefresh => refresh_in_background(shared, slot),
+            Lookup::Miss | Lookup::Wait if matches!(shared.link, Link::Memory) => {
                 // The in-process registry answers at once: no reason to make anyone wait.
                 if load_memory(shared, slot).is_err() {
                     return JsValue::UNDEFINED;
                 }
             }
-            Lookup::Miss if force => {}
-            Lookup::Miss => return JsValue::UNDEFINED,
+            Lookup::Miss | Lookup::Wait if force => {}
+            Lookup::Miss | Lookup::Wait => return JsValue::UNDEFINED,
         }
         let state = &mut *shared.state.borrow_mut();
         let State {
@@ -420,8 +507,9 @@ impl Client {
 
     /// `findDependencies` of the original: `{name: url}` with one url per dependency (the
     /// mock, or a live instance of the newest matching version, avoiding ejected ones).
-    /// Rejects with `No url for: <names>` (code `no_url`) when some have no instance; the
-    /// error then carries `missing` and the partial `dependencies`.
+    /// Rejects with `No url for: <names> (wanted <name> <range>: live versions ...)` (code
+    /// `no_url`) when some have no instance; the error then carries `missing` and the partial
+    /// `dependencies`.
     #[wasm_bindgen(js_name = findDependencies, unchecked_return_type = "Promise<Record<string, string>>")]
     pub fn find_dependencies(
         &self,
@@ -446,15 +534,37 @@ impl Client {
             if answer.missing.is_empty() {
                 Ok(urls)
             } else {
-                let missing = answer
-                    .missing
-                    .iter()
-                    .map(|name| as_given(&given, name).to_owned())
-                    .collect();
-                let error = js_error(&Error::NoUrl { missing });
+                let mut asked = Vec::new();
+                for name in &answer.missing {
+                    let Some((service, range)) =
+                        dependencies.0.iter().find(|(n, _)| n.as_str() == name)
+                    else {
+                        continue;
+                    };
+                    asked.push((
+                        as_given(&given, name).to_owned(),
+                        service.clone(),
+                        range.as_str().to_owned(),
+                    ));
+                }
+                let error = js_error(&no_url(&shared, asked).await);
                 set(&error, "dependencies", urls);
                 Err(error)
             }
+        })
+    }
+
+    /// The `No url for:` error of a pick that found no instance of `name` in `range`, with
+    /// the versions that are live (resolves to the error; it does not reject).
+    #[wasm_bindgen(js_name = noUrl, unchecked_return_type = "Promise<Error>")]
+    pub fn no_url(&self, name: String, range: Option<String>) -> Promise {
+        let shared = self.shared.clone();
+        promise(async move {
+            let service = ServiceName::parse(&name)?;
+            let range = range.unwrap_or_else(|| "*".into());
+            Ok(js_error(
+                &no_url(&shared, vec![(name, service, range)]).await,
+            ))
         })
     }
 
@@ -469,7 +579,7 @@ impl Client {
         };
         promise(async move {
             shared.check_open()?;
-            let instance = call(&shared, &call_).await?;
+            let (instance, _) = call(&shared, &call_).await?;
             Ok(to_js(&instance))
         })
     }
@@ -483,7 +593,7 @@ impl Client {
         };
         promise(async move {
             match call(&shared, &call_).await {
-                Ok(()) => Ok(JsValue::TRUE),
+                Ok(_) => Ok(JsValue::TRUE),
                 Err(e) if already_gone(&e) => Ok(JsValue::FALSE),
                 Err(e) => Err(e),
             }
@@ -496,7 +606,7 @@ impl Client {
         let shared = self.shared.clone();
         promise(async move {
             shared.check_open()?;
-            Ok(to_js(&call(&shared, &CatalogCall).await?))
+            Ok(to_js(&call(&shared, &CatalogCall).await?.0))
         })
     }
 
@@ -585,22 +695,82 @@ fn copy_of(shared: &Shared, slot: usize) -> Array {
     }
 }
 
-/// Fetches the instances of `slot`, stores them, and answers a copy; on an outage, the last
-/// good list if it is young enough. Concurrent callers share one request.
-fn load(shared: Rc<Shared>, slot: usize) -> Promise {
-    if let Some(pending) = shared.loading.borrow().get(&slot) {
-        return pending.clone();
+/// Makes instances slot `slot`, which `lookup` found unservable (`Miss` or `Wait`), servable:
+/// fetches it (or waits for the fetch already in flight) and stores the answer. On an outage,
+/// succeeds when the last good answer may still be served.
+async fn settle(shared: &Rc<Shared>, slot: usize, lookup: Lookup) -> Result<()> {
+    if matches!(shared.link, Link::Memory) {
+        return load_memory(shared, slot);
     }
-    let task = {
-        let shared = shared.clone();
-        promise(async move {
-            let result = fetch_slot(&shared, slot).await;
-            shared.loading.borrow_mut().remove(&slot);
-            result.map(|()| copy_of(&shared, slot).into())
-        })
+    let waiting = match lookup {
+        Lookup::Wait => shared.flights.borrow().get(&slot).cloned(),
+        _ => None,
     };
-    shared.loading.borrow_mut().insert(slot, task.clone());
-    task
+    let flight = match waiting {
+        Some(flight) => flight,
+        None => {
+            shared.state.borrow_mut().cache.begin(slot);
+            let task_shared = shared.clone();
+            fly(shared, vec![slot], async move {
+                fetch_slot(&task_shared, slot).await
+            })
+        }
+    };
+    flight.wait().await
+}
+
+/// Makes instances slot `slot` servable if it is not (see [`settle`]).
+async fn ensure(shared: &Rc<Shared>, slot: usize) -> Result<()> {
+    let lookup = {
+        let state = &mut *shared.state.borrow_mut();
+        state
+            .cache
+            .lookup(slot, now(), &state.config, shared.generation())
+    };
+    match lookup {
+        Lookup::Hit | Lookup::HitStale => Ok(()),
+        Lookup::HitRefresh => {
+            refresh_in_background(shared, slot);
+            Ok(())
+        }
+        Lookup::Miss | Lookup::Wait => settle(shared, slot, lookup).await,
+    }
+}
+
+/// The `No url for:` error for `asked` (`(name as given, service, range)` of each dependency
+/// without an instance), with the versions of each that are live, from the cache (or one
+/// lookup of each service, shared with concurrent ones); unknown when the registry cannot say.
+async fn no_url(shared: &Rc<Shared>, asked: Vec<(String, ServiceName, String)>) -> Error {
+    let mut missing = Vec::new();
+    let mut wanted = Vec::new();
+    for (name, service, range) in asked {
+        let slot = shared
+            .state
+            .borrow_mut()
+            .cache
+            .slot(Kind::Instances, service, Query::any());
+        let live = match ensure(shared, slot).await {
+            Ok(()) => shared
+                .state
+                .borrow()
+                .cache
+                .answer(slot)
+                .map(|(list, _, _)| {
+                    let mut versions: Vec<String> = Vec::new();
+                    for instance in list {
+                        let version = instance.version.to_string();
+                        if !versions.contains(&version) {
+                            versions.push(version);
+                        }
+                    }
+                    versions
+                }),
+            Err(_) => None,
+        };
+        missing.push(name.clone());
+        wanted.push(Wanted { name, range, live });
+    }
+    Error::NoUrl { missing, wanted }
 }
 
 /// The lookup that fills instances slot `slot`.
@@ -624,9 +794,9 @@ async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
     let now = now();
     let state = &mut *shared.state.borrow_mut();
     match result {
-        Ok(instances) => {
+        Ok((instances, clock)) => {
             let payload = frozen_instances(&instances);
-            state.store(slot, instances, None, payload, now, generation);
+            state.store(slot, instances, None, payload, now, generation, clock);
             Ok(())
         }
         Err(e) => {
@@ -649,22 +819,49 @@ fn load_memory(shared: &Shared, slot: usize) -> Result<()> {
     });
     let instances = instances?;
     let payload = frozen_instances(&instances);
-    shared
-        .state
-        .borrow_mut()
-        .store(slot, instances, None, payload, now, generation);
+    shared.state.borrow_mut().store(
+        slot,
+        instances,
+        None,
+        payload,
+        now,
+        generation,
+        RegistryClock::LOCAL,
+    );
     Ok(())
 }
 
-fn refresh_in_background(shared: Rc<Shared>, slot: usize) {
-    spawn_local(async move {
-        // Failures are recorded in the slot (backoff, stale-if-error); nothing to report.
-        let _ = fetch_slot(&shared, slot).await;
+/// Refreshes `slot` (already marked in flight by its lookup) in the background.
+fn refresh_in_background(shared: &Rc<Shared>, slot: usize) {
+    let task_shared = shared.clone();
+    // Failures are recorded in the slot (backoff, stale-if-error); nothing to report.
+    fly(shared, vec![slot], async move {
+        fetch_slot(&task_shared, slot).await
     });
 }
 
-/// Resolution with the cache: at most one round trip (for what the cache cannot answer), a
-/// background refresh for what is due, stale answers while the registry is unreachable.
+/// The resolve slots of `asked`.
+fn resolve_slots(shared: &Shared, asked: &Dependencies) -> Vec<usize> {
+    let mut state = shared.state.borrow_mut();
+    asked
+        .0
+        .iter()
+        .map(|(name, requirement)| state.resolve_slot(name, requirement))
+        .collect()
+}
+
+/// Resolves `asked` (its slots already marked in flight) as one flight.
+fn fly_resolution(shared: &Rc<Shared>, asked: Dependencies) -> Flight {
+    let slots = resolve_slots(shared, &asked);
+    let task_shared = shared.clone();
+    fly(shared, slots, async move {
+        fetch_resolution(&task_shared, asked).await
+    })
+}
+
+/// Resolution with the cache: at most one round trip (for what the cache cannot answer and
+/// nobody is asking already), a background refresh for what is due, stale answers while the
+/// registry is unreachable.
 async fn resolve(
     shared: &Rc<Shared>,
     dependencies: &Dependencies,
@@ -672,20 +869,36 @@ async fn resolve(
 ) -> Result<client::Answer> {
     shared.check_open()?;
     let generation = shared.generation();
-    let plan = shared
+    let mut plan = shared
         .state
         .borrow_mut()
         .plan(dependencies, mocks, now(), generation);
     if !plan.refresh.is_empty() {
-        let shared = shared.clone();
-        let asked = plan.refresh;
-        spawn_local(async move {
-            let _ = fetch_resolution(&shared, asked).await;
-        });
+        fly_resolution(shared, core::mem::take(&mut plan.refresh));
+    }
+    let mut flights: Vec<Flight> = Vec::new();
+    for (name, requirement) in &plan.wait.0 {
+        let slot = shared.state.borrow_mut().resolve_slot(name, requirement);
+        let flight = shared.flights.borrow().get(&slot).cloned();
+        match flight {
+            Some(flight) => {
+                if !flights.iter().any(|f| f.id == flight.id) {
+                    flights.push(flight);
+                }
+            }
+            // In flight without a flight to wait for: ask along with the others.
+            None => {
+                shared.state.borrow_mut().cache.begin(slot);
+                plan.fetch.0.insert(name.clone(), requirement.clone());
+            }
+        }
+    }
+    if !plan.fetch.is_empty() {
+        flights.push(fly_resolution(shared, plan.fetch));
     }
     let mut outage = None;
-    if !plan.fetch.is_empty() {
-        if let Err(e) = fetch_resolution(shared, plan.fetch).await {
+    for flight in flights {
+        if let Err(e) = flight.wait().await {
             if !e.is_unavailable() {
                 return Err(e);
             }
@@ -694,15 +907,20 @@ async fn resolve(
     }
     let answer = shared.state.borrow_mut().answer(dependencies, mocks, now());
     if !answer.unknown.is_empty() {
-        let reason = match outage {
-            Some(Error::Unavailable { reason }) => reason,
-            _ => "no answer".into(),
-        };
-        return Err(Error::Unavailable {
-            reason: format!(
-                "{reason} (and nothing cached for: {})",
-                answer.unknown.join(", ")
-            ),
+        let nothing = format!("nothing cached for: {}", answer.unknown.join(", "));
+        return Err(match outage {
+            Some(Error::Unavailable {
+                reason,
+                status,
+                registry_code,
+                request,
+            }) => Error::Unavailable {
+                reason: format!("{reason} (and {nothing})"),
+                status,
+                registry_code,
+                request,
+            },
+            _ => Error::unavailable(format!("no answer ({nothing})")),
         });
     }
     Ok(answer)
@@ -720,8 +938,8 @@ async fn fetch_resolution(shared: &Shared, asked: Dependencies) -> Result<()> {
     let now = now();
     let mut state = shared.state.borrow_mut();
     match result {
-        Ok(resolution) => {
-            state.store_resolution(&asked, resolution, now, generation, &mut |list| {
+        Ok((resolution, clock)) => {
+            state.store_resolution(&asked, resolution, now, (generation, clock), &mut |list| {
                 frozen_instances(list)
             });
             Ok(())
