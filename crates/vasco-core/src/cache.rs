@@ -90,6 +90,24 @@ impl CachePolicy {
         }
     }
 
+    /// When an entry fetched at `fetched_at`, whose first lease ends at local time
+    /// `lease_end`, stops being [`Freshness::Fresh`] (`.0`) and stops being servable without a
+    /// fetch (`.1`, the start of [`Freshness::Stale`]), per
+    /// [`CachePolicy::freshness_until`]. Lets a caller memoize answers until then.
+    pub fn fresh_until(&self, fetched_at: Millis, lease_end: Millis) -> (Millis, Millis) {
+        let life = lease_end.saturating_sub(fetched_at);
+        let refresh_after = self.refresh_after_ms.min(self.fresh_ms);
+        if life >= self.fresh_ms {
+            return (
+                fetched_at.saturating_add(refresh_after),
+                fetched_at.saturating_add(self.fresh_ms),
+            );
+        }
+        let refresh_at = (u128::from(life) * u128::from(refresh_after)
+            / u128::from(self.fresh_ms.max(1))) as u64;
+        (fetched_at.saturating_add(refresh_at), lease_end)
+    }
+
     /// Whether an entry in this state may answer a caller when the registry failed.
     pub fn serves_on_error(&self, freshness: Freshness) -> bool {
         freshness != Freshness::Expired
@@ -204,6 +222,13 @@ mod tests {
         assert_eq!(at(1_000), Freshness::Stale);
         assert_eq!(at(59_999), Freshness::Stale);
         assert_eq!(at(60_000), Freshness::Expired);
+        // fresh_until names the same boundaries.
+        assert_eq!(policy.fresh_until(t0, t0 + 1_000), (t0 + 600, t0 + 1_000));
+        assert_eq!(policy.fresh_until(t0, t0 + 9_000), (t0 + 3_000, t0 + 5_000));
+        assert_eq!(
+            policy.fresh_until(t0, Millis::MAX),
+            (t0 + 3_000, t0 + 5_000)
+        );
         // A lease that had already ended when the answer arrived is never fresh.
         assert_eq!(policy.freshness_until(t0, t0 - 5, t0), Freshness::Stale);
     }

@@ -13,7 +13,7 @@
 use std::{cell::RefCell, collections::BTreeMap, future::Future, rc::Rc};
 
 use js_sys::{Array, Function, Object, Promise};
-use wasm_bindgen::prelude::*;
+use wasm_bindgen::{prelude::*, JsCast};
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use vasco_core::{
@@ -55,6 +55,9 @@ enum Link {
 struct Shared {
     endpoint: Endpoint,
     link: Link,
+    /// Called (without arguments) whenever a fetched answer is stored, so the JavaScript
+    /// side knows to drop what it memoized (see [`Client::hot_until`]).
+    changed: Option<Function>,
     state: RefCell<State<Array, SplitMix64>>,
     /// The fetch in flight for each slot being fetched, so concurrent misses share it.
     flights: RefCell<BTreeMap<usize, Flight>>,
@@ -118,6 +121,12 @@ fn fly(
 }
 
 impl Shared {
+    fn changed(&self) {
+        if let Some(changed) = &self.changed {
+            let _ = changed.call0(&JsValue::UNDEFINED);
+        }
+    }
+
     fn generation(&self) -> Option<u64> {
         match self.link {
             Link::Memory => Some(memory_generation()),
@@ -205,7 +214,26 @@ fn promise(future: impl std::future::Future<Output = Result<JsValue>> + 'static)
     future_to_promise(async move { future.await.map_err(|e| js_error(&e)) })
 }
 
+/// Refuses a key of the JavaScript object `object` that is not in `known` (a typo would
+/// otherwise be silently ignored); `name` is the option's name in messages.
+fn check_keys(object: &JsValue, known: &[&str], name: &'static str) -> Result<()> {
+    let Some(object) = object.dyn_ref::<Object>() else {
+        return Ok(());
+    };
+    let keys: serde_json::Map<String, serde_json::Value> = Object::keys(object)
+        .iter()
+        .filter_map(|key| key.as_string())
+        .map(|key| (key, serde_json::Value::Null))
+        .collect();
+    match client::unknown_key(&keys, known) {
+        Some(message) => Err(Error::argument(name, message)),
+        None => Ok(()),
+    }
+}
+
 fn config_from(options: &JsValue) -> Result<Config> {
+    check_keys(options, client::CONNECT_KEYS, "options")?;
+    check_keys(&get(options, "outlier"), client::OUTLIER_KEYS, "outlier")?;
     let defaults = CachePolicy::default();
     let mut cache = defaults;
     if let Some(ttl) = opt_number(options, "cacheTtl")? {
@@ -289,11 +317,18 @@ impl Client {
             unchecked_param_type = "((request: {method: string, url: string, body?: string, token?: string}) => Promise<{status: number, body: string}>) | undefined"
         )]
         send: Option<Function>,
+        #[wasm_bindgen(unchecked_param_type = "(() => void) | undefined")] changed: Option<
+            Function,
+        >,
     ) -> Result<Client, JsValue> {
-        Self::create(&options, send).map_err(|e| js_error(&e))
+        Self::create(&options, send, changed).map_err(|e| js_error(&e))
     }
 
-    fn create(options: &JsValue, send: Option<Function>) -> Result<Client> {
+    fn create(
+        options: &JsValue,
+        send: Option<Function>,
+        changed: Option<Function>,
+    ) -> Result<Client> {
         let url = opt_string(options, "url")?;
         let endpoint = Endpoint::parse(url.as_deref())?;
         let token = opt_string(options, "token")?.filter(|t| !t.is_empty());
@@ -319,6 +354,7 @@ impl Client {
             shared: Rc::new(Shared {
                 endpoint,
                 link,
+                changed,
                 state: RefCell::new(state),
                 flights: RefCell::default(),
                 next_flight: Default::default(),
@@ -456,6 +492,29 @@ impl Client {
             None if cache.answer(slot).is_some() => JsValue::NULL,
             None => JsValue::UNDEFINED,
         }
+    }
+
+    /// Until when (ms since the epoch, local clock) a pick of `slot` with the keyed
+    /// `strategy` keeps answering the same instance for the same key, unless the `changed`
+    /// callback fires or `reportFailure` ejects an instance first: the JavaScript side may
+    /// memoize key -> instance until then. 0 when it may not (see `Cache::hit_until`; always
+    /// 0 for `memory:`, whose answers follow the in-process registry).
+    #[wasm_bindgen(js_name = hotUntil)]
+    pub fn hot_until(&self, slot: u32, strategy: u8) -> f64 {
+        if matches!(self.shared.link, Link::Memory) {
+            return 0.0;
+        }
+        let Some(&strategy) = Strategy::ALL.get(strategy as usize) else {
+            return 0.0;
+        };
+        let state = &*self.shared.state.borrow();
+        state.cache.hit_until(
+            slot as usize,
+            strategy,
+            now(),
+            &state.config,
+            &state.outliers,
+        ) as f64
     }
 
     /// Resolves `dependencies` (`{name: range}`) with `mocks` (`{name: url}`) in one registry
@@ -792,14 +851,17 @@ async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
     let generation = shared.generation().unwrap_or(0);
     let result = call(shared, &query).await;
     let now = now();
-    let state = &mut *shared.state.borrow_mut();
+    let mut state = shared.state.borrow_mut();
     match result {
         Ok((instances, clock)) => {
             let payload = frozen_instances(&instances);
             state.store(slot, instances, None, payload, now, generation, clock);
+            drop(state);
+            shared.changed();
             Ok(())
         }
         Err(e) => {
+            let state = &mut *state;
             let serves = state.cache.failed(slot, now, &state.config, &mut state.rng);
             if serves && e.is_unavailable() {
                 Ok(())

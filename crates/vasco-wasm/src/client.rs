@@ -681,6 +681,48 @@ impl<P> Cache<P> {
         }
     }
 
+    /// Until when (local time) picks of slot `index` with the keyed `strategy` keep answering
+    /// the same instance for the same key with nothing for the cache to do: the slot answers a
+    /// plain [`Lookup::Hit`] (no refresh due, no lease ended) and the picker's view of
+    /// ejections holds. A new answer or a new ejection ends it sooner; the caller watches for
+    /// those. 0 when such picks cannot be memoized now (no answer, a refresh due, a stale
+    /// answer, a strategy that does not pick by key, a picker not built yet). Over HTTP only:
+    /// `memory:` answers also end when the in-process registry changes.
+    pub fn hit_until(
+        &self,
+        index: usize,
+        strategy: Strategy,
+        now: Millis,
+        config: &Config,
+        outliers: &Outliers,
+    ) -> Millis {
+        let Some(slot) = self.slots.get(index) else {
+            return 0;
+        };
+        let Some(entry) = &slot.entry else {
+            return 0;
+        };
+        if !strategy.uses_key() || entry.instances.is_empty() {
+            return 0;
+        }
+        let (fresh, servable) = config.cache.fresh_until(entry.fetched_at, entry.lease_end);
+        let until = if now < fresh {
+            fresh
+        } else if now < servable && slot.in_flight {
+            servable
+        } else if now < servable && now < slot.retry_at {
+            servable.min(slot.retry_at)
+        } else {
+            return 0;
+        };
+        match entry.pickers.iter().find(|p| p.strategy == strategy) {
+            Some(picker) if picker.epoch == outliers.epoch && now < picker.recheck_at => {
+                until.min(picker.recheck_at)
+            }
+            _ => 0,
+        }
+    }
+
     /// Marks slot `index` as being fetched: until the answer is stored (or the fetch fails),
     /// lookups that cannot be served answer [`Lookup::Wait`].
     pub fn begin(&mut self, index: usize) {
@@ -1474,6 +1516,66 @@ mod tests {
         cache.store(slot, vec![renewed], None, (), t0 + 2_000, 0, clock);
         assert_eq!(cache.lookup(slot, t0 + 4_999, &config, None), Lookup::Hit);
         assert!(!cache.is_stale(slot, t0 + 4_999, &config));
+    }
+
+    #[test]
+    fn keyed_picks_may_be_memoized_until_anything_could_change_them() {
+        let config = Config::default();
+        let mut rng = SplitMix64::from_seed(8);
+        let mut outliers = Outliers::new(config.outlier.clone());
+        let mut cache: Cache<()> = Cache::default();
+        let slot = cache.slot(
+            Kind::Instances,
+            ServiceName::parse("api").unwrap(),
+            Query::any(),
+        );
+        let t0 = 1_000_000;
+        let until = |cache: &Cache<()>, outliers: &Outliers, now| {
+            cache.hit_until(slot, Strategy::Maglev, now, &config, outliers)
+        };
+        assert_eq!(until(&cache, &outliers, t0), 0, "nothing cached");
+        let mut short = instance("api", "1.0.0", "a", "h:1", t0);
+        short.expires_at = t0 + 2_000;
+        let list = vec![short, instance("api", "1.0.0", "b", "h:2", t0)];
+        cache.store(slot, list, None, (), t0, 0, RegistryClock::LOCAL);
+        assert_eq!(until(&cache, &outliers, t0), 0, "no picker yet");
+        let pick = |cache: &mut Cache<()>, outliers: &Outliers, rng: &mut SplitMix64, now| {
+            cache.pick(
+                slot,
+                Strategy::Maglev,
+                Some(&b"k"[..]),
+                now,
+                &config,
+                outliers,
+                rng,
+            )
+        };
+        let first = pick(&mut cache, &outliers, &mut rng, t0);
+        // Until the refresh is due, 60% into the 2 s lease.
+        assert_eq!(until(&cache, &outliers, t0 + 10), t0 + 1_200);
+        assert_eq!(
+            cache.hit_until(slot, Strategy::RoundRobin, t0, &config, &outliers),
+            0,
+            "only keyed strategies"
+        );
+        // Within that time every pick of the key agrees.
+        for now in [t0 + 10, t0 + 600, t0 + 1_199] {
+            assert_eq!(pick(&mut cache, &outliers, &mut rng, now), first);
+        }
+        // Refresh due: the caller must go through the cache again.
+        assert_eq!(until(&cache, &outliers, t0 + 1_200), 0);
+        // A refresh in flight: good until the lease ends.
+        assert_eq!(
+            cache.lookup(slot, t0 + 1_200, &config, None),
+            Lookup::HitRefresh
+        );
+        assert_eq!(until(&cache, &outliers, t0 + 1_300), t0 + 2_000);
+        // An ejection changes the picker's view at once.
+        for _ in 0..config.outlier.consecutive_failures {
+            outliers.report_failure("api", "h:1", t0 + 1_300);
+            outliers.report_failure("api", "h:2", t0 + 1_300);
+        }
+        assert_eq!(until(&cache, &outliers, t0 + 1_300), 0);
     }
 
     #[test]
