@@ -22,13 +22,15 @@ export { Registry, Selector, versionMatches, normalizeVersion, keyMovement, stra
  * Every error of the package is an `Error` with `name` `"VascoError"` and a stable `code`:
  *
  * - `need_url`: `Need url of service` (register without a url)
- * - `invalid_package`: `Invalid package` (no package, name or version)
- * - `no_url`: `No url for: <names>` (dependencies without a live instance; see `missing`)
+ * - `invalid_package`: `Invalid package: <what>` (no package, name or version, an unknown key in `vasco`)
+ * - `no_url`: `No url for: <names> (wanted <name> <range>: live versions ...)` (dependencies without a
+ *   live instance; see `missing`)
  * - `invalid_<field>`: a field failed validation (`invalid_name`, `invalid_version`, `invalid_url`,
  *   `invalid_ttl`, `invalid_dependencies`, `invalid_mocks`, `invalid_strategy`, ...; see `field`)
  * - `invalid_registry_url`: VASCO_URL / `url` is not http(s), host:port or memory: (e.g. redis://)
  * - `invalid_argument`: an argument of the wrong shape
- * - `unavailable`: the registry could not be reached (or answered 5xx) and nothing usable was cached
+ * - `unavailable`: the registry could not be reached (or answered 5xx/429: see `status` and
+ *   `registryCode`, e.g. 503 `not_configured`) and nothing usable was cached
  * - a registry error code for 4xx answers (`unauthorized`, `invalid_url`, `not_found`, ...; see `status`)
  * - `bad_response`: the registry answered something unreadable
  * - `closed`: the client was closed
@@ -42,8 +44,12 @@ export interface VascoError extends Error {
   dependencies?: Record<string, string>;
   /** For validation errors: the field. */
   field?: string;
-  /** For registry errors: the HTTP status. */
+  /** For registry errors, and `unavailable` when the registry answered: the HTTP status. */
   status?: number;
+  /** For `unavailable` when the registry answered 5xx/429: its error code (`not_configured`, ...). */
+  registryCode?: string;
+  /** For `invalid_package`: what is wrong with the package. */
+  reason?: string;
   /** For errors of register(): the registration, which keeps running (heartbeats, resolution). */
   registration?: Registration;
 }

@@ -225,7 +225,7 @@ fn check_keys(object: &JsValue, known: &[&str], name: &'static str) -> Result<()
         .filter_map(|key| key.as_string())
         .map(|key| (key, serde_json::Value::Null))
         .collect();
-    match client::unknown_key(&keys, known) {
+    match client::unknown_key(&keys, known, "") {
         Some(message) => Err(Error::argument(name, message)),
         None => Ok(()),
     }
@@ -295,6 +295,14 @@ fn config_from(options: &JsValue) -> Result<Config> {
         None => {}
     }
     Ok(config)
+}
+
+/// Whether picks with the strategy named `name` depend on the key (the core's
+/// `Strategy::uses_key`: `maglev`, `consistent-hash`, `ring`), so the same key always gets the
+/// same candidate while the candidates stay the same. False for unknown names.
+#[wasm_bindgen(js_name = strategyUsesKey)]
+pub fn strategy_uses_key(name: &str) -> bool {
+    name.parse::<Strategy>().is_ok_and(Strategy::uses_key)
 }
 
 /// A registry client: cached, outlier-aware lookups and resolutions, and single registry calls

@@ -232,8 +232,8 @@ impl Registration {
                 )))
             }
         };
-        if let Some(message) = unknown_key(vasco, PACKAGE_KEYS) {
-            return Err(invalid(format!("{message} in \"vasco\"")));
+        if let Some(message) = unknown_key(vasco, PACKAGE_KEYS, " in \"vasco\"") {
+            return Err(invalid(message));
         }
         let ttl = alive_duration(vasco.get("aliveDuration"))?;
         Self::build(
@@ -254,7 +254,7 @@ impl Registration {
         let options = options
             .as_object()
             .ok_or_else(|| Error::argument("options", "must be an object"))?;
-        if let Some(message) = unknown_key(options, OPTION_KEYS) {
+        if let Some(message) = unknown_key(options, OPTION_KEYS, "") {
             return Err(Error::argument("options", message));
         }
         let url = match options.get("url") {
@@ -376,8 +376,9 @@ pub const OUTLIER_KEYS: &[&str] = &[
 ];
 
 /// Refuses the first key of `object` that is not in `known`, with the known key it is most
-/// likely a typo of: `unknown key "dependecies" (did you mean "dependencies"?; known: ...)`.
-pub fn unknown_key(object: &Map<String, Value>, known: &[&str]) -> Option<String> {
+/// likely a typo of: `unknown key "dependecies"{within} (did you mean "dependencies"? known
+/// keys: ...)`.
+pub fn unknown_key(object: &Map<String, Value>, known: &[&str], within: &str) -> Option<String> {
     let key = object.keys().find(|key| !known.contains(&key.as_str()))?;
     let nearest = known
         .iter()
@@ -391,8 +392,10 @@ pub fn unknown_key(object: &Map<String, Value>, known: &[&str]) -> Option<String
         .filter(|(distance, k)| *distance <= 2.max(k.len() / 4));
     let list = known.join(", ");
     Some(match nearest {
-        Some((_, k)) => format!("unknown key {key:?} (did you mean {k:?}? known keys: {list})"),
-        None => format!("unknown key {key:?} (known keys: {list})"),
+        Some((_, k)) => {
+            format!("unknown key {key:?}{within} (did you mean {k:?}? known keys: {list})")
+        }
+        None => format!("unknown key {key:?}{within} (known keys: {list})"),
     })
 }
 
@@ -1379,7 +1382,6 @@ mod tests {
             "{typo}"
         );
         assert!(typo.contains("did you mean \"dependencies\"?"), "{typo}");
-        assert!(typo.contains("in \"vasco\""), "{typo}");
         let alive =
             message(json!({"name": "svc", "version": "1.0.0", "vasco": {"aliveduration": 3}}));
         assert!(alive.contains("did you mean \"aliveDuration\"?"), "{alive}");

@@ -29,7 +29,7 @@ mod convert;
 mod types;
 mod web;
 
-pub use api::{Client, Registration};
+pub use api::{strategy_uses_key, Client, Registration};
 pub use web::{
     heartbeat_period, key_movement, normalize_version, strategies, version_matches, Registry,
     Selector,
