@@ -357,7 +357,9 @@ const HOT_KEYS = 4096
  * Memoized picks of one slot with one keyed strategy (maglev, ring): key -> instance, valid
  * while `changes` matches the client's and until `until` (local ms), both as the wasm client
  * said (`hotUntil`): passing a string key into wasm costs more than the pick itself. Two
- * generations of at most HOT_KEYS keys each, so hot keys stay and cold ones age out.
+ * generations of at most HOT_KEYS keys each, so hot keys stay and cold ones age out; when a
+ * whole generation saw fewer than one hit in eight lookups (keys that do not repeat), the memo
+ * stands aside for the next 8 * HOT_KEYS picks, so random keys pay almost nothing for it.
  */
 class HotKeys {
   constructor() {
@@ -365,27 +367,52 @@ class HotKeys {
     this.until = 0
     this.young = new Map()
     this.old = new Map()
+    this.lookups = 0
+    this.hits = 0
+    this.skip = 0
   }
 
   get(key) {
+    if (this.skip > 0) {
+      this.skip -= 1
+      return undefined
+    }
+    this.lookups += 1
     const hit = this.young.get(key)
-    if (hit !== undefined) return hit
+    if (hit !== undefined) {
+      this.hits += 1
+      return hit
+    }
     const old = this.old.get(key)
-    if (old !== undefined) this.set(key, old)
+    if (old !== undefined) {
+      this.hits += 1
+      this.set(key, old)
+    }
     return old
   }
 
-  set(key, instance) {
+  set(key, value) {
+    if (this.skip > 0) return
     if (this.young.size >= HOT_KEYS) {
-      this.old = this.young
+      const cold = this.hits * 8 < this.lookups
+      this.lookups = 0
+      this.hits = 0
+      this.old = cold ? new Map() : this.young
       this.young = new Map()
+      if (cold) {
+        this.skip = 8 * HOT_KEYS
+        return
+      }
     }
-    this.young.set(key, instance)
+    this.young.set(key, value)
   }
 
   reset(changes, until) {
     this.changes = changes
     this.until = until
+    this.lookups = 0
+    this.hits = 0
+    this.skip = 0
     if (this.young.size) this.young = new Map()
     if (this.old.size) this.old = new Map()
   }
@@ -500,8 +527,10 @@ class VascoClient {
       if (key !== undefined && this.#keyed.has(strategy)) {
         // Sticky picks of a key repeat: memoized while nothing they depend on can change.
         const id = slot * 8 + strategy
+        const now = Date.now()
         let hot = this.#hot.get(id)
-        if (hot !== undefined && hot.changes === this.#changes && Date.now() < hot.until) {
+        const valid = hot !== undefined && hot.changes === this.#changes && now < hot.until
+        if (valid) {
           instance = hot.get(key)
           if (instance !== undefined) return Promise.resolve(instance)
         }
@@ -511,9 +540,8 @@ class VascoClient {
             hot = new HotKeys()
             this.#hot.set(id, hot)
           }
-          if (hot.changes !== this.#changes || !(Date.now() < hot.until)) {
-            hot.reset(this.#changes, this.#core.hotUntil(slot, strategy))
-          }
+          // hotUntil is asked after the pick: the slot is as the pick left it.
+          if (!valid) hot.reset(this.#changes, this.#core.hotUntil(slot, strategy))
           hot.set(key, instance)
         }
       } else {
