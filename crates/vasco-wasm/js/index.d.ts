@@ -89,11 +89,13 @@ export type Callback<T> = (error: VascoError | null, value?: T) => void;
 
 /**
  * A running registration: the instance's lease is renewed every ttl/3 (with jitter), and its
- * missing dependencies are retried in the background. Timers are unref'd.
+ * missing dependencies are retried in the background. A registration of the original
+ * `register()` keeps the process alive until it is stopped or deregistered (as the original's
+ * heartbeat did); one of `connect().register()` does not (its timers are unref'd).
  *
  * Events: `'heartbeat'` (instance), `'dependencies'` (urls, once all resolved), `'deregistered'`,
- * `'error'` (registry errors of background heartbeats and retries; never thrown when there is no
- * listener, only logged with DEBUG=vasco).
+ * `'error'` (registry errors of background heartbeats and retries; never thrown: without a
+ * listener, each kind of failure is emitted once as a process warning instead).
  */
 export declare class Registration extends EventEmitter {
   private constructor();
@@ -235,6 +237,8 @@ export declare function connect(options?: ConnectOptions): VascoClient;
  * The original API: resolves `pkg.vasco.dependencies`, registers `pkg.name@pkg.version` at `url`,
  * starts heartbeats and calls `done(err, depUrls)`. Missing dependencies: the instance is
  * registered anyway, `err` is `No url for: <names>` and resolution is retried in the background.
+ * While registered, the process stays alive (call `deregister()` or `registration.stop()` to let
+ * it exit). A registration the registry refuses (e.g. no `VASCO_TOKEN`) is not retried.
  * Returns the Registration (with `done`), or a Promise of the urls with a `registration` property.
  */
 export declare function register(url: string, pkg: PackageJson, done: Callback<DependencyUrls>): Registration | null;
