@@ -236,6 +236,14 @@ async function benchFindDependencies() {
       if (Object.keys(urls).length !== 3) throw new Error(`unexpected ${JSON.stringify(urls)}`);
       await client.close();
     }
+    // 50 callers at once on a new client: one question in flight, so one round trip.
+    const crowd = vasco.connect({ url: server.url, handleSignals: false });
+    const crowdBefore = trips;
+    const crowdStart = performance.now();
+    await Promise.all(Array.from({ length: 50 }, () => crowd.findDependencies(deps)));
+    const crowdMs = performance.now() - crowdStart;
+    const crowdTrips = trips - crowdBefore;
+    await crowd.close();
     const client = vasco.connect({ url: server.url, handleSignals: false });
     await client.findDependencies(deps);
     const before = trips;
@@ -250,6 +258,8 @@ async function benchFindDependencies() {
       coldMs: median(cold),
       coldP90: sorted[Math.floor(sorted.length * 0.9)],
       coldTrips: median(coldTrips),
+      crowdTrips,
+      crowdMs,
       warmUs: warmNs / 1000,
       warmTrips,
       warmCalls: warmCalls * (ROUNDS + 1),
@@ -329,6 +339,7 @@ function section({ picks, rings, floor, find, size }) {
   lines.push('| | registry round trips | time |');
   lines.push('|---|---:|---:|');
   lines.push(`| cold (new client) | ${find.coldTrips} | ${find.coldMs.toFixed(1)} ms (p90 ${find.coldP90.toFixed(1)} ms) |`);
+  lines.push(`| cold, 50 concurrent callers (new client) | ${find.crowdTrips} | ${find.crowdMs.toFixed(1)} ms for all 50 |`);
   lines.push(`| warm (cached) | ${find.warmTrips} in ${fmt(find.warmCalls)} calls (background refreshes) | ${find.warmUs.toFixed(1)} µs |`);
   lines.push('');
   lines.push('### Package size');
