@@ -439,10 +439,13 @@ impl Client {
                 let copy: JsValue = copy_of(&shared, slot).into();
                 Promise::resolve(&copy)
             }
-            Lookup::Miss | Lookup::Wait => promise(async move {
-                settle(&shared, slot, lookup).await?;
-                Ok(copy_of(&shared, slot).into())
-            }),
+            Lookup::Miss | Lookup::Wait => {
+                let flight = flight_for(&shared, slot);
+                promise(async move {
+                    settle(&shared, slot, flight).await?;
+                    Ok(copy_of(&shared, slot).into())
+                })
+            }
         }
     }
 
@@ -762,28 +765,31 @@ fn copy_of(shared: &Shared, slot: usize) -> Array {
     }
 }
 
-/// Makes instances slot `slot`, which `lookup` found unservable (`Miss` or `Wait`), servable:
-/// fetches it (or waits for the fetch already in flight) and stores the answer. On an outage,
-/// succeeds when the last good answer may still be served.
-async fn settle(shared: &Rc<Shared>, slot: usize, lookup: Lookup) -> Result<()> {
+/// The fetch that makes instances slot `slot` servable: the one in flight, or one started
+/// now (the slot is marked in flight at once, so every later caller shares it); `None` in
+/// `memory:` mode, where the in-process registry answers at once. Call it synchronously when
+/// the slot's lookup says `Miss` or `Wait`, not from a task that runs later.
+fn flight_for(shared: &Rc<Shared>, slot: usize) -> Option<Flight> {
     if matches!(shared.link, Link::Memory) {
-        return load_memory(shared, slot);
+        return None;
     }
-    let waiting = match lookup {
-        Lookup::Wait => shared.flights.borrow().get(&slot).cloned(),
-        _ => None,
-    };
-    let flight = match waiting {
-        Some(flight) => flight,
-        None => {
-            shared.state.borrow_mut().cache.begin(slot);
-            let task_shared = shared.clone();
-            fly(shared, vec![slot], async move {
-                fetch_slot(&task_shared, slot).await
-            })
-        }
-    };
-    flight.wait().await
+    if let Some(flight) = shared.flights.borrow().get(&slot).cloned() {
+        return Some(flight);
+    }
+    shared.state.borrow_mut().cache.begin(slot);
+    let task_shared = shared.clone();
+    Some(fly(shared, vec![slot], async move {
+        fetch_slot(&task_shared, slot).await
+    }))
+}
+
+/// Waits for `flight` (from [`flight_for`]) to fill instances slot `slot`: succeeds when the
+/// answer was stored, or on an outage when the last good answer may still be served.
+async fn settle(shared: &Rc<Shared>, slot: usize, flight: Option<Flight>) -> Result<()> {
+    match flight {
+        Some(flight) => flight.wait().await,
+        None => load_memory(shared, slot),
+    }
 }
 
 /// Makes instances slot `slot` servable if it is not (see [`settle`]).
@@ -800,7 +806,7 @@ async fn ensure(shared: &Rc<Shared>, slot: usize) -> Result<()> {
             refresh_in_background(shared, slot);
             Ok(())
         }
-        Lookup::Miss | Lookup::Wait => settle(shared, slot, lookup).await,
+        Lookup::Miss | Lookup::Wait => settle(shared, slot, flight_for(shared, slot)).await,
     }
 }
 
