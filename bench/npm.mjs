@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
@@ -33,6 +33,8 @@ const HashRing = require('hashring');
 const run = promisify(execFile);
 
 const QUICK = process.argv.includes('--quick');
+/** The 1-minute load average when the run started. */
+const LOAD_AT_START = loadavg()[0];
 const ROUNDS = QUICK ? 3 : 7;
 const log = (...args) => console.error('bench:', ...args);
 
@@ -92,6 +94,9 @@ async function stubRegistry(bodies) {
     res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
     res.end(body ?? '{"error":{"code":"not_found","message":"no"}}');
   });
+  // Keep idle connections longer than a bench phase: fetch reuses them, and one closed by the
+  // server while idle fails the next request with ECONNRESET.
+  server.keepAliveTimeout = 600_000;
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
@@ -296,7 +301,7 @@ function section({ picks, rings, floor, find, size }) {
   lines.push('## npm package (Node)');
   lines.push('');
   lines.push(
-    `Made by \`bash scripts/build-wasm.sh && node bench/npm.mjs\` on ${date}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}. ` +
+    `Made by \`bash scripts/build-wasm.sh && node bench/npm.mjs\` on ${date}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}, load average ${LOAD_AT_START.toFixed(1)} at the start (other work on the machine inflates every absolute number; the side-by-side comparisons are interleaved, so their ratios hold better). ` +
       `Every number is a median of ${ROUNDS} rounds in one Node process; picks go through the package's public API and include the wasm boundary (string keys in, the cached instance object out).`,
   );
   lines.push('');
