@@ -216,10 +216,12 @@ async function benchFindDependencies() {
   try {
     const admin = vasco.connect({ url: server.url, token: server.token, handleSignals: false });
     const deps = { api: '^2', auth: '1.0.0', db: '>=3 <4' };
-    await admin.register({ name: 'api', version: '2.1.0', url: '127.0.0.1:7001' });
-    await admin.register({ name: 'api', version: '2.0.0', url: '127.0.0.1:7002' });
-    await admin.register({ name: 'auth', version: '1.0.0', url: '127.0.0.1:7003' });
-    await admin.register({ name: 'db', version: '3.2.0', url: '127.0.0.1:7004' });
+    // Long leases: a heartbeat lost to a busy machine must not take a dependency away mid-run.
+    const ttl = 120;
+    await admin.register({ name: 'api', version: '2.1.0', url: '127.0.0.1:7001', ttl });
+    await admin.register({ name: 'api', version: '2.0.0', url: '127.0.0.1:7002', ttl });
+    await admin.register({ name: 'auth', version: '1.0.0', url: '127.0.0.1:7003', ttl });
+    await admin.register({ name: 'db', version: '3.2.0', url: '127.0.0.1:7004', ttl });
 
     // Count registry round trips where the package makes them: the global fetch.
     const realFetch = globalThis.fetch;
