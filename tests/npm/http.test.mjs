@@ -24,6 +24,14 @@ defineSuite({
     if (res.status !== 200) throw new Error(`GET /v1/services/${name}: ${res.status} ${await res.text()}`);
     return (await res.json()).instances.map((i) => i.id);
   },
+  // How far behind ours the Worker's clock may read: the time from its stamp to our receipt.
+  async registryLag() {
+    const res = await server.fetch('/health');
+    const received = Date.now();
+    await res.arrayBuffer();
+    const stamped = Number(res.headers.get('x-vasco-now'));
+    return Number.isFinite(stamped) ? Math.max(0, received - stamped) : 0;
+  },
   async remove(name, version, id) {
     const res = await server.fetch(`/v1/services/${name}/${version}/instances/${id}`, { method: 'DELETE', headers: server.auth() });
     await res.arrayBuffer();

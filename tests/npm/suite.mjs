@@ -17,6 +17,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * @param {() => {url: string, token?: string}} mode.options   connect() options
  * @param {(name: string) => Promise<string[]>} mode.ids         live instance ids, uncached
  * @param {(name: string, version: string, id: string) => Promise<void>} [mode.remove]  cleanup
+ * @param {() => Promise<number>} [mode.registryLag]  how far (ms, at most) the registry's clock
+ *   may be behind this process's now, from its x-vasco-now; 0 when it is this process's clock
  */
 export function defineSuite(mode) {
   let vasco;
@@ -51,9 +53,27 @@ export function defineSuite(mode) {
     assert.equal(viaCallback.err.message, 'Need url of service');
     assert.equal(viaCallback.err.code, 'need_url');
     await assert.rejects(vasco.register('', pkg), { message: 'Need url of service', code: 'need_url' });
+    // The original's messages come first (2018 code matching them keeps working), the detail after.
     for (const bad of [undefined, null, {}, 'pkg', { name: 'svc' }, { version: '1.0.0' }, { name: '', version: '1.0.0' }]) {
-      await assert.rejects(vasco.register('127.0.0.1:1', bad), { message: 'Invalid package', code: 'invalid_package' });
+      await assert.rejects(vasco.register('127.0.0.1:1', bad), (err) => {
+        assert.equal(err.code, 'invalid_package');
+        assert.match(err.message, /^Invalid package: ./);
+        return true;
+      });
     }
+    await assert.rejects(vasco.register('127.0.0.1:1', { name: 'svc' }), { message: /^Invalid package: "version" is missing/ });
+    await assert.rejects(vasco.register('127.0.0.1:1', { version: '1.0.0' }), { message: /^Invalid package: "name" is missing/ });
+    // A typo in the vasco key is not silently ignored.
+    await assert.rejects(vasco.register('127.0.0.1:1', { name: 'svc', version: '1.0.0', vasco: { dependecies: { api: '1' } } }), (err) => {
+      assert.equal(err.code, 'invalid_package');
+      assert.match(err.message, /^Invalid package: unknown key "dependecies" in "vasco" \(did you mean "dependencies"\?/);
+      return true;
+    });
+    await assert.rejects(client.register({ name: 'svc', version: '1.0.0', url: '127.0.0.1:1', tll: 3 }), {
+      code: 'invalid_argument',
+      message: /unknown key "tll" \(did you mean "ttl"\?/,
+    });
+    assert.throws(() => vasco.connect({ url: 'memory:', cacheTTL: 10 }), { code: 'invalid_argument', message: /did you mean "cacheTtl"\?/ });
     const field = (url, p, code, fieldName) =>
       assert.rejects(vasco.register(url, p), (err) => {
         assert.equal(err.code, code);
@@ -82,6 +102,15 @@ export function defineSuite(mode) {
       return true;
     });
     assert.throws(() => vasco.connect({ url: 'ftp://example.com' }), { code: 'invalid_registry_url' });
+    // VASCO_URL mistakes a new user makes: each message names the url and says what to write.
+    assert.throws(() => vasco.connect({ url: 'http//x' }), { code: 'invalid_registry_url', message: /"http\/\/x".*did you mean http:\/\/x\?/ });
+    assert.throws(() => vasco.connect({ url: '10.0.0.9:6379' }), { code: 'invalid_registry_url', message: /"10\.0\.0\.9:6379".*no longer uses Redis/ });
+    await assert.rejects(vasco.connect({ url: '127.0.0.1:1', handleSignals: false }).findDependencies({ api: '1' }), (err) => {
+      assert.equal(err.code, 'unavailable');
+      assert.match(err.message, /http:\/\/127\.0\.0\.1:1\/v1\/resolve/, 'names the url');
+      assert.match(err.message, /bad port: fetch refuses to connect to port 1/);
+      return true;
+    });
     assert.throws(() => vasco.connect({ url: 'memory:', timeout: -1 }), { code: 'invalid_argument' });
     await assert.rejects(client.pick('api', '*', { strategy: 'fastest' }), { code: 'invalid_strategy' });
     await assert.rejects(client.instances('Not A Name'), { code: 'invalid_name' });
@@ -104,7 +133,9 @@ export function defineSuite(mode) {
     assert.deepEqual(await find('^2'), { [name]: '127.0.0.1:4002' });
     assert.deepEqual(await find('1.x'), { [name]: '127.0.0.1:4001' });
     assert.deepEqual(await find('>=1'), { [name]: '127.0.0.1:4002' }, 'the newest matching version wins');
-    await assert.rejects(find('3.0.0'), { message: `No url for: ${name}`, code: 'no_url' });
+    // The original's message, then the range asked and what is live instead.
+    await assert.rejects(find('3.0.0'), { message: `No url for: ${name} (wanted ${name} 3.0.0: live versions 2.1.0, 1.0.0)`, code: 'no_url' });
+    await assert.rejects(client.pick(name, '^3'), { message: `No url for: ${name} (wanted ${name} ^3: live versions 2.1.0, 1.0.0)`, code: 'no_url' });
 
     const all = await client.instances(name);
     assert.deepEqual(all.map((i) => i.version), ['2.1.0', '1.0.0'], 'newest version first');
@@ -166,7 +197,7 @@ export function defineSuite(mode) {
       () => assert.fail('must report the missing dependency'),
       (e) => e,
     );
-    assert.equal(err.message, `No url for: ${dep}`);
+    assert.equal(err.message, `No url for: ${dep} (wanted ${dep} ^1: no live instance)`);
     assert.equal(err.code, 'no_url');
     assert.deepEqual(err.missing, [dep]);
     assert.deepEqual(registration.missing, [dep]);
@@ -187,7 +218,7 @@ export function defineSuite(mode) {
         resolve({ e, deps, r }),
       );
     });
-    assert.equal(viaCallback.e.message, `No url for: ${other}`);
+    assert.equal(viaCallback.e.message, `No url for: ${other} (wanted ${other} 1: no live instance)`);
     assert.deepEqual(viaCallback.deps, { [dep]: '127.0.0.1:5002' });
     await viaCallback.r.deregister();
 
@@ -240,6 +271,141 @@ export function defineSuite(mode) {
     await waitFor(async () => !(await mode.ids(name)).includes(id), { timeout: 4000, message: 'expiry' });
     const took = Date.now() - stopped;
     assert.ok(took <= 1500, `gone ${took} ms after the last beat with a 1 s lease`);
+  });
+
+  test(`${prefix} another client never answers with an instance whose lease has ended`, async () => {
+    const name = unique('lapse');
+    const owner = vasco.connect({ ...mode.options(), handleSignals: false });
+    // A fresh observer with the default cache (5 s): longer than the 1 s lease.
+    const observer = vasco.connect({ ...mode.options(), handleSignals: false });
+    const registration = await owner.register({ name, version: '1.0.0', url: '127.0.0.1:6151', ttl: 1 });
+    const id = registration.id;
+    assert.deepEqual((await observer.instances(name)).map((i) => i.id), [id]);
+    assert.equal((await observer.pick(name, { strategy: 'maglev', key: 'user-1' })).id, id);
+    registration.stop(); // its process "dies": no more heartbeats, nothing deregistered
+
+    // Judged on the registry's clock: it runs on this machine's clock, but stamps a request
+    // with the time it arrived (workerd's clock moves only between I/O), so at a local time t
+    // it reads at least t - lag. A lease has surely ended once asked - lag >= expires_at.
+    // Every answer is checked until it is gone. (waitFor retries on a throw, so violations
+    // are collected and asserted after it.)
+    let lag = 0;
+    const late = [];
+    const check = (asked, instance, how) => {
+      if (instance && instance.id === id && asked - lag >= instance.expires_at) {
+        late.push(`${how} ${asked - lag - instance.expires_at} ms late (registry lag ${lag} ms)`);
+      }
+    };
+    await waitFor(
+      async () => {
+        lag = Math.max(lag, (await mode.registryLag?.()) ?? 0);
+        let asked = Date.now();
+        const list = await observer.instances(name);
+        for (const instance of list) check(asked, instance, 'instances()');
+        asked = Date.now();
+        check(asked, await observer.pick(name).catch(() => null), 'pick()');
+        asked = Date.now();
+        check(asked, await observer.pick(name, { strategy: 'maglev', key: 'user-1' }).catch(() => null), 'pick(key)');
+        asked = Date.now();
+        const found = await observer.findDependencies({ [name]: '1' }).catch(() => ({}));
+        if (found[name]) check(asked, { id, expires_at: registration.instance.expires_at }, 'findDependencies()');
+        return !list.some((i) => i.id === id);
+      },
+      { timeout: 8000, message: `${id} to be gone from the observer's answers` },
+    );
+    assert.deepEqual(late, [], `answered with ${id} after its lease ended`);
+    await assert.rejects(observer.pick(name), { code: 'no_url' });
+    await owner.close({ deregister: false });
+    await observer.close();
+  });
+
+  test(`${prefix} concurrent cold lookups share one request per question`, { skip: mode.name !== 'http' && 'counts HTTP requests' }, async () => {
+    const a = unique('co-a');
+    const b = unique('co-b');
+    const c = unique('co-c');
+    const regs = [];
+    for (const [name, port] of [[a, 6301], [b, 6302], [c, 6303]]) {
+      regs.push(await client.register({ name, version: '1.0.0', url: `127.0.0.1:${port}` }));
+    }
+    // Count the package's requests where it makes them: the global fetch.
+    const realFetch = globalThis.fetch;
+    const requests = [];
+    globalThis.fetch = (url, init) => {
+      requests.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`);
+      return realFetch(url, init);
+    };
+    try {
+      const cold = vasco.connect({ ...mode.options(), handleSignals: false });
+      const found = await Promise.all(Array.from({ length: 50 }, () => cold.findDependencies({ [a]: '^1', [b]: '1' })));
+      assert.ok(found.every((urls) => urls[a] === '127.0.0.1:6301' && urls[b] === '127.0.0.1:6302'));
+      assert.deepEqual(requests, ['POST /v1/resolve'], '50 callers, one question, one request');
+
+      // Overlapping questions: only what nobody is asking yet is asked.
+      requests.length = 0;
+      const other = vasco.connect({ ...mode.options(), handleSignals: false });
+      const [ab, bc] = await Promise.all([other.findDependencies({ [a]: '1', [b]: '1' }), other.findDependencies({ [b]: '1', [c]: '1' })]);
+      assert.equal(bc[b], ab[b]);
+      assert.equal(bc[c], '127.0.0.1:6303');
+      assert.equal(requests.length, 2, `asked ${JSON.stringify(requests)}`);
+
+      // Instance lists and picks of a new client: one GET, however many callers.
+      requests.length = 0;
+      const third = vasco.connect({ ...mode.options(), handleSignals: false });
+      const lists = await Promise.all([
+        ...Array.from({ length: 25 }, () => third.instances(a)),
+        ...Array.from({ length: 25 }, (_, i) => third.pick(a, { strategy: 'maglev', key: `k${i}` })),
+      ]);
+      assert.equal(lists.length, 50);
+      assert.deepEqual(requests, [`GET /v1/services/${a}`]);
+      for (const c_ of [cold, other, third]) await c_.close();
+    } finally {
+      globalThis.fetch = realFetch;
+      for (const r of regs) await r.deregister();
+    }
+  });
+
+  test(`${prefix} a memoized sticky pick follows an ejection`, async () => {
+    const name = unique('sticky');
+    const regs = [];
+    for (const port of [6401, 6402, 6403]) regs.push(await client.register({ name, version: '1.0.0', url: `127.0.0.1:${port}` }));
+    const sticky = vasco.connect({ ...mode.options(), handleSignals: false });
+    const first = await sticky.pick(name, { strategy: 'maglev', key: 'user-7' });
+    for (let i = 0; i < 10; i += 1) assert.equal((await sticky.pick(name, { strategy: 'maglev', key: 'user-7' })).url, first.url);
+    let ejected = false;
+    for (let i = 0; i < 5; i += 1) ejected = sticky.reportFailure(name, first.url);
+    assert.equal(ejected, true);
+    const moved = await sticky.pick(name, { strategy: 'maglev', key: 'user-7' });
+    assert.notEqual(moved.url, first.url, 'the key moved off the ejected instance at once');
+    assert.equal((await sticky.pick(name, { strategy: 'maglev', key: 'user-7' })).url, moved.url);
+    await sticky.close();
+    for (const r of regs) await r.deregister();
+  });
+
+  test(`${prefix} the original API keeps a register()-only process alive; connect() does not`, async () => {
+    const name = unique('alive');
+    const child = startChild('register-only.cjs', { SVC_NAME: name, SVC_TTL: '1' });
+    try {
+      const { id } = await child.message('registered');
+      // Heartbeats keep coming (every ~ttl/3): the process did not exit after registering.
+      await waitFor(() => child.messages.filter((m) => m.heartbeat).length >= 3 || child.child.exitCode !== null, {
+        timeout: 10_000,
+        message: 'three heartbeats',
+      });
+      assert.equal(child.child.exitCode, null, `exited after registering (stderr: ${child.stderr()})`);
+      if (mode.name === 'http') assert.ok((await mode.ids(name)).includes(id));
+      child.kill('SIGTERM');
+      const { signal } = await child.exited;
+      assert.equal(signal, 'SIGTERM');
+      assert.ok(child.messages.some((m) => m.deregistered), 'deregistered on the way out');
+    } finally {
+      child.kill('SIGKILL');
+    }
+    // The modern API's timers are unref'd: with nothing else to do, the process exits.
+    const modern = startChild('register-only.cjs', { SVC_NAME: unique('cli'), SVC_TTL: '1', SVC_MODERN: '1' });
+    const exit = await modern.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, modern.stderr());
+    assert.ok(modern.messages.some((m) => m.registered));
+    if (mode.name === 'http') await mode.remove(modern.messages[0]?.name ?? '', '1.0.0', modern.messages[0]?.id ?? '');
   });
 
   test(`${prefix} deregister() removes the instance at once`, async () => {

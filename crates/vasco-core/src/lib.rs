@@ -37,7 +37,7 @@ pub mod service;
 pub mod snapshot;
 pub mod version;
 
-pub use cache::{CachePolicy, Freshness};
+pub use cache::{lease_serves, CachePolicy, Freshness, RegistryClock};
 pub use error::{Error, Result};
 pub use instance::{heartbeat_period_ms, parse_tags, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};

@@ -136,13 +136,18 @@ impl Snapshot {
     /// at least `now + ttl`, because renewals are not written to snapshots (see the module
     /// docs). A member leaves default reads when a newer snapshot no longer lists it.
     pub fn members(&self, now: Millis) -> Vec<Instance> {
-        self.instances
-            .iter()
-            .map(|i| Instance {
-                expires_at: i.expires_at.max(now.saturating_add(i.ttl_ms)),
-                ..i.clone()
-            })
-            .collect()
+        self.instances.iter().map(|i| as_member(i, now)).collect()
+    }
+}
+
+/// `instance` as a member of a membership that is kept current by removals (a snapshot, or a
+/// change feed, which sends no renewals): its lease seen as open until at least `now + ttl`,
+/// because renewals since its record was sent are not known, and a member that stops renewing
+/// is removed by its object rather than left to lapse.
+pub fn as_member(instance: &Instance, now: Millis) -> Instance {
+    Instance {
+        expires_at: instance.expires_at.max(now.saturating_add(instance.ttl_ms)),
+        ..instance.clone()
     }
 }
 

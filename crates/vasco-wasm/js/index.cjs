@@ -56,10 +56,27 @@ function vascoError(code, message, extra) {
 // HTTP: the wasm client hands each registry call to `send` and reads {status, body} back;
 // status 0 means the registry could not be reached (the client then serves from its cache).
 
-function describeFetchError(error) {
+/** Why a fetch failed, in words that say what to check. */
+function describeFetchError(error, url) {
   if (error && error.name === 'TimeoutError') return 'timed out'
   const cause = error && error.cause
-  if (cause && (cause.code || cause.message)) return [cause.code, cause.message].filter(Boolean).join(': ')
+  const code = cause && cause.code
+  const host = (() => {
+    try {
+      return new URL(url).host
+    } catch {
+      return url
+    }
+  })()
+  if (cause && cause.message === 'bad port') {
+    return `bad port: fetch refuses to connect to port ${new URL(url).port} (a port the Fetch standard blocks); run the registry on another port`
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `${code}: cannot resolve the host of ${host}; check VASCO_URL`
+  if (code === 'ECONNREFUSED') return `ECONNREFUSED: nothing listens at ${host}; is the registry running? (VASCO_URL)`
+  if (typeof code === 'string' && code.startsWith('HPE_')) {
+    return `${code}: the server at ${host} does not answer HTTP (a Redis server? VASCO_URL must be the Vasco registry's http(s) URL)`
+  }
+  if (cause && (code || cause.message)) return [code, cause.message].filter(Boolean).join(': ')
   return (error && error.message) || String(error)
 }
 
@@ -78,9 +95,10 @@ function makeSend(timeoutMs) {
       })
       const body = await response.text()
       log('%s %s -> %d (%dms)', request.method, request.url, response.status, Date.now() - started)
-      return { status: response.status, body }
+      // x-vasco-now: the registry's clock, against which leases end.
+      return { status: response.status, body, now: response.headers.get('x-vasco-now') ?? undefined }
     } catch (error) {
-      const reason = describeFetchError(error)
+      const reason = describeFetchError(error, request.url)
       log('%s %s failed: %s', request.method, request.url, reason)
       return { status: 0, body: reason }
     }
@@ -144,8 +162,11 @@ class Registration extends EventEmitter {
   #inflight = null
   #stopped = false
   #deregistered = null
+  #keepAlive
+  /** Codes already reported as a process warning (no 'error' listener); cleared on success. */
+  #warned = new Set()
 
-  constructor(client, core, spec, handleSignals, leaseTimeoutMs) {
+  constructor(client, core, spec, handleSignals, leaseTimeoutMs, keepAlive = false) {
     super()
     // Over HTTP the lease is held on a WebSocket (HTTP PUT renewals as the fallback).
     if (leaseTimeoutMs) this.#lease = new SocketLease(core, spec, log, leaseTimeoutMs, () => this.#lost())
@@ -169,6 +190,7 @@ class Registration extends EventEmitter {
     /** Names of dependencies without an instance yet (retried in the background). */
     this.missing = []
     this.#handleSignals = handleSignals
+    this.#keepAlive = keepAlive
   }
 
   #handleSignals
@@ -190,9 +212,18 @@ class Registration extends EventEmitter {
     return !this.#stopped
   }
 
+  /**
+   * A background failure: an 'error' event, or without a listener a process warning (once per
+   * error code until a heartbeat succeeds again), never silence and never a crash.
+   */
   #report(error) {
     log('%s@%s: %s', this.name, this.version, error.message)
-    if (this.listenerCount('error') > 0) this.emit('error', error)
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error)
+    } else if (!this.#warned.has(error.code)) {
+      this.#warned.add(error.code)
+      process.emitWarning(`vasco: ${this.name}@${this.version}: ${error.message}`, { code: `VASCO_${String(error.code).toUpperCase()}` })
+    }
   }
 
   /** The first round: resolve dependencies, register, start heartbeats. */
@@ -214,11 +245,17 @@ class Registration extends EventEmitter {
     try {
       await this.#beatOnce()
     } catch (error) {
-      // The registry refused or is down: keep trying in the background, report it now.
+      error.registration = this
+      // Refused (a missing or wrong token, a field the registry rejects): asking again the
+      // same way cannot succeed, so nothing keeps running. Reported now.
+      if (error.code !== 'unavailable') {
+        this.stop()
+        throw error
+      }
+      // The registry is down: keep trying in the background, report it now.
       this.#scheduleBeat(this.#core.retryDelay(this.#beatAttempt++, this.#period()))
       if (this.#handleSignals) watchSignals(this)
       if (dependencyError) this.#scheduleDependencies()
-      error.registration = this
       throw error
     }
     this.#scheduleBeat(this.#core.heartbeatDelay(this.#spec.ttlMs))
@@ -243,6 +280,7 @@ class Registration extends EventEmitter {
     try {
       this.instance = await pending
       this.#beatAttempt = 0
+      this.#warned.clear()
       return this.instance
     } finally {
       if (this.#inflight === pending) this.#inflight = null
@@ -253,7 +291,9 @@ class Registration extends EventEmitter {
     if (this.#stopped) return
     clearTimeout(this.#beatTimer)
     this.#beatTimer = setTimeout(() => this.#beat(), delay)
-    this.#beatTimer.unref()
+    // The original API's heartbeat keeps the process alive while registered, as the original
+    // module's timer did; connect()'s does not (a CLI using it must be able to exit).
+    if (!this.#keepAlive) this.#beatTimer.unref()
   }
 
   async #beat() {
@@ -331,6 +371,73 @@ class Registration extends EventEmitter {
 
 const DEFAULT_STRATEGY = 'weighted'
 const NO_OPTIONS = Object.freeze({})
+/** Keys memoized per slot and keyed strategy before the memo starts over. */
+const HOT_KEYS = 4096
+
+/**
+ * Memoized picks of one slot with one keyed strategy (maglev, ring): key -> instance, valid
+ * while `changes` matches the client's and until `until` (local ms), both as the wasm client
+ * said (`hotUntil`): passing a string key into wasm costs more than the pick itself. Two
+ * generations of at most HOT_KEYS keys each, so hot keys stay and cold ones age out; when a
+ * whole generation saw fewer than one hit in eight lookups (keys that do not repeat), the memo
+ * stands aside for the next 8 * HOT_KEYS picks, so random keys pay almost nothing for it.
+ */
+class HotKeys {
+  constructor() {
+    this.changes = -1
+    this.until = 0
+    this.young = new Map()
+    this.old = new Map()
+    this.lookups = 0
+    this.hits = 0
+    this.skip = 0
+  }
+
+  get(key) {
+    if (this.skip > 0) {
+      this.skip -= 1
+      return undefined
+    }
+    this.lookups += 1
+    const hit = this.young.get(key)
+    if (hit !== undefined) {
+      this.hits += 1
+      return hit
+    }
+    const old = this.old.get(key)
+    if (old !== undefined) {
+      this.hits += 1
+      this.set(key, old)
+    }
+    return old
+  }
+
+  set(key, value) {
+    if (this.skip > 0) return
+    if (this.young.size >= HOT_KEYS) {
+      const cold = this.hits * 8 < this.lookups
+      this.lookups = 0
+      this.hits = 0
+      this.old = cold ? new Map() : this.young
+      this.young = new Map()
+      if (cold) {
+        this.skip = 8 * HOT_KEYS
+        return
+      }
+    }
+    this.young.set(key, value)
+  }
+
+  reset(changes, until) {
+    this.changes = changes
+    this.until = until
+    this.lookups = 0
+    this.hits = 0
+    this.skip = 0
+    if (this.young.size) this.young = new Map()
+    if (this.old.size) this.old = new Map()
+  }
+}
 
 function splitRange(range, options) {
   if (range !== null && typeof range === 'object') return [undefined, range]
@@ -349,6 +456,12 @@ class VascoClient {
   #handleSignals
   #feeds
   #leaseTimeoutMs
+  /** Codes of the keyed strategies (picks by key can be memoized). */
+  #keyed = new Set()
+  /** HotKeys by slot * 8 + strategy. */
+  #hot = new Map()
+  /** Moves whenever an answer is stored or an instance may have been ejected. */
+  #changes = 0
 
   constructor(options = {}) {
     if (options === null || typeof options !== 'object') {
@@ -361,12 +474,21 @@ class VascoClient {
     if (typeof timeout !== 'number' || !(timeout > 0)) {
       throw vascoError('invalid_argument', 'timeout: must be a positive number of milliseconds', { field: 'timeout' })
     }
-    this.#core = new wasm.Client({ ...options, url, token }, makeSend(timeout))
+    const params = { ...options }
+    if (url !== undefined) params.url = url
+    if (token !== undefined) params.token = token
+    this.#core = new wasm.Client(params, makeSend(timeout), () => {
+      this.#changes += 1
+    })
     this.#handleSignals = options.handleSignals !== false
     // Sockets (see feed.cjs, lease.cjs): change feeds keep the cache, leases ride a WebSocket.
     this.#feeds = new Feeds(this.#core, log, options.feeds !== false)
     this.#leaseTimeoutMs = options.lease === 'http' || this.#core.memory ? 0 : timeout
     this.#defaultStrategy = this.#strategy(DEFAULT_STRATEGY)
+    // memory: answers follow the in-process registry's every change: nothing is memoized.
+    if (!this.#core.memory) {
+      for (const name of wasm.strategies()) if (wasm.strategyUsesKey(name)) this.#keyed.add(this.#strategy(name))
+    }
     log('client for %s', this.#core.url)
   }
 
@@ -431,23 +553,45 @@ class VascoClient {
       key = options.key
       if (key != null && typeof key !== 'string') key = String(key)
       else if (key === null) key = undefined
-      // From the cache when it can answer now (the hot path: no await inside).
-      instance = this.#core.pick(slot, strategy, key, false)
+      if (key !== undefined && this.#keyed.has(strategy)) {
+        // Sticky picks of a key repeat: memoized while nothing they depend on can change.
+        const id = slot * 8 + strategy
+        const now = Date.now()
+        let hot = this.#hot.get(id)
+        const valid = hot !== undefined && hot.changes === this.#changes && now < hot.until
+        if (valid) {
+          instance = hot.get(key)
+          if (instance !== undefined) return Promise.resolve(instance)
+        }
+        instance = this.#core.pick(slot, strategy, key, false)
+        if (instance) {
+          if (hot === undefined) {
+            hot = new HotKeys()
+            this.#hot.set(id, hot)
+          }
+          // hotUntil is asked after the pick: the slot is as the pick left it.
+          if (!valid) hot.reset(this.#changes, this.#core.hotUntil(slot, strategy))
+          hot.set(key, instance)
+        }
+      } else {
+        // From the cache when it can answer now (the hot path: no await inside).
+        instance = this.#core.pick(slot, strategy, key, false)
+      }
     } catch (error) {
       return Promise.reject(error)
     }
     if (instance) return Promise.resolve(instance)
-    return this.#pickAfterLoad(name, slot, strategy, key, instance)
+    return this.#pickAfterLoad(name, range, slot, strategy, key, instance)
   }
 
-  async #pickAfterLoad(name, slot, strategy, key, instance) {
+  async #pickAfterLoad(name, range, slot, strategy, key, instance) {
     if (instance === undefined) {
       const feed = this.#feeds.settled(name)
       if (feed) await feed
       await this.#core.instances(slot)
       instance = this.#core.pick(slot, strategy, key, true)
     }
-    if (instance == null) throw vascoError('no_url', `No url for: ${name}`, { missing: [name] })
+    if (instance == null) throw await this.#core.noUrl(name, range == null ? undefined : String(range))
     return instance
   }
 
@@ -484,8 +628,8 @@ class VascoClient {
     return registration
   }
 
-  _track(spec, handleSignals) {
-    const registration = new Registration(this, this.#core, spec, handleSignals, this.#leaseTimeoutMs)
+  _track(spec, handleSignals, keepAlive = false) {
+    const registration = new Registration(this, this.#core, spec, handleSignals, this.#leaseTimeoutMs, keepAlive)
     if (spec.hasDependencies) registration._feeds = this.#feeds.wantAll(spec.dependencies, spec.mocks)
     this.#registrations.add(registration)
     return registration
@@ -513,7 +657,9 @@ class VascoClient {
 
   /** A call to `url` of `name` failed; enough in a row eject it from picks for a while. */
   reportFailure(name, url) {
-    return this.#core.reportFailure(String(name), String(url))
+    const ejected = this.#core.reportFailure(String(name), String(url))
+    if (ejected) this.#changes += 1
+    return ejected
   }
 
   /** A call to `url` of `name` succeeded. */
@@ -541,6 +687,30 @@ class VascoClient {
     }
     this.#feeds.close()
     this.#core.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The core's Selector, with picks by key memoized on this side of the wasm boundary (its
+// candidates never change, so a key's candidate never does).
+
+class Selector extends wasm.Selector {
+  #hot = null
+
+  constructor(strategy, candidates, options) {
+    super(strategy, candidates, options)
+    if (wasm.strategyUsesKey(String(strategy))) this.#hot = new HotKeys()
+  }
+
+  /** The index of the picked candidate, or -1 when there are none. */
+  pick(key) {
+    if (this.#hot === null || typeof key !== 'string') return super.pick(key)
+    let index = this.#hot.get(key)
+    if (index === undefined) {
+      index = super.pick(key)
+      this.#hot.set(key, index)
+    }
+    return index
   }
 }
 
@@ -583,7 +753,7 @@ function register(url, pkg, done) {
     const spec = wasm.Registration.fromPackage(url, packageFields(pkg))
     const client = getDefaultClient()
     const handleSignals = !(pkg.vasco && pkg.vasco.handleSignals === false)
-    registration = client._track(spec, handleSignals)
+    registration = client._track(spec, handleSignals, true)
     result = registration._start()
   } catch (error) {
     result = Promise.reject(error)
@@ -633,7 +803,7 @@ module.exports = {
   Registration,
   // The core, for simulations and tools: in-memory registry, selector, version matching.
   Registry: wasm.Registry,
-  Selector: wasm.Selector,
+  Selector,
   versionMatches: wasm.versionMatches,
   normalizeVersion: wasm.normalizeVersion,
   keyMovement: wasm.keyMovement,

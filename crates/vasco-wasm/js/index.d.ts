@@ -22,13 +22,15 @@ export { Registry, Selector, versionMatches, normalizeVersion, keyMovement, stra
  * Every error of the package is an `Error` with `name` `"VascoError"` and a stable `code`:
  *
  * - `need_url`: `Need url of service` (register without a url)
- * - `invalid_package`: `Invalid package` (no package, name or version)
- * - `no_url`: `No url for: <names>` (dependencies without a live instance; see `missing`)
+ * - `invalid_package`: `Invalid package: <what>` (no package, name or version, an unknown key in `vasco`)
+ * - `no_url`: `No url for: <names> (wanted <name> <range>: live versions ...)` (dependencies without a
+ *   live instance; see `missing`)
  * - `invalid_<field>`: a field failed validation (`invalid_name`, `invalid_version`, `invalid_url`,
  *   `invalid_ttl`, `invalid_dependencies`, `invalid_mocks`, `invalid_strategy`, ...; see `field`)
  * - `invalid_registry_url`: VASCO_URL / `url` is not http(s), host:port or memory: (e.g. redis://)
  * - `invalid_argument`: an argument of the wrong shape
- * - `unavailable`: the registry could not be reached (or answered 5xx) and nothing usable was cached
+ * - `unavailable`: the registry could not be reached (or answered 5xx/429: see `status` and
+ *   `registryCode`, e.g. 503 `not_configured`) and nothing usable was cached
  * - a registry error code for 4xx answers (`unauthorized`, `invalid_url`, `not_found`, ...; see `status`)
  * - `bad_response`: the registry answered something unreadable
  * - `closed`: the client was closed
@@ -42,8 +44,12 @@ export interface VascoError extends Error {
   dependencies?: Record<string, string>;
   /** For validation errors: the field. */
   field?: string;
-  /** For registry errors: the HTTP status. */
+  /** For registry errors, and `unavailable` when the registry answered: the HTTP status. */
   status?: number;
+  /** For `unavailable` when the registry answered 5xx/429: its error code (`not_configured`, ...). */
+  registryCode?: string;
+  /** For `invalid_package`: what is wrong with the package. */
+  reason?: string;
   /** For errors of register(): the registration, which keeps running (heartbeats, resolution). */
   registration?: Registration;
 }
@@ -83,11 +89,13 @@ export type Callback<T> = (error: VascoError | null, value?: T) => void;
 
 /**
  * A running registration: the instance's lease is renewed every ttl/3 (with jitter), and its
- * missing dependencies are retried in the background. Timers are unref'd.
+ * missing dependencies are retried in the background. A registration of the original
+ * `register()` keeps the process alive until it is stopped or deregistered (as the original's
+ * heartbeat did); one of `connect().register()` does not (its timers are unref'd).
  *
  * Events: `'heartbeat'` (instance), `'dependencies'` (urls, once all resolved), `'deregistered'`,
- * `'error'` (registry errors of background heartbeats and retries; never thrown when there is no
- * listener, only logged with DEBUG=vasco).
+ * `'error'` (registry errors of background heartbeats and retries; never thrown: without a
+ * listener, each kind of failure is emitted once as a process warning instead).
  */
 export declare class Registration extends EventEmitter {
   private constructor();
@@ -258,6 +266,8 @@ export declare function connect(options?: ConnectOptions): VascoClient;
  * The original API: resolves `pkg.vasco.dependencies`, registers `pkg.name@pkg.version` at `url`,
  * starts heartbeats and calls `done(err, depUrls)`. Missing dependencies: the instance is
  * registered anyway, `err` is `No url for: <names>` and resolution is retried in the background.
+ * While registered, the process stays alive (call `deregister()` or `registration.stop()` to let
+ * it exit). A registration the registry refuses (e.g. no `VASCO_TOKEN`) is not retried.
  * Returns the Registration (with `done`), or a Promise of the urls with a `registration` property.
  */
 export declare function register(url: string, pkg: PackageJson, done: Callback<DependencyUrls>): Registration | null;

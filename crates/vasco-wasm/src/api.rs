@@ -3,17 +3,22 @@
 //! The JavaScript side owns what only JavaScript can do well in Node (timers, signals, event
 //! emitters, `fetch` with a timeout) and calls in here for everything else. Over HTTP, each
 //! registry call is handed to the `send(request)` function given to the constructor, which
-//! answers `{status, body}` (status 0 when the network failed).
+//! answers `{status, body, now}` (status 0 when the network failed; `now` is the registry's
+//! `x-vasco-now` header, its clock, when present).
+//!
+//! Every fetch that fills cache slots is a [`Flight`], registered under each of its slots
+//! while it runs: a caller whose question is already being asked waits for that flight
+//! instead of sending the same request again (one request per distinct question in flight).
 
-use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
+use std::{cell::RefCell, collections::BTreeMap, future::Future, rc::Rc};
 
 use js_sys::{Array, Function, Object, Promise};
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen::{prelude::*, JsCast};
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use vasco_core::{
     heartbeat_delay_ms, select::Strategy, Backoff, CachePolicy, Dependencies, Mocks, Query,
-    ServiceName, SplitMix64, VersionReq,
+    RegistryClock, ServiceName, SplitMix64, VersionReq,
 };
 
 mod socket;
@@ -24,9 +29,9 @@ use crate::{
         core_error, entropy, from_js, frozen_instances, get, js_error, now, opt_number, opt_string,
         set, strings, to_js,
     },
-    error::{Error, Result},
+    error::{Error, Result, Wanted},
     transport::{
-        already_gone, read_response, Call, CatalogCall, DeregisterCall, HttpEndpoint,
+        already_gone, read_response, registry_now, Call, CatalogCall, DeregisterCall, HttpEndpoint,
         InstancesCall, MemoryRegistry, RegisterCall, ResolveCall,
     },
 };
@@ -52,16 +57,82 @@ enum Link {
 struct Shared {
     endpoint: Endpoint,
     link: Link,
+    /// Called (without arguments) whenever a fetched answer is stored, so the JavaScript
+    /// side knows to drop what it memoized (see [`Client::hot_until`]).
+    changed: Option<Function>,
     state: RefCell<State<Array, SplitMix64>>,
-    /// Loads of instance slots in flight, so concurrent misses share one request.
-    loading: RefCell<BTreeMap<usize, Promise>>,
     /// Each service with an open change feed, and its membership (see `socket`).
     feeds: RefCell<BTreeMap<ServiceName, crate::feed::Membership>>,
     /// For each slot answered from a feed, the feed's index it was computed at.
     fed: RefCell<BTreeMap<usize, u64>>,
+    /// The fetch in flight for each slot being fetched, so concurrent misses share it.
+    flights: RefCell<BTreeMap<usize, Flight>>,
+    /// Numbers flights, so a finished one unregisters only itself.
+    next_flight: std::cell::Cell<u64>,
+}
+
+/// One fetch in flight, shared by everyone waiting for the slots it fills.
+#[derive(Clone)]
+struct Flight {
+    id: u64,
+    /// Settles (always fulfilled) when the fetch is over.
+    done: Promise,
+    /// Its outcome, once over.
+    outcome: Rc<RefCell<Option<Result<()>>>>,
+}
+
+impl Flight {
+    /// Waits for the fetch and answers its outcome.
+    async fn wait(&self) -> Result<()> {
+        let _ = JsFuture::from(self.done.clone()).await;
+        self.outcome.borrow().clone().unwrap_or(Ok(()))
+    }
+}
+
+/// Runs `task` as the fetch of `slots` (already marked in flight in the cache), registered as
+/// their flight until it ends.
+fn fly(
+    shared: &Rc<Shared>,
+    slots: Vec<usize>,
+    task: impl Future<Output = Result<()>> + 'static,
+) -> Flight {
+    let id = shared.next_flight.get() + 1;
+    shared.next_flight.set(id);
+    let outcome = Rc::new(RefCell::new(None));
+    let done = {
+        let shared = shared.clone();
+        let outcome = outcome.clone();
+        let slots = slots.clone();
+        future_to_promise(async move {
+            let result = task.await;
+            *outcome.borrow_mut() = Some(result);
+            let mut flights = shared.flights.borrow_mut();
+            let mut state = shared.state.borrow_mut();
+            for slot in &slots {
+                if flights.get(slot).is_some_and(|f| f.id == id) {
+                    flights.remove(slot);
+                    // Stored or failed already clears it; a task that ended early did not.
+                    state.cache.set_in_flight(*slot, false);
+                }
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    };
+    let flight = Flight { id, done, outcome };
+    let mut flights = shared.flights.borrow_mut();
+    for slot in slots {
+        flights.insert(slot, flight.clone());
+    }
+    flight
 }
 
 impl Shared {
+    fn changed(&self) {
+        if let Some(changed) = &self.changed {
+            let _ = changed.call0(&JsValue::UNDEFINED);
+        }
+    }
+
     fn generation(&self) -> Option<u64> {
         match self.link {
             Link::Memory => Some(memory_generation()),
@@ -78,42 +149,63 @@ impl Shared {
     }
 }
 
-/// Runs one registry call over the client's link.
-async fn call<C: Call>(shared: &Shared, call: &C) -> Result<C::Output> {
+/// Runs one registry call over the client's link. Also answers what the answer said of the
+/// registry's clock (over HTTP, its `x-vasco-now`; the local clock when absent or in process).
+async fn call<C: Call>(shared: &Shared, call: &C) -> Result<(C::Output, RegistryClock)> {
     match &shared.link {
-        Link::Memory => MEMORY.with(|memory| call.run(&mut memory.borrow_mut(), now())),
+        Link::Memory => MEMORY.with(|memory| {
+            let output = call.run(&mut memory.borrow_mut(), now())?;
+            Ok((output, RegistryClock::LOCAL))
+        }),
         Link::Http { endpoint, send } => {
             let request = call.request(endpoint);
-            let js = Object::new();
-            set(&js, "method", request.method);
-            set(&js, "url", request.url.as_str());
-            if let Some(body) = &request.body {
-                set(&js, "body", body.as_str());
-            }
-            if let Some(token) = &request.token {
-                set(&js, "token", token.as_str());
-            }
-            let unavailable = |e: JsValue| Error::Unavailable {
-                reason: describe(&e),
-            };
-            let pending = send.call1(&JsValue::UNDEFINED, &js).map_err(unavailable)?;
-            let reply = JsFuture::from(Promise::resolve(&pending))
+            let what = format!("{} {}", request.method, request.url);
+            let token_sent = request.token.is_some();
+            let sent = now();
+            http_call(call, send, &request)
                 .await
-                .map_err(unavailable)?;
-            let status = get(&reply, "status").as_f64().unwrap_or(0.0) as u16;
-            let body = get(&reply, "body").as_string().unwrap_or_default();
-            if status == 0 {
-                return Err(Error::Unavailable {
-                    reason: if body.is_empty() {
-                        "no answer".into()
-                    } else {
-                        body
-                    },
-                });
-            }
-            read_response(call, status, &body)
+                .map(|(output, registry_now)| {
+                    let clock = registry_now.map_or(RegistryClock::LOCAL, |registry_now| {
+                        RegistryClock::from_answer(sent, registry_now)
+                    });
+                    (output, clock)
+                })
+                .map_err(|e| e.at(&what, token_sent))
         }
     }
+}
+
+/// One HTTP request through `send`: the parsed answer and the registry's `x-vasco-now`.
+async fn http_call<C: Call>(
+    call: &C,
+    send: &Function,
+    request: &crate::transport::HttpRequest,
+) -> Result<(C::Output, Option<u64>)> {
+    let js = Object::new();
+    set(&js, "method", request.method);
+    set(&js, "url", request.url.as_str());
+    if let Some(body) = &request.body {
+        set(&js, "body", body.as_str());
+    }
+    if let Some(token) = &request.token {
+        set(&js, "token", token.as_str());
+    }
+    let unavailable = |e: JsValue| Error::unavailable(describe(&e));
+    let pending = send.call1(&JsValue::UNDEFINED, &js).map_err(unavailable)?;
+    let reply = JsFuture::from(Promise::resolve(&pending))
+        .await
+        .map_err(unavailable)?;
+    let status = get(&reply, "status").as_f64().unwrap_or(0.0) as u16;
+    let body = get(&reply, "body").as_string().unwrap_or_default();
+    if status == 0 {
+        return Err(Error::unavailable(if body.is_empty() {
+            "no answer".into()
+        } else {
+            body
+        }));
+    }
+    let clock = registry_now(get(&reply, "now").as_string().as_deref());
+    read_response(call, status, &body).map(|output| (output, clock))
 }
 
 /// A thrown JavaScript value as text.
@@ -128,7 +220,26 @@ fn promise(future: impl std::future::Future<Output = Result<JsValue>> + 'static)
     future_to_promise(async move { future.await.map_err(|e| js_error(&e)) })
 }
 
+/// Refuses a key of the JavaScript object `object` that is not in `known` (a typo would
+/// otherwise be silently ignored); `name` is the option's name in messages.
+fn check_keys(object: &JsValue, known: &[&str], name: &'static str) -> Result<()> {
+    let Some(object) = object.dyn_ref::<Object>() else {
+        return Ok(());
+    };
+    let keys: serde_json::Map<String, serde_json::Value> = Object::keys(object)
+        .iter()
+        .filter_map(|key| key.as_string())
+        .map(|key| (key, serde_json::Value::Null))
+        .collect();
+    match client::unknown_key(&keys, known, "") {
+        Some(message) => Err(Error::argument(name, message)),
+        None => Ok(()),
+    }
+}
+
 fn config_from(options: &JsValue) -> Result<Config> {
+    check_keys(options, client::CONNECT_KEYS, "options")?;
+    check_keys(&get(options, "outlier"), client::OUTLIER_KEYS, "outlier")?;
     let defaults = CachePolicy::default();
     let mut cache = defaults;
     if let Some(ttl) = opt_number(options, "cacheTtl")? {
@@ -192,6 +303,14 @@ fn config_from(options: &JsValue) -> Result<Config> {
     Ok(config)
 }
 
+/// Whether picks with the strategy named `name` depend on the key (the core's
+/// `Strategy::uses_key`: `maglev`, `consistent-hash`, `ring`), so the same key always gets the
+/// same candidate while the candidates stay the same. False for unknown names.
+#[wasm_bindgen(js_name = strategyUsesKey)]
+pub fn strategy_uses_key(name: &str) -> bool {
+    name.parse::<Strategy>().is_ok_and(Strategy::uses_key)
+}
+
 /// A registry client: cached, outlier-aware lookups and resolutions, and single registry calls
 /// for registrations. The package's `connect()` wraps it; see `index.d.ts` for that API.
 #[wasm_bindgen]
@@ -212,11 +331,18 @@ impl Client {
             unchecked_param_type = "((request: {method: string, url: string, body?: string, token?: string}) => Promise<{status: number, body: string}>) | undefined"
         )]
         send: Option<Function>,
+        #[wasm_bindgen(unchecked_param_type = "(() => void) | undefined")] changed: Option<
+            Function,
+        >,
     ) -> Result<Client, JsValue> {
-        Self::create(&options, send).map_err(|e| js_error(&e))
+        Self::create(&options, send, changed).map_err(|e| js_error(&e))
     }
 
-    fn create(options: &JsValue, send: Option<Function>) -> Result<Client> {
+    fn create(
+        options: &JsValue,
+        send: Option<Function>,
+        changed: Option<Function>,
+    ) -> Result<Client> {
         let url = opt_string(options, "url")?;
         let endpoint = Endpoint::parse(url.as_deref())?;
         let token = opt_string(options, "token")?.filter(|t| !t.is_empty());
@@ -242,10 +368,12 @@ impl Client {
             shared: Rc::new(Shared {
                 endpoint,
                 link,
+                changed,
                 state: RefCell::new(state),
-                loading: RefCell::default(),
                 feeds: RefCell::default(),
                 fed: RefCell::default(),
+                flights: RefCell::default(),
+                next_flight: Default::default(),
             }),
         })
     }
@@ -320,12 +448,18 @@ impl Client {
         match lookup {
             Lookup::Hit | Lookup::HitStale | Lookup::HitRefresh => {
                 if lookup == Lookup::HitRefresh {
-                    refresh_in_background(shared.clone(), slot);
+                    refresh_in_background(&shared, slot);
                 }
                 let copy: JsValue = copy_of(&shared, slot).into();
                 Promise::resolve(&copy)
             }
-            Lookup::Miss => load(shared, slot),
+            Lookup::Miss | Lookup::Wait => {
+                let flight = flight_for(&shared, slot);
+                promise(async move {
+                    settle(&shared, slot, flight).await?;
+                    Ok(copy_of(&shared, slot).into())
+                })
+            }
         }
     }
 
@@ -350,15 +484,15 @@ impl Client {
         };
         match lookup {
             Lookup::Hit | Lookup::HitStale => {}
-            Lookup::HitRefresh => refresh_in_background(shared.clone(), slot),
-            Lookup::Miss if matches!(shared.link, Link::Memory) => {
+            Lookup::HitRefresh => refresh_in_background(shared, slot),
+            Lookup::Miss | Lookup::Wait if matches!(shared.link, Link::Memory) => {
                 // The in-process registry answers at once: no reason to make anyone wait.
                 if load_memory(shared, slot).is_err() {
                     return JsValue::UNDEFINED;
                 }
             }
-            Lookup::Miss if force => {}
-            Lookup::Miss => return JsValue::UNDEFINED,
+            Lookup::Miss | Lookup::Wait if force => {}
+            Lookup::Miss | Lookup::Wait => return JsValue::UNDEFINED,
         }
         let state = &mut *shared.state.borrow_mut();
         let State {
@@ -384,6 +518,29 @@ impl Client {
             None if cache.answer(slot).is_some() => JsValue::NULL,
             None => JsValue::UNDEFINED,
         }
+    }
+
+    /// Until when (ms since the epoch, local clock) a pick of `slot` with the keyed
+    /// `strategy` keeps answering the same instance for the same key, unless the `changed`
+    /// callback fires or `reportFailure` ejects an instance first: the JavaScript side may
+    /// memoize key -> instance until then. 0 when it may not (see `Cache::hit_until`; always
+    /// 0 for `memory:`, whose answers follow the in-process registry).
+    #[wasm_bindgen(js_name = hotUntil)]
+    pub fn hot_until(&self, slot: u32, strategy: u8) -> f64 {
+        if matches!(self.shared.link, Link::Memory) {
+            return 0.0;
+        }
+        let Some(&strategy) = Strategy::ALL.get(strategy as usize) else {
+            return 0.0;
+        };
+        let state = &*self.shared.state.borrow();
+        state.cache.hit_until(
+            slot as usize,
+            strategy,
+            now(),
+            &state.config,
+            &state.outliers,
+        ) as f64
     }
 
     /// Resolves `dependencies` (`{name: range}`) with `mocks` (`{name: url}`) in one registry
@@ -435,8 +592,9 @@ impl Client {
 
     /// `findDependencies` of the original: `{name: url}` with one url per dependency (the
     /// mock, or a live instance of the newest matching version, avoiding ejected ones).
-    /// Rejects with `No url for: <names>` (code `no_url`) when some have no instance; the
-    /// error then carries `missing` and the partial `dependencies`.
+    /// Rejects with `No url for: <names> (wanted <name> <range>: live versions ...)` (code
+    /// `no_url`) when some have no instance; the error then carries `missing` and the partial
+    /// `dependencies`.
     #[wasm_bindgen(js_name = findDependencies, unchecked_return_type = "Promise<Record<string, string>>")]
     pub fn find_dependencies(
         &self,
@@ -461,15 +619,37 @@ impl Client {
             if answer.missing.is_empty() {
                 Ok(urls)
             } else {
-                let missing = answer
-                    .missing
-                    .iter()
-                    .map(|name| as_given(&given, name).to_owned())
-                    .collect();
-                let error = js_error(&Error::NoUrl { missing });
+                let mut asked = Vec::new();
+                for name in &answer.missing {
+                    let Some((service, range)) =
+                        dependencies.0.iter().find(|(n, _)| n.as_str() == name)
+                    else {
+                        continue;
+                    };
+                    asked.push((
+                        as_given(&given, name).to_owned(),
+                        service.clone(),
+                        range.as_str().to_owned(),
+                    ));
+                }
+                let error = js_error(&no_url(&shared, asked).await);
                 set(&error, "dependencies", urls);
                 Err(error)
             }
+        })
+    }
+
+    /// The `No url for:` error of a pick that found no instance of `name` in `range`, with
+    /// the versions that are live (resolves to the error; it does not reject).
+    #[wasm_bindgen(js_name = noUrl, unchecked_return_type = "Promise<Error>")]
+    pub fn no_url(&self, name: String, range: Option<String>) -> Promise {
+        let shared = self.shared.clone();
+        promise(async move {
+            let service = ServiceName::parse(&name)?;
+            let range = range.unwrap_or_else(|| "*".into());
+            Ok(js_error(
+                &no_url(&shared, vec![(name, service, range)]).await,
+            ))
         })
     }
 
@@ -484,7 +664,7 @@ impl Client {
         };
         promise(async move {
             shared.check_open()?;
-            let instance = call(&shared, &call_).await?;
+            let (instance, _) = call(&shared, &call_).await?;
             Ok(to_js(&instance))
         })
     }
@@ -498,7 +678,7 @@ impl Client {
         };
         promise(async move {
             match call(&shared, &call_).await {
-                Ok(()) => Ok(JsValue::TRUE),
+                Ok(_) => Ok(JsValue::TRUE),
                 Err(e) if already_gone(&e) => Ok(JsValue::FALSE),
                 Err(e) => Err(e),
             }
@@ -511,7 +691,7 @@ impl Client {
         let shared = self.shared.clone();
         promise(async move {
             shared.check_open()?;
-            Ok(to_js(&call(&shared, &CatalogCall).await?))
+            Ok(to_js(&call(&shared, &CatalogCall).await?.0))
         })
     }
 
@@ -600,22 +780,85 @@ fn copy_of(shared: &Shared, slot: usize) -> Array {
     }
 }
 
-/// Fetches the instances of `slot`, stores them, and answers a copy; on an outage, the last
-/// good list if it is young enough. Concurrent callers share one request.
-fn load(shared: Rc<Shared>, slot: usize) -> Promise {
-    if let Some(pending) = shared.loading.borrow().get(&slot) {
-        return pending.clone();
+/// The fetch that makes instances slot `slot` servable: the one in flight, or one started
+/// now (the slot is marked in flight at once, so every later caller shares it); `None` in
+/// `memory:` mode, where the in-process registry answers at once. Call it synchronously when
+/// the slot's lookup says `Miss` or `Wait`, not from a task that runs later.
+fn flight_for(shared: &Rc<Shared>, slot: usize) -> Option<Flight> {
+    if matches!(shared.link, Link::Memory) {
+        return None;
     }
-    let task = {
-        let shared = shared.clone();
-        promise(async move {
-            let result = fetch_slot(&shared, slot).await;
-            shared.loading.borrow_mut().remove(&slot);
-            result.map(|()| copy_of(&shared, slot).into())
-        })
+    if let Some(flight) = shared.flights.borrow().get(&slot).cloned() {
+        return Some(flight);
+    }
+    shared.state.borrow_mut().cache.begin(slot);
+    let task_shared = shared.clone();
+    Some(fly(shared, vec![slot], async move {
+        fetch_slot(&task_shared, slot).await
+    }))
+}
+
+/// Waits for `flight` (from [`flight_for`]) to fill instances slot `slot`: succeeds when the
+/// answer was stored, or on an outage when the last good answer may still be served.
+async fn settle(shared: &Rc<Shared>, slot: usize, flight: Option<Flight>) -> Result<()> {
+    match flight {
+        Some(flight) => flight.wait().await,
+        None => load_memory(shared, slot),
+    }
+}
+
+/// Makes instances slot `slot` servable if it is not (see [`settle`]).
+async fn ensure(shared: &Rc<Shared>, slot: usize) -> Result<()> {
+    let lookup = {
+        let state = &mut *shared.state.borrow_mut();
+        state
+            .cache
+            .lookup(slot, now(), &state.config, shared.generation())
     };
-    shared.loading.borrow_mut().insert(slot, task.clone());
-    task
+    match lookup {
+        Lookup::Hit | Lookup::HitStale => Ok(()),
+        Lookup::HitRefresh => {
+            refresh_in_background(shared, slot);
+            Ok(())
+        }
+        Lookup::Miss | Lookup::Wait => settle(shared, slot, flight_for(shared, slot)).await,
+    }
+}
+
+/// The `No url for:` error for `asked` (`(name as given, service, range)` of each dependency
+/// without an instance), with the versions of each that are live, from the cache (or one
+/// lookup of each service, shared with concurrent ones); unknown when the registry cannot say.
+async fn no_url(shared: &Rc<Shared>, asked: Vec<(String, ServiceName, String)>) -> Error {
+    let mut missing = Vec::new();
+    let mut wanted = Vec::new();
+    for (name, service, range) in asked {
+        let slot = shared
+            .state
+            .borrow_mut()
+            .cache
+            .slot(Kind::Instances, service, Query::any());
+        let live = match ensure(shared, slot).await {
+            Ok(()) => shared
+                .state
+                .borrow()
+                .cache
+                .answer(slot)
+                .map(|(list, _, _)| {
+                    let mut versions: Vec<String> = Vec::new();
+                    for instance in list {
+                        let version = instance.version.to_string();
+                        if !versions.contains(&version) {
+                            versions.push(version);
+                        }
+                    }
+                    versions
+                }),
+            Err(_) => None,
+        };
+        missing.push(name.clone());
+        wanted.push(Wanted { name, range, live });
+    }
+    Error::NoUrl { missing, wanted }
 }
 
 /// The lookup that fills instances slot `slot`.
@@ -641,14 +884,17 @@ async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
         // A feed opened meanwhile: it is newer than this answer.
         return Ok(());
     }
-    let state = &mut *shared.state.borrow_mut();
+    let mut state = shared.state.borrow_mut();
     match result {
-        Ok(instances) => {
+        Ok((instances, clock)) => {
             let payload = frozen_instances(&instances);
-            state.store(slot, instances, None, payload, now, generation);
+            state.store(slot, instances, None, payload, now, generation, clock);
+            drop(state);
+            shared.changed();
             Ok(())
         }
         Err(e) => {
+            let state = &mut *state;
             let serves = state.cache.failed(slot, now, &state.config, &mut state.rng);
             if serves && e.is_unavailable() {
                 Ok(())
@@ -668,22 +914,49 @@ fn load_memory(shared: &Shared, slot: usize) -> Result<()> {
     });
     let instances = instances?;
     let payload = frozen_instances(&instances);
-    shared
-        .state
-        .borrow_mut()
-        .store(slot, instances, None, payload, now, generation);
+    shared.state.borrow_mut().store(
+        slot,
+        instances,
+        None,
+        payload,
+        now,
+        generation,
+        RegistryClock::LOCAL,
+    );
     Ok(())
 }
 
-fn refresh_in_background(shared: Rc<Shared>, slot: usize) {
-    spawn_local(async move {
-        // Failures are recorded in the slot (backoff, stale-if-error); nothing to report.
-        let _ = fetch_slot(&shared, slot).await;
+/// Refreshes `slot` (already marked in flight by its lookup) in the background.
+fn refresh_in_background(shared: &Rc<Shared>, slot: usize) {
+    let task_shared = shared.clone();
+    // Failures are recorded in the slot (backoff, stale-if-error); nothing to report.
+    fly(shared, vec![slot], async move {
+        fetch_slot(&task_shared, slot).await
     });
 }
 
-/// Resolution with the cache: at most one round trip (for what the cache cannot answer), a
-/// background refresh for what is due, stale answers while the registry is unreachable.
+/// The resolve slots of `asked`.
+fn resolve_slots(shared: &Shared, asked: &Dependencies) -> Vec<usize> {
+    let mut state = shared.state.borrow_mut();
+    asked
+        .0
+        .iter()
+        .map(|(name, requirement)| state.resolve_slot(name, requirement))
+        .collect()
+}
+
+/// Resolves `asked` (its slots already marked in flight) as one flight.
+fn fly_resolution(shared: &Rc<Shared>, asked: Dependencies) -> Flight {
+    let slots = resolve_slots(shared, &asked);
+    let task_shared = shared.clone();
+    fly(shared, slots, async move {
+        fetch_resolution(&task_shared, asked).await
+    })
+}
+
+/// Resolution with the cache: at most one round trip (for what the cache cannot answer and
+/// nobody is asking already), a background refresh for what is due, stale answers while the
+/// registry is unreachable.
 async fn resolve(
     shared: &Rc<Shared>,
     dependencies: &Dependencies,
@@ -701,15 +974,31 @@ async fn resolve(
     plan.fetch = socket::unfed(shared, plan.fetch);
     plan.refresh = socket::unfed(shared, plan.refresh);
     if !plan.refresh.is_empty() {
-        let shared = shared.clone();
-        let asked = plan.refresh;
-        spawn_local(async move {
-            let _ = fetch_resolution(&shared, asked).await;
-        });
+        fly_resolution(shared, core::mem::take(&mut plan.refresh));
+    }
+    let mut flights: Vec<Flight> = Vec::new();
+    for (name, requirement) in &plan.wait.0 {
+        let slot = shared.state.borrow_mut().resolve_slot(name, requirement);
+        let flight = shared.flights.borrow().get(&slot).cloned();
+        match flight {
+            Some(flight) => {
+                if !flights.iter().any(|f| f.id == flight.id) {
+                    flights.push(flight);
+                }
+            }
+            // In flight without a flight to wait for: ask along with the others.
+            None => {
+                shared.state.borrow_mut().cache.begin(slot);
+                plan.fetch.0.insert(name.clone(), requirement.clone());
+            }
+        }
+    }
+    if !plan.fetch.is_empty() {
+        flights.push(fly_resolution(shared, plan.fetch));
     }
     let mut outage = None;
-    if !plan.fetch.is_empty() {
-        if let Err(e) = fetch_resolution(shared, plan.fetch).await {
+    for flight in flights {
+        if let Err(e) = flight.wait().await {
             if !e.is_unavailable() {
                 return Err(e);
             }
@@ -720,15 +1009,20 @@ async fn resolve(
     socket::sync_dependencies(shared, dependencies, mocks, now());
     let answer = shared.state.borrow_mut().answer(dependencies, mocks, now());
     if !answer.unknown.is_empty() {
-        let reason = match outage {
-            Some(Error::Unavailable { reason }) => reason,
-            _ => "no answer".into(),
-        };
-        return Err(Error::Unavailable {
-            reason: format!(
-                "{reason} (and nothing cached for: {})",
-                answer.unknown.join(", ")
-            ),
+        let nothing = format!("nothing cached for: {}", answer.unknown.join(", "));
+        return Err(match outage {
+            Some(Error::Unavailable {
+                reason,
+                status,
+                registry_code,
+                request,
+            }) => Error::Unavailable {
+                reason: format!("{reason} (and {nothing})"),
+                status,
+                registry_code,
+                request,
+            },
+            _ => Error::unavailable(format!("no answer ({nothing})")),
         });
     }
     Ok(answer)
@@ -746,9 +1040,9 @@ async fn fetch_resolution(shared: &Shared, asked: Dependencies) -> Result<()> {
     let now = now();
     let mut state = shared.state.borrow_mut();
     match result {
-        Ok(resolution) => {
+        Ok((resolution, clock)) => {
             let asked = socket::unfed(shared, asked);
-            state.store_resolution(&asked, resolution, now, generation, &mut |list| {
+            state.store_resolution(&asked, resolution, now, (generation, clock), &mut |list| {
                 frozen_instances(list)
             });
             Ok(())

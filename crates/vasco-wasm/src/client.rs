@@ -9,6 +9,14 @@
 //! answer never goes stale. When a refresh fails because the registry is unreachable, the last
 //! good answer keeps being served (stale-if-error) and the next attempt waits with the core's
 //! [`Backoff`].
+//!
+//! An answer never outlives the first lease in it: its instances' `expires_at` are on the
+//! registry's clock, which the core's [`RegistryClock`] maps to a local deadline, and the
+//! core's [`CachePolicy::freshness_until`] ends the answer's life there (refreshing it ahead).
+//!
+//! One request per distinct question is in flight: a slot being fetched (in the foreground or
+//! in the background) answers [`Lookup::Wait`], and the caller waits for that fetch instead of
+//! sending its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +25,7 @@ use vasco_core::{
     outlier::{OutlierConfig, OutlierDetector},
     select::{Candidate, Selector, SelectorConfig, Strategy},
     Backoff, CachePolicy, Dependencies, Freshness, Instance, InstanceId, InstanceKey, InstanceSpec,
-    Millis, Mocks, Query, Resolution, Rng, ServiceName, Version, VersionReq,
+    Millis, Mocks, Query, RegistryClock, Resolution, Rng, ServiceName, Version, VersionReq,
 };
 
 use crate::error::{Error, Result};
@@ -37,8 +45,9 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Reads a registry address: an `http(s)://` URL, a bare `host:port` (meaning http),
-    /// `memory:`, or nothing (the default local registry). Redis URLs of the original Vasco get
-    /// an error that says what to set instead.
+    /// `memory:`, or nothing (the default local registry). Redis addresses of the original
+    /// Vasco (`redis://`, or a bare `host:6379` as its README had it) get an error that says
+    /// what to set instead; so does a mistyped scheme (`http//host`, `http:/host`, `htp://`).
     pub fn parse(text: Option<&str>) -> Result<Self> {
         let raw = text.map(str::trim).unwrap_or("");
         if raw.is_empty() {
@@ -52,25 +61,44 @@ impl Endpoint {
         if lower == "memory" || lower.starts_with("memory:") {
             return Ok(Self::Memory);
         }
+        let no_redis = "Vasco no longer uses Redis. Set VASCO_URL to the http(s) URL of the \
+                        Vasco registry (the Worker, e.g. https://vasco.<account>.workers.dev, or \
+                        http://127.0.0.1:8787 for a local `wrangler dev`) and VASCO_TOKEN to its \
+                        token, or set VASCO_URL=memory: for an in-process registry";
         if lower.starts_with("redis:") || lower.starts_with("rediss:") {
-            return Err(refuse(
-                "Vasco no longer uses Redis. Set VASCO_URL to the http(s) URL of the Vasco \
-                 registry (the Worker, e.g. https://vasco.<account>.workers.dev, or \
-                 http://127.0.0.1:8787 for a local `wrangler dev`) and VASCO_TOKEN to its \
-                 token, or set VASCO_URL=memory: for an in-process registry"
-                    .into(),
-            ));
+            return Err(refuse(no_redis.into()));
         }
+        let forms = "use http(s)://host[:port], host:port or memory:";
         let (scheme, rest) = match lower.split_once("://") {
             Some((scheme, _)) if scheme == "http" || scheme == "https" => {
                 (scheme, &raw[scheme.len() + 3..])
             }
             Some((scheme, _)) => {
+                let near = ["http", "https"]
+                    .into_iter()
+                    .find(|s| edit_distance(scheme, s) <= 1)
+                    .map(|s| format!(" (did you mean {s}://?)"))
+                    .unwrap_or_default();
                 return Err(refuse(format!(
-                    "unsupported scheme {scheme:?}; use http(s)://host[:port], host:port or memory:"
-                )))
+                    "unsupported scheme {scheme:?}{near}; {forms}"
+                )));
             }
-            None => ("http", raw),
+            None => {
+                // `http//host`, `http:/host`, `https:host`: a scheme with its `://` mistyped.
+                for scheme in ["https", "http", "redis"] {
+                    let after = lower.strip_prefix(scheme).unwrap_or("");
+                    if after.starts_with(':')
+                        && !after[1..].starts_with(|c: char| c.is_ascii_digit())
+                        || after.starts_with('/')
+                    {
+                        let host = raw[scheme.len()..].trim_start_matches([':', '/']);
+                        return Err(refuse(format!(
+                            "the scheme is mistyped (did you mean {scheme}://{host}?); {forms}"
+                        )));
+                    }
+                }
+                ("http", raw)
+            }
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         let authority_ok = !authority.is_empty()
@@ -78,16 +106,18 @@ impl Endpoint {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-._~:[]%".contains(c));
         if !authority_ok || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(refuse(
-                "expected http(s)://host[:port], host:port or memory:".into(),
-            ));
+            return Err(refuse(format!("not a registry address; {forms}")));
         }
         if let Some((_, port)) = authority
             .rsplit_once(':')
             .filter(|_| !authority.ends_with(']'))
         {
             if !port.parse::<u16>().is_ok_and(|p| p > 0) {
-                return Err(refuse(format!("{port:?} is not a port")));
+                return Err(refuse(format!("{port:?} is not a port; {forms}")));
+            }
+            // The original's README had VASCO_URL=<host>:6379, Redis's port.
+            if lower.split_once("://").is_none() && port == "6379" {
+                return Err(refuse(format!("port 6379 is Redis's. {no_redis}")));
             }
         }
         let rest = rest
@@ -158,24 +188,53 @@ pub struct Registration {
 
 impl Registration {
     /// The original API: `register(url, pkg)` with `pkg.vasco = {dependencies, mocks,
-    /// aliveDuration}`. Also accepted in `pkg.vasco`: `tags`, `meta`, `weight`, `zone`, `id`.
+    /// aliveDuration}`. Also accepted in `pkg.vasco`: `tags`, `meta`, `weight`, `zone`, `id`
+    /// (and `handleSignals`, read by the JavaScript layer). Any other key in `pkg.vasco` is
+    /// refused, so that a typo (`dependecies`) is not silently ignored.
     pub fn from_package(url: &Value, pkg: &Value) -> Result<Self> {
         let url = match url {
             Value::String(url) if !url.trim().is_empty() => url.trim(),
             _ => return Err(Error::NeedUrl),
         };
-        let invalid = |reason: &str| Error::InvalidPackage {
-            reason: reason.into(),
+        let invalid = |reason: String| Error::InvalidPackage { reason };
+        let needs =
+            "register(url, pkg) needs the package.json object, with \"name\" and \"version\"";
+        let pkg = match pkg {
+            Value::Object(pkg) => pkg,
+            Value::Null => return Err(invalid(format!("no package given; {needs}"))),
+            other => {
+                return Err(invalid(format!(
+                    "got {}, not an object; {needs}",
+                    json_type(other)
+                )))
+            }
         };
-        let pkg = pkg.as_object().ok_or_else(|| invalid("no package given"))?;
-        let name = non_empty_str(pkg.get("name")).ok_or_else(|| invalid("no name"))?;
-        let version = non_empty_str(pkg.get("version")).ok_or_else(|| invalid("no version"))?;
+        let field = |key: &str| {
+            non_empty_str(pkg.get(key)).ok_or_else(|| {
+                let problem = match pkg.get(key) {
+                    None | Some(Value::Null) => "is missing",
+                    Some(Value::String(_)) => "is empty",
+                    Some(_) => "must be a string",
+                };
+                invalid(format!("\"{key}\" {problem}; {needs}"))
+            })
+        };
+        let name = field("name")?;
+        let version = field("version")?;
         let empty = Map::new();
         let vasco = match pkg.get("vasco") {
             None | Some(Value::Null) => &empty,
             Some(Value::Object(vasco)) => vasco,
-            Some(_) => return Err(invalid("vasco must be an object")),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "\"vasco\" must be an object, not {}",
+                    json_type(other)
+                )))
+            }
         };
+        if let Some(message) = unknown_key(vasco, PACKAGE_KEYS, " in \"vasco\"") {
+            return Err(invalid(message));
+        }
         let ttl = alive_duration(vasco.get("aliveDuration"))?;
         Self::build(
             name,
@@ -195,6 +254,9 @@ impl Registration {
         let options = options
             .as_object()
             .ok_or_else(|| Error::argument("options", "must be an object"))?;
+        if let Some(message) = unknown_key(options, OPTION_KEYS, "") {
+            return Err(Error::argument("options", message));
+        }
         let url = match options.get("url") {
             Some(Value::String(url)) if !url.trim().is_empty() => url.trim(),
             _ => return Err(Error::NeedUrl),
@@ -258,6 +320,113 @@ impl Registration {
             dependencies,
             mocks,
         })
+    }
+}
+
+/// The keys `pkg.vasco` may hold.
+const PACKAGE_KEYS: &[&str] = &[
+    "dependencies",
+    "mocks",
+    "aliveDuration",
+    "tags",
+    "meta",
+    "weight",
+    "zone",
+    "id",
+    "handleSignals",
+];
+
+/// The keys of `client.register(options)`.
+const OPTION_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "url",
+    "id",
+    "ttl",
+    "tags",
+    "meta",
+    "weight",
+    "zone",
+    "dependencies",
+    "mocks",
+    "handleSignals",
+];
+
+/// The keys of `connect(options)`, and of its `outlier` option.
+pub const CONNECT_KEYS: &[&str] = &[
+    "url",
+    "token",
+    "timeout",
+    "cacheTtl",
+    "staleIfError",
+    "zone",
+    "protectionThreshold",
+    "outlier",
+    "handleSignals",
+    "seed",
+    "lease",
+    "feeds",
+];
+
+/// The keys of `connect({outlier})`.
+pub const OUTLIER_KEYS: &[&str] = &[
+    "consecutiveFailures",
+    "baseEjectionMs",
+    "maxEjectionMs",
+    "maxEjectionPercent",
+    "alwaysEjectOne",
+];
+
+/// Refuses the first key of `object` that is not in `known`, with the known key it is most
+/// likely a typo of: `unknown key "dependecies"{within} (did you mean "dependencies"? known
+/// keys: ...)`.
+pub fn unknown_key(object: &Map<String, Value>, known: &[&str], within: &str) -> Option<String> {
+    let key = object.keys().find(|key| !known.contains(&key.as_str()))?;
+    let nearest = known
+        .iter()
+        .map(|k| {
+            (
+                edit_distance(&key.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+                *k,
+            )
+        })
+        .min()
+        .filter(|(distance, k)| *distance <= 2.max(k.len() / 4));
+    let list = known.join(", ");
+    Some(match nearest {
+        Some((_, k)) => {
+            format!("unknown key {key:?}{within} (did you mean {k:?}? known keys: {list})")
+        }
+        None => format!("unknown key {key:?}{within} (known keys: {list})"),
+    })
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), for typo suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -365,14 +534,18 @@ struct SlotKey {
 pub enum Lookup {
     /// Serve the cached answer.
     Hit,
-    /// Serve it, and start a background refresh (the slot is now marked refreshing).
+    /// Serve it, and start a background refresh (the slot is now marked in flight).
     HitRefresh,
     /// Past its lifetime, but the registry failed recently and the next retry is not due:
     /// serve the last good answer (stale-if-error).
     HitStale,
     /// Nothing servable without asking: fetch and wait (serving the old answer if that fails
-    /// and it is young enough).
+    /// and it is young enough). The caller marks the slot with [`Cache::begin`] when it starts
+    /// that fetch.
     Miss,
+    /// Nothing servable without asking, and a fetch of this slot is already in flight: wait
+    /// for it rather than sending the same question again.
+    Wait,
 }
 
 /// One cached question and its last good answer.
@@ -385,7 +558,7 @@ pub struct Slot<P> {
     /// Which instances.
     pub query: Query,
     entry: Option<Entry<P>>,
-    refreshing: bool,
+    in_flight: bool,
     failures: u32,
     retry_at: Millis,
 }
@@ -397,7 +570,8 @@ struct Entry<P> {
     payload: P,
     fetched_at: Millis,
     generation: u64,
-    valid_until: Millis,
+    /// Local time from which the first lease in `instances` may have ended.
+    lease_end: Millis,
     pickers: Vec<Picker>,
 }
 
@@ -449,7 +623,7 @@ impl<P> Cache<P> {
             service,
             query,
             entry: None,
-            refreshing: false,
+            in_flight: false,
             failures: 0,
             retry_at: 0,
         });
@@ -464,8 +638,10 @@ impl<P> Cache<P> {
 
     /// What to do with slot `index` at `now`. `generation` is the in-process registry's
     /// change counter in `memory:` mode (answers stay good until it moves or a lease in them
-    /// lapses) and `None` over HTTP (the core's [`CachePolicy`] decides). `HitRefresh` marks
-    /// the slot as refreshing, so only one background refresh starts.
+    /// lapses) and `None` over HTTP (the core's [`CachePolicy::freshness_until`] decides, with
+    /// the answer's first lease end). `HitRefresh` marks the slot as in flight, so only one
+    /// background refresh starts; a slot in flight answers `Wait` where it would answer
+    /// `Miss`.
     pub fn lookup(
         &mut self,
         index: usize,
@@ -476,41 +652,106 @@ impl<P> Cache<P> {
         let Some(slot) = self.slots.get_mut(index) else {
             return Lookup::Miss;
         };
+        let miss = if slot.in_flight {
+            Lookup::Wait
+        } else {
+            Lookup::Miss
+        };
         let Some(entry) = &slot.entry else {
-            return Lookup::Miss;
+            return miss;
         };
         // A resolution that found nothing is never reused: the caller is waiting for it.
         if slot.kind == Kind::Resolve && entry.instances.is_empty() {
-            return Lookup::Miss;
+            return miss;
         }
         if let Some(generation) = generation {
-            return if entry.generation == generation && now < entry.valid_until {
+            return if entry.generation == generation && now < entry.lease_end {
                 Lookup::Hit
             } else {
-                Lookup::Miss
+                miss
             };
         }
-        match config.cache.freshness(entry.fetched_at, now) {
+        match config
+            .cache
+            .freshness_until(entry.fetched_at, entry.lease_end, now)
+        {
             Freshness::Fresh => Lookup::Hit,
-            Freshness::RefreshAhead if slot.refreshing || now < slot.retry_at => Lookup::Hit,
+            Freshness::RefreshAhead if slot.in_flight || now < slot.retry_at => Lookup::Hit,
             Freshness::RefreshAhead => {
-                slot.refreshing = true;
+                slot.in_flight = true;
                 Lookup::HitRefresh
             }
             Freshness::Stale if slot.failures > 0 && now < slot.retry_at => Lookup::HitStale,
-            _ => Lookup::Miss,
+            _ => miss,
         }
     }
 
-    /// Marks slot `index` as being refreshed in the background (or not any more).
-    pub fn set_refreshing(&mut self, index: usize, refreshing: bool) {
-        if let Some(slot) = self.slots.get_mut(index) {
-            slot.refreshing = refreshing;
+    /// Until when (local time) picks of slot `index` with the keyed `strategy` keep answering
+    /// the same instance for the same key with nothing for the cache to do: the slot answers a
+    /// plain [`Lookup::Hit`] (no refresh due, no lease ended) and the picker's view of
+    /// ejections holds. A new answer or a new ejection ends it sooner; the caller watches for
+    /// those. 0 when such picks cannot be memoized now (no answer, a refresh due, a stale
+    /// answer, a strategy that does not pick by key, a picker not built yet). Over HTTP only:
+    /// `memory:` answers also end when the in-process registry changes.
+    pub fn hit_until(
+        &self,
+        index: usize,
+        strategy: Strategy,
+        now: Millis,
+        config: &Config,
+        outliers: &Outliers,
+    ) -> Millis {
+        let Some(slot) = self.slots.get(index) else {
+            return 0;
+        };
+        let Some(entry) = &slot.entry else {
+            return 0;
+        };
+        if !strategy.uses_key() || entry.instances.is_empty() {
+            return 0;
         }
+        let (fresh, servable) = config.cache.fresh_until(entry.fetched_at, entry.lease_end);
+        let until = if now < fresh {
+            fresh
+        } else if now < servable && slot.in_flight {
+            servable
+        } else if now < servable && now < slot.retry_at {
+            servable.min(slot.retry_at)
+        } else {
+            return 0;
+        };
+        match entry.pickers.iter().find(|p| p.strategy == strategy) {
+            Some(picker) if picker.epoch == outliers.epoch && now < picker.recheck_at => {
+                until.min(picker.recheck_at)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Marks slot `index` as being fetched: until the answer is stored (or the fetch fails),
+    /// lookups that cannot be served answer [`Lookup::Wait`].
+    pub fn begin(&mut self, index: usize) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.in_flight = true;
+        }
+    }
+
+    /// Marks slot `index` as being fetched (or not any more).
+    pub fn set_in_flight(&mut self, index: usize, in_flight: bool) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.in_flight = in_flight;
+        }
+    }
+
+    /// Whether a fetch of slot `index` is in flight.
+    pub fn in_flight(&self, index: usize) -> bool {
+        self.slots.get(index).is_some_and(|s| s.in_flight)
     }
 
     /// Stores a fresh answer in slot `index`; `payload` is the caller's copy of the instances
-    /// (JavaScript objects in the package).
+    /// (JavaScript objects in the package). `clock` is what the answer said of the registry's
+    /// clock: the answer lives no longer than the first of its leases on that clock.
+    #[allow(clippy::too_many_arguments)] // one answer and its circumstances
     pub fn store(
         &mut self,
         index: usize,
@@ -519,13 +760,14 @@ impl<P> Cache<P> {
         payload: P,
         now: Millis,
         generation: u64,
+        clock: RegistryClock,
     ) {
         let Some(slot) = self.slots.get_mut(index) else {
             return;
         };
-        let valid_until = instances
+        let lease_end = instances
             .iter()
-            .map(|i| i.expires_at)
+            .map(|i| clock.local_deadline(i.expires_at))
             .min()
             .unwrap_or(Millis::MAX);
         slot.entry = Some(Entry {
@@ -534,10 +776,10 @@ impl<P> Cache<P> {
             payload,
             fetched_at: now,
             generation,
-            valid_until,
+            lease_end,
             pickers: Vec::new(),
         });
-        slot.refreshing = false;
+        slot.in_flight = false;
         slot.failures = 0;
         slot.retry_at = 0;
     }
@@ -566,12 +808,12 @@ impl<P> Cache<P> {
         let Some(slot) = self.slots.get_mut(index) else {
             return false;
         };
-        slot.refreshing = false;
+        slot.in_flight = false;
         slot.retry_at = now + REFRESH_BACKOFF.delay_ms(slot.failures, rng);
         slot.failures = slot.failures.saturating_add(1);
         slot.entry
             .as_ref()
-            .is_some_and(|e| serves_on_error(e.fetched_at, now, config))
+            .is_some_and(|e| e.serves_on_error(now, config))
     }
 
     /// The answer held by slot `index`, however old: instances, resolved version, payload.
@@ -586,7 +828,21 @@ impl<P> Cache<P> {
         self.slots
             .get(index)
             .and_then(|s| s.entry.as_ref())
-            .is_some_and(|e| serves_on_error(e.fetched_at, now, config))
+            .is_some_and(|e| e.serves_on_error(now, config))
+    }
+
+    /// Whether the answer of slot `index` is past its life at `now` (its cache lifetime or
+    /// the first lease in it): it is then served only because the registry cannot be asked.
+    pub fn is_stale(&self, index: usize, now: Millis, config: &Config) -> bool {
+        self.slots
+            .get(index)
+            .and_then(|s| s.entry.as_ref())
+            .is_some_and(|e| {
+                matches!(
+                    e.freshness(now, config),
+                    Freshness::Stale | Freshness::Expired
+                )
+            })
     }
 
     /// Picks one instance of slot `index` with `strategy`, among the instances of the newest
@@ -667,10 +923,16 @@ impl<P> Cache<P> {
     }
 }
 
-fn serves_on_error(fetched_at: Millis, now: Millis, config: &Config) -> bool {
-    config
-        .cache
-        .serves_on_error(config.cache.freshness(fetched_at, now))
+impl<P> Entry<P> {
+    fn freshness(&self, now: Millis, config: &Config) -> Freshness {
+        config
+            .cache
+            .freshness_until(self.fetched_at, self.lease_end, now)
+    }
+
+    fn serves_on_error(&self, now: Millis, config: &Config) -> bool {
+        config.cache.serves_on_error(self.freshness(now, config))
+    }
 }
 
 /// The instances among `pool` that outlier detection has ejected at `now`, and when the first
@@ -774,6 +1036,9 @@ pub struct Plan {
     pub fetch: Dependencies,
     /// Dependencies to refresh in the background (already answerable).
     pub refresh: Dependencies,
+    /// Dependencies being fetched already (by another caller or a background refresh): wait
+    /// for that fetch instead of asking again.
+    pub wait: Dependencies,
 }
 
 /// The client's whole state, one per `connect()`.
@@ -805,6 +1070,7 @@ impl<P, R: Rng> State<P, R> {
 
     /// Stores a fresh answer in `slot` (see [`Cache::store`]) and tells the outlier detector
     /// which instances of the service are known now.
+    #[allow(clippy::too_many_arguments)] // one answer and its circumstances
     pub fn store(
         &mut self,
         slot: usize,
@@ -813,9 +1079,10 @@ impl<P, R: Rng> State<P, R> {
         payload: P,
         now: Millis,
         generation: u64,
+        clock: RegistryClock,
     ) {
         self.cache
-            .store(slot, instances, version, payload, now, generation);
+            .store(slot, instances, version, payload, now, generation, clock);
         let Some(service) = self.cache.get(slot).map(|s| s.service.clone()) else {
             return;
         };
@@ -833,8 +1100,10 @@ impl<P, R: Rng> State<P, R> {
         )
     }
 
-    /// Which dependencies must be fetched before answering, and which only want a background
-    /// refresh. Mocked names are never asked about.
+    /// Which dependencies must be fetched before answering, which only want a background
+    /// refresh, and which are being fetched already. Mocked names are never asked about. The
+    /// slots to fetch and refresh are marked in flight: the caller must fetch them, then
+    /// [`State::store_resolution`] or [`State::resolution_failed`].
     pub fn plan(
         &mut self,
         dependencies: &Dependencies,
@@ -854,7 +1123,11 @@ impl<P, R: Rng> State<P, R> {
                     plan.refresh.0.insert(name.clone(), requirement.clone());
                 }
                 Lookup::Miss => {
+                    self.cache.begin(slot);
                     plan.fetch.0.insert(name.clone(), requirement.clone());
+                }
+                Lookup::Wait => {
+                    plan.wait.0.insert(name.clone(), requirement.clone());
                 }
             }
         }
@@ -866,14 +1139,14 @@ impl<P, R: Rng> State<P, R> {
         plan
     }
 
-    /// Stores what the registry answered for `asked`; `payload` makes the caller's copy of
-    /// each instance list.
+    /// Stores what the registry answered for `asked` (with what it said of its clock);
+    /// `payload` makes the caller's copy of each instance list.
     pub fn store_resolution(
         &mut self,
         asked: &Dependencies,
         mut resolution: Resolution,
         now: Millis,
-        generation: u64,
+        (generation, clock): (u64, RegistryClock),
         payload: &mut dyn FnMut(&[Instance]) -> P,
     ) {
         for (name, requirement) in &asked.0 {
@@ -883,7 +1156,7 @@ impl<P, R: Rng> State<P, R> {
                 None => (Vec::new(), None),
             };
             let copy = payload(&instances);
-            self.store(slot, instances, version, copy, now, generation);
+            self.store(slot, instances, version, copy, now, generation, clock);
         }
     }
 
@@ -918,11 +1191,7 @@ impl<P, R: Rng> State<P, R> {
                 answer.missing.push(name.as_str().into());
                 continue;
             }
-            let fetched_at = self.cache.slots[slot]
-                .entry
-                .as_ref()
-                .map_or(now, |e| e.fetched_at);
-            if now.saturating_sub(fetched_at) >= self.config.cache.fresh_ms {
+            if self.cache.is_stale(slot, now, &self.config) {
                 answer.stale = true;
             }
             answer
@@ -1016,6 +1285,32 @@ mod tests {
         for bad in ["ftp://x", "http://", "host:port", "ho st:1", "host:0"] {
             assert!(Endpoint::parse(Some(bad)).is_err(), "{bad}");
         }
+        // Each message names the url and says what to write instead.
+        let message = |text: &str| Endpoint::parse(Some(text)).unwrap_err().to_string();
+        for (typo, meant) in [
+            ("http//x", "http://x"),
+            ("http:/x:80", "http://x:80"),
+            ("https//vasco.dev", "https://vasco.dev"),
+            ("https:vasco.dev", "https://vasco.dev"),
+        ] {
+            let text = message(typo);
+            assert!(text.contains(&format!("{typo:?}")), "{text}");
+            assert!(text.contains(&format!("did you mean {meant}?")), "{text}");
+        }
+        assert!(message("htp://x").contains("did you mean http://?"));
+        let redis_port = message("10.0.0.5:6379");
+        assert!(redis_port.contains("\"10.0.0.5:6379\""), "{redis_port}");
+        assert!(redis_port.contains("no longer uses Redis"), "{redis_port}");
+        assert!(message("host:port").contains("\"host:port\""));
+        // A registry on 6379 is still reachable when the scheme says so; so is a host named http.
+        assert_eq!(
+            Endpoint::parse(Some("http://10.0.0.5:6379")).unwrap(),
+            http("http://10.0.0.5:6379")
+        );
+        assert_eq!(
+            Endpoint::parse(Some("http:8080")).unwrap(),
+            http("http://http:8080")
+        );
     }
 
     #[test]
@@ -1070,9 +1365,56 @@ mod tests {
             json!({"version": "1.0.0"}),
         ] {
             let err = Registration::from_package(&json!("h:1"), &pkg).unwrap_err();
-            assert_eq!(err.to_string(), "Invalid package", "{pkg}");
+            assert!(err.to_string().starts_with("Invalid package: "), "{pkg}");
             assert_eq!(err.code(), "invalid_package");
         }
+        // The message names the field.
+        let message = |pkg: Value| {
+            Registration::from_package(&json!("h:1"), &pkg)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            message(json!({"name": "svc"})).starts_with("Invalid package: \"version\" is missing")
+        );
+        assert!(message(json!({"version": "1.0.0"}))
+            .starts_with("Invalid package: \"name\" is missing"));
+        assert!(message(json!({"name": "svc", "version": ""})).contains("\"version\" is empty"));
+        assert!(
+            message(json!({"name": "svc", "version": 1})).contains("\"version\" must be a string")
+        );
+        assert!(message(json!("pkg")).contains("got a string"));
+        // A typo in pkg.vasco is refused, with the key it was probably meant to be.
+        let typo = message(
+            json!({"name": "svc", "version": "1.0.0", "vasco": {"dependecies": {"api": "1"}}}),
+        );
+        assert!(
+            typo.starts_with("Invalid package: unknown key \"dependecies\""),
+            "{typo}"
+        );
+        assert!(typo.contains("did you mean \"dependencies\"?"), "{typo}");
+        let alive =
+            message(json!({"name": "svc", "version": "1.0.0", "vasco": {"aliveduration": 3}}));
+        assert!(alive.contains("did you mean \"aliveDuration\"?"), "{alive}");
+        let far = message(json!({"name": "svc", "version": "1.0.0", "vasco": {"colour": "red"}}));
+        assert!(!far.contains("did you mean"), "{far}");
+        // Every documented key is accepted.
+        let full = json!({"name": "svc", "version": "1.0.0", "vasco": {
+            "dependencies": {}, "mocks": {}, "aliveDuration": 3, "tags": ["a"], "meta": {"k": "v"},
+            "weight": 2, "zone": "z", "id": "i1", "handleSignals": false
+        }});
+        assert!(Registration::from_package(&json!("h:1"), &full).is_ok());
+        let option = Registration::from_options(
+            &json!({"name": "svc", "version": "1.0.0", "url": "h:1", "dependecies": {}}),
+        )
+        .unwrap_err();
+        assert_eq!(option.code(), "invalid_argument");
+        assert!(
+            option
+                .to_string()
+                .contains("did you mean \"dependencies\"?"),
+            "{option}"
+        );
         let bad_ttl = json!({"name": "svc", "version": "1.0.0", "vasco": {"aliveDuration": -1}});
         assert_eq!(
             Registration::from_package(&json!("h:1"), &bad_ttl)
@@ -1108,7 +1450,7 @@ mod tests {
         assert_eq!(cache.lookup(slot, 0, &config, None), Lookup::Miss);
         let t0 = 1_000_000;
         let list = vec![instance("api", "1.0.0", "a", "h:1", t0)];
-        cache.store(slot, list, None, (), t0, 0);
+        cache.store(slot, list, None, (), t0, 0, RegistryClock::LOCAL);
         assert_eq!(cache.lookup(slot, t0 + 100, &config, None), Lookup::Hit);
         assert_eq!(
             cache.lookup(slot, t0 + 3_000, &config, None),
@@ -1117,6 +1459,9 @@ mod tests {
         // Only one background refresh at a time.
         assert_eq!(cache.lookup(slot, t0 + 3_001, &config, None), Lookup::Hit);
         let stale = t0 + 5_000;
+        // Past its life while that refresh is still in flight: wait for it.
+        assert_eq!(cache.lookup(slot, stale, &config, None), Lookup::Wait);
+        cache.set_in_flight(slot, false);
         assert_eq!(cache.lookup(slot, stale, &config, None), Lookup::Miss);
         // The registry is down: the old answer is served until the retry is due.
         for _ in 0..4 {
@@ -1137,6 +1482,177 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_never_outlives_a_lease_on_the_registrys_clock() {
+        let config = Config::default();
+        let mut rng = SplitMix64::from_seed(5);
+        let mut cache: Cache<()> = Cache::default();
+        let slot = cache.slot(
+            Kind::Instances,
+            ServiceName::parse("api").unwrap(),
+            Query::any(),
+        );
+        // The registry's clock is 10 s ahead of ours. It answered a request we sent at t0
+        // with two instances: one beating every 3 s on a 10 s lease, one whose 1 s lease it
+        // renewed last (then its process was killed).
+        let t0 = 1_000_000;
+        let registry_now = t0 + 10_000;
+        let mut short = instance("api", "1.0.0", "killed", "h:1", registry_now);
+        short.expires_at = registry_now + 1_000;
+        let long = instance("api", "1.0.0", "alive", "h:2", registry_now);
+        let clock = RegistryClock::from_answer(t0, registry_now);
+        cache.store(slot, vec![long, short], None, (), t0, 0, clock);
+        assert_eq!(cache.lookup(slot, t0 + 100, &config, None), Lookup::Hit);
+        // Refreshed ahead of the lease end, once ...
+        assert_eq!(
+            cache.lookup(slot, t0 + 600, &config, None),
+            Lookup::HitRefresh
+        );
+        assert_eq!(cache.lookup(slot, t0 + 601, &config, None), Lookup::Hit);
+        // ... and once the lease may have ended, never served while the registry answers:
+        // callers wait for the refresh in flight, or fetch.
+        assert_eq!(cache.lookup(slot, t0 + 1_000, &config, None), Lookup::Wait);
+        cache.set_in_flight(slot, false);
+        assert_eq!(cache.lookup(slot, t0 + 1_600, &config, None), Lookup::Miss);
+        // Judged on our own clock instead, the lease would still have 9 s to run.
+        assert!(vasco_core::lease_serves(registry_now + 1_000, t0 + 1_600));
+        // The registry cannot be reached: the last answer stands in (stale-if-error) and
+        // says so.
+        assert!(cache.failed(slot, t0 + 1_600, &config, &mut rng));
+        assert_eq!(
+            cache.lookup(slot, t0 + 1_601, &config, None),
+            Lookup::HitStale
+        );
+        assert!(cache.is_stale(slot, t0 + 1_601, &config));
+        // The next answer, without the killed instance, lives its full cache life.
+        let renewed = instance("api", "1.0.0", "alive", "h:2", registry_now + 2_000);
+        let clock = RegistryClock::from_answer(t0 + 2_000, registry_now + 2_000);
+        cache.store(slot, vec![renewed], None, (), t0 + 2_000, 0, clock);
+        assert_eq!(cache.lookup(slot, t0 + 4_999, &config, None), Lookup::Hit);
+        assert!(!cache.is_stale(slot, t0 + 4_999, &config));
+    }
+
+    #[test]
+    fn keyed_picks_may_be_memoized_until_anything_could_change_them() {
+        let config = Config::default();
+        let mut rng = SplitMix64::from_seed(8);
+        let mut outliers = Outliers::new(config.outlier.clone());
+        let mut cache: Cache<()> = Cache::default();
+        let slot = cache.slot(
+            Kind::Instances,
+            ServiceName::parse("api").unwrap(),
+            Query::any(),
+        );
+        let t0 = 1_000_000;
+        let until = |cache: &Cache<()>, outliers: &Outliers, now| {
+            cache.hit_until(slot, Strategy::Maglev, now, &config, outliers)
+        };
+        assert_eq!(until(&cache, &outliers, t0), 0, "nothing cached");
+        let mut short = instance("api", "1.0.0", "a", "h:1", t0);
+        short.expires_at = t0 + 2_000;
+        let list = vec![short, instance("api", "1.0.0", "b", "h:2", t0)];
+        cache.store(slot, list, None, (), t0, 0, RegistryClock::LOCAL);
+        assert_eq!(until(&cache, &outliers, t0), 0, "no picker yet");
+        let pick = |cache: &mut Cache<()>, outliers: &Outliers, rng: &mut SplitMix64, now| {
+            cache.pick(
+                slot,
+                Strategy::Maglev,
+                Some(&b"k"[..]),
+                now,
+                &config,
+                outliers,
+                rng,
+            )
+        };
+        let first = pick(&mut cache, &outliers, &mut rng, t0);
+        // Until the refresh is due, 60% into the 2 s lease.
+        assert_eq!(until(&cache, &outliers, t0 + 10), t0 + 1_200);
+        assert_eq!(
+            cache.hit_until(slot, Strategy::RoundRobin, t0, &config, &outliers),
+            0,
+            "only keyed strategies"
+        );
+        // Within that time every pick of the key agrees.
+        for now in [t0 + 10, t0 + 600, t0 + 1_199] {
+            assert_eq!(pick(&mut cache, &outliers, &mut rng, now), first);
+        }
+        // Refresh due: the caller must go through the cache again.
+        assert_eq!(until(&cache, &outliers, t0 + 1_200), 0);
+        // A refresh in flight: good until the lease ends.
+        assert_eq!(
+            cache.lookup(slot, t0 + 1_200, &config, None),
+            Lookup::HitRefresh
+        );
+        assert_eq!(until(&cache, &outliers, t0 + 1_300), t0 + 2_000);
+        // An ejection changes the picker's view at once.
+        for _ in 0..config.outlier.consecutive_failures {
+            outliers.report_failure("api", "h:1", t0 + 1_300);
+            outliers.report_failure("api", "h:2", t0 + 1_300);
+        }
+        assert_eq!(until(&cache, &outliers, t0 + 1_300), 0);
+    }
+
+    #[test]
+    fn one_fetch_per_question_in_flight() {
+        let config = Config::default();
+        let mut rng = SplitMix64::from_seed(6);
+        let mut cache: Cache<()> = Cache::default();
+        let api = ServiceName::parse("api").unwrap();
+        let slot = cache.slot(Kind::Instances, api, Query::any());
+        assert_eq!(cache.lookup(slot, 0, &config, None), Lookup::Miss);
+        cache.begin(slot);
+        assert!(cache.in_flight(slot));
+        for _ in 0..50 {
+            assert_eq!(cache.lookup(slot, 0, &config, None), Lookup::Wait);
+        }
+        // A failed fetch ends the flight: the next caller asks again.
+        assert!(!cache.failed(slot, 0, &config, &mut rng));
+        assert_eq!(cache.lookup(slot, 1_000, &config, None), Lookup::Miss);
+
+        // Resolutions: a second caller asks only what nobody is asking yet.
+        let mut state: State<(), _> = State::new(Config::default(), SplitMix64::from_seed(7));
+        let t0 = 1_000_000;
+        let first = state.plan(
+            &deps(&[("a", "1"), ("b", "^2")]),
+            &Mocks::default(),
+            t0,
+            None,
+        );
+        assert_eq!(first.fetch, deps(&[("a", "1"), ("b", "^2")]));
+        let second = state.plan(
+            &deps(&[("b", "^2"), ("c", "*")]),
+            &Mocks::default(),
+            t0,
+            None,
+        );
+        assert_eq!(second.fetch, deps(&[("c", "*")]));
+        assert_eq!(second.wait, deps(&[("b", "^2")]));
+        // The same question again waits for both.
+        let third = state.plan(
+            &deps(&[("a", "1"), ("c", "*")]),
+            &Mocks::default(),
+            t0,
+            None,
+        );
+        assert!(third.fetch.is_empty());
+        assert_eq!(third.wait, deps(&[("a", "1"), ("c", "*")]));
+        // Once answered (even with nothing), the flight is over.
+        state.store_resolution(
+            &first.fetch,
+            Resolution::default(),
+            t0,
+            (0, RegistryClock::LOCAL),
+            &mut |_| (),
+        );
+        let fourth = state.plan(&deps(&[("a", "1")]), &Mocks::default(), t0, None);
+        assert_eq!(
+            fourth.fetch,
+            deps(&[("a", "1")]),
+            "nothing found is asked again"
+        );
+        assert!(fourth.wait.is_empty());
+    }
+
+    #[test]
     fn memory_answers_follow_the_registry_generation_and_leases() {
         let config = Config::default();
         let mut cache: Cache<()> = Cache::default();
@@ -1153,6 +1669,7 @@ mod tests {
             (),
             t0,
             7,
+            RegistryClock::LOCAL,
         );
         assert_eq!(cache.lookup(slot, t0 + 1, &config, Some(7)), Lookup::Hit);
         assert_eq!(cache.lookup(slot, t0 + 1, &config, Some(8)), Lookup::Miss);
@@ -1178,7 +1695,7 @@ mod tests {
             instance("api", "1.0.0", "a", "h:1", t0),
             instance("api", "1.0.0", "b", "h:2", t0),
         ];
-        cache.store(slot, list, None, (), t0, 0);
+        cache.store(slot, list, None, (), t0, 0, RegistryClock::LOCAL);
         let mut pick = |cache: &mut Cache<()>, outliers: &Outliers, now| {
             cache
                 .pick(
@@ -1381,7 +1898,13 @@ mod tests {
             },
         );
         resolution.missing.push("db".into());
-        state.store_resolution(&plan.fetch, resolution, t0, 0, &mut |_| ());
+        state.store_resolution(
+            &plan.fetch,
+            resolution,
+            t0,
+            (0, RegistryClock::LOCAL),
+            &mut |_| (),
+        );
         let answer = state.answer(&deps, &mocks, t0);
         assert_eq!(answer.missing, vec!["db".to_string()]);
         assert!(answer.unknown.is_empty() && !answer.stale);
@@ -1392,6 +1915,13 @@ mod tests {
         // Fresh: only the missing one is asked again; api is answered from the cache.
         let plan = state.plan(&deps, &mocks, t0 + 10, None);
         assert_eq!(plan.fetch, self::deps(&[("db", "*")]));
+        state.store_resolution(
+            &plan.fetch,
+            Resolution::default(),
+            t0 + 10,
+            (0, RegistryClock::LOCAL),
+            &mut |_| (),
+        );
         // Later the registry is down: api is served stale, db stays missing.
         let later = t0 + 20_000;
         let plan = state.plan(&deps, &mocks, later, None);

@@ -56,17 +56,30 @@ pub(crate) fn opt_string(object: &JsValue, key: &'static str) -> Result<Option<S
 }
 
 /// The JavaScript `Error` for `error`: `message` as the Rust `Display`, `name` `VascoError`, a
-/// stable `code`, and what else helps: `missing` (names), `status` (HTTP), `field`.
+/// stable `code`, and what else helps: `missing` (names), `status` (HTTP), `registryCode`
+/// (the registry's own code behind an `unavailable`), `field`, `reason`.
 pub(crate) fn js_error(error: &Error) -> JsValue {
     let js = js_sys::Error::new(&error.to_string());
     js.set_name("VascoError");
     let value: JsValue = js.into();
     set(&value, "code", error.code());
     match error {
-        Error::NoUrl { missing } => {
+        Error::NoUrl { missing, .. } => {
             set(&value, "missing", strings(missing));
         }
         Error::Registry { status, .. } => set(&value, "status", *status),
+        Error::Unavailable {
+            status,
+            registry_code,
+            ..
+        } => {
+            if let Some(status) = status {
+                set(&value, "status", *status);
+            }
+            if let Some(code) = registry_code {
+                set(&value, "registryCode", code.as_str());
+            }
+        }
         Error::Core(vasco_core::Error::Invalid { field, .. }) => set(&value, "field", *field),
         Error::Argument { name, .. } => set(&value, "field", *name),
         Error::InvalidPackage { reason } => set(&value, "reason", reason.as_str()),

@@ -218,12 +218,17 @@ impl LeaseStep {
                 Self::Refused(if status >= 500 || status == 429 {
                     Error::Unavailable {
                         reason: format!("{code}: {message}"),
+                        status: Some(status),
+                        registry_code: Some(code),
+                        request: String::new(),
                     }
                 } else {
                     Error::Registry {
                         status,
                         code,
                         message,
+                        request: String::new(),
+                        hint: String::new(),
                     }
                 })
             }

@@ -96,22 +96,40 @@ pub trait Call {
 }
 
 /// Reads an HTTP answer of `call`: 2xx is parsed, 4xx becomes [`Error::Registry`] with the
-/// registry's own code and message, 5xx and 429 mean [`Error::Unavailable`].
+/// registry's own code and message, 5xx and 429 mean [`Error::Unavailable`] (with the status
+/// and the registry's code, e.g. 503 `not_configured`).
 pub fn read_response<C: Call>(call: &C, status: u16, body: &str) -> Result<C::Output> {
     match status {
         200..=299 => call.parse(body),
-        429 | 500..=599 | 0 => Err(Error::Unavailable {
-            reason: format!("status {status}: {}", error_message(body).1),
-        }),
+        429 | 500..=599 | 0 => {
+            let (code, message) = error_message(body);
+            Err(Error::Unavailable {
+                reason: message,
+                status: (status != 0).then_some(status),
+                registry_code: Some(code).filter(|c| c != UNKNOWN_CODE),
+                request: String::new(),
+            })
+        }
         _ => {
             let (code, message) = error_message(body);
             Err(Error::Registry {
                 status,
                 code,
                 message,
+                request: String::new(),
+                hint: String::new(),
             })
         }
     }
+}
+
+/// The code of an error body that is not the registry's `{"error": ...}`.
+const UNKNOWN_CODE: &str = "registry_error";
+
+/// `x-vasco-now`, the registry's clock when it answered (ms since the Unix epoch), as the
+/// JavaScript side read it; `None` when absent or unreadable.
+pub fn registry_now(header: Option<&str>) -> Option<Millis> {
+    header?.trim().parse::<Millis>().ok()
 }
 
 /// `{"error": {"code", "message"}}`, or something sensible for any other body.
@@ -129,7 +147,7 @@ fn error_message(body: &str) -> (String, String) {
         Ok(Body { error }) => (error.code, error.message),
         Err(_) => {
             let text: String = body.chars().take(200).collect();
-            ("registry_error".into(), text)
+            (UNKNOWN_CODE.into(), text)
         }
     }
 }
@@ -434,6 +452,27 @@ mod tests {
         assert!(read_response(&call, 503, "down")
             .unwrap_err()
             .is_unavailable());
+        let not_configured = read_response(
+            &call,
+            503,
+            r#"{"error":{"code":"not_configured","message":"writes are disabled"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            not_configured,
+            Error::Unavailable {
+                reason: "writes are disabled".into(),
+                status: Some(503),
+                registry_code: Some("not_configured".into()),
+                request: String::new(),
+            }
+        );
+        assert_eq!(
+            registry_now(Some(" 1767225600123 ")),
+            Some(1_767_225_600_123)
+        );
+        assert_eq!(registry_now(Some("soon")), None);
+        assert_eq!(registry_now(None), None);
         assert!(already_gone(&read_response(&call, 404, "{}").unwrap_err()));
         let bad = read_response(&CatalogCall, 200, "not json").unwrap_err();
         assert_eq!(bad.code(), "bad_response");

@@ -41,8 +41,21 @@ pub(super) fn sync(shared: &Shared, slot: usize, now: u64) -> bool {
         return true;
     }
     let (instances, version) = membership.answer(entry.kind, &entry.query);
+    // A feed sends removals but no renewals: its members' leases are open until they leave.
+    let instances: Vec<_> = instances
+        .iter()
+        .map(|i| vasco_core::snapshot::as_member(i, now))
+        .collect();
     let payload = frozen_instances(&instances);
-    state.store(slot, instances, version, payload, now, 0);
+    state.store(
+        slot,
+        instances,
+        version,
+        payload,
+        now,
+        0,
+        vasco_core::cache::RegistryClock::LOCAL,
+    );
     fed.insert(slot, membership.index);
     true
 }
