@@ -1733,7 +1733,7 @@ mod tests {
             ServiceName::parse("api").unwrap(),
             Query::any(),
         );
-        cache.store(slot, list, None, (), t0, 0);
+        cache.store(slot, list, None, (), t0, 0, RegistryClock::LOCAL);
         (cache, slot)
     }
 
