@@ -50,7 +50,7 @@ function instance(name, url, ttlMs = 10_000) {
 
 test('a missing token: the error says to set VASCO_TOKEN, and the registration is not retried', async () => {
   const registry = await stub(() => [401, unauthorized]);
-  const client = vasco.connect({ url: registry.url, handleSignals: false });
+  const client = vasco.connect({ url: registry.url, handleSignals: false, lease: 'http' });
   await assert.rejects(client.register({ name: 'svc', version: '1.0.0', url: '127.0.0.1:7501' }), (err) => {
     assert.equal(err.code, 'unauthorized');
     assert.equal(err.status, 401);
@@ -61,7 +61,7 @@ test('a missing token: the error says to set VASCO_TOKEN, and the registration i
   assert.deepEqual(client.registrations, [], 'nothing left running');
 
   // A wrong token says so too.
-  const wrong = vasco.connect({ url: registry.url, token: 'nope', handleSignals: false });
+  const wrong = vasco.connect({ url: registry.url, token: 'nope', handleSignals: false, lease: 'http' });
   await assert.rejects(wrong.register({ name: 'svc', version: '1.0.0', url: '127.0.0.1:7502' }), {
     message: /refused the token sent: set VASCO_TOKEN/,
   });
@@ -84,7 +84,7 @@ test('a missing token: the error says to set VASCO_TOKEN, and the registration i
 test('a refused heartbeat is never silent: an error event, or else a process warning', async () => {
   // Registers fine, then the token is revoked.
   const registry = await stub((req, n) => (n === 1 ? [200, { instance: instance('beat', '127.0.0.1:7511', 1000) }] : [401, unauthorized]));
-  const client = vasco.connect({ url: registry.url, token: 't', handleSignals: false });
+  const client = vasco.connect({ url: registry.url, token: 't', handleSignals: false, lease: 'http' });
   const keepAlive = setInterval(() => {}, 1000);
   try {
     const warning = once(process, 'warning', { signal: AbortSignal.timeout(10_000) });
@@ -108,7 +108,7 @@ test("the registry's 503 not_configured reaches Node with its status and code", 
     503,
     { error: { code: 'not_configured', message: 'writes are disabled: no VASCO_TOKEN is configured. Set it with `wrangler secret put VASCO_TOKEN`' } },
   ]);
-  const client = vasco.connect({ url: registry.url, token: 't', handleSignals: false });
+  const client = vasco.connect({ url: registry.url, token: 't', handleSignals: false, lease: 'http' });
   await assert.rejects(client.findDependencies({ api: '1' }), (err) => {
     assert.equal(err.code, 'unavailable');
     assert.equal(err.status, 503);
@@ -159,7 +159,7 @@ test('a stub lease of 300 ms is not served after it ends, judged on the registry
     (req, n, now) => [200, { service: 'skewed', instances: alive ? [{ ...instance('skewed', '127.0.0.1:7521'), registered_at: now, expires_at: now + 300 }] : [] }],
     () => Date.now() + skew,
   );
-  const client = vasco.connect({ url: registry.url, handleSignals: false });
+  const client = vasco.connect({ url: registry.url, handleSignals: false, lease: 'http' });
   const first = await client.instances('skewed');
   assert.equal(first.length, 1);
   alive = false; // the process behind it is gone; its lease is not renewed

@@ -276,8 +276,10 @@ export function defineSuite(mode) {
   test(`${prefix} another client never answers with an instance whose lease has ended`, async () => {
     const name = unique('lapse');
     const owner = vasco.connect({ ...mode.options(), handleSignals: false });
-    // A fresh observer with the default cache (5 s): longer than the 1 s lease.
-    const observer = vasco.connect({ ...mode.options(), handleSignals: false });
+    // A fresh observer with the default cache (5 s): longer than the 1 s lease. Without change
+    // feeds: this is the HTTP cache's rule (a feed's answers follow removals instead, which the
+    // registry sends when the object reaps the lease: tests/npm/sockets.test.mjs).
+    const observer = vasco.connect({ ...mode.options(), handleSignals: false, feeds: false });
     const registration = await owner.register({ name, version: '1.0.0', url: '127.0.0.1:6151', ttl: 1 });
     const id = registration.id;
     assert.deepEqual((await observer.instances(name)).map((i) => i.id), [id]);
@@ -291,8 +293,12 @@ export function defineSuite(mode) {
     // are collected and asserted after it.)
     let lag = 0;
     const late = [];
+    // Default reads come from the registry's membership snapshot, which the service's object
+    // rewrites when it reaps the lease (coalesced to one write a second) and the Worker caches
+    // for up to VASCO_CACHE_MS (1 s): an answer may list a lapsed member that long, never more.
+    const slack = mode.name === 'http' ? 2_000 : 0;
     const check = (asked, instance, how) => {
-      if (instance && instance.id === id && asked - lag >= instance.expires_at) {
+      if (instance && instance.id === id && asked - lag - slack >= instance.expires_at) {
         late.push(`${how} ${asked - lag - instance.expires_at} ms late (registry lag ${lag} ms)`);
       }
     };
@@ -335,14 +341,15 @@ export function defineSuite(mode) {
       return realFetch(url, init);
     };
     try {
-      const cold = vasco.connect({ ...mode.options(), handleSignals: false });
+      // Without change feeds, which would answer without any HTTP request at all.
+      const cold = vasco.connect({ ...mode.options(), handleSignals: false, feeds: false });
       const found = await Promise.all(Array.from({ length: 50 }, () => cold.findDependencies({ [a]: '^1', [b]: '1' })));
       assert.ok(found.every((urls) => urls[a] === '127.0.0.1:6301' && urls[b] === '127.0.0.1:6302'));
       assert.deepEqual(requests, ['POST /v1/resolve'], '50 callers, one question, one request');
 
       // Overlapping questions: only what nobody is asking yet is asked.
       requests.length = 0;
-      const other = vasco.connect({ ...mode.options(), handleSignals: false });
+      const other = vasco.connect({ ...mode.options(), handleSignals: false, feeds: false });
       const [ab, bc] = await Promise.all([other.findDependencies({ [a]: '1', [b]: '1' }), other.findDependencies({ [b]: '1', [c]: '1' })]);
       assert.equal(bc[b], ab[b]);
       assert.equal(bc[c], '127.0.0.1:6303');
@@ -350,7 +357,7 @@ export function defineSuite(mode) {
 
       // Instance lists and picks of a new client: one GET, however many callers.
       requests.length = 0;
-      const third = vasco.connect({ ...mode.options(), handleSignals: false });
+      const third = vasco.connect({ ...mode.options(), handleSignals: false, feeds: false });
       const lists = await Promise.all([
         ...Array.from({ length: 25 }, () => third.instances(a)),
         ...Array.from({ length: 25 }, (_, i) => third.pick(a, { strategy: 'maglev', key: `k${i}` })),

@@ -122,8 +122,14 @@ function onSignal(signal) {
   signalled.clear()
   log('%s: deregistering %d instance(s)', signal, registrations.length)
   const done = Promise.allSettled(registrations.map((r) => r.deregister()))
-  const deadline = new Promise((resolve) => setTimeout(resolve, SIGNAL_DEADLINE_MS).unref())
+  // Referenced: once the lease socket closes nothing else may keep Node running, and the
+  // process must live to re-raise the signal (so it ends by the signal, as without us).
+  let timer
+  const deadline = new Promise((resolve) => {
+    timer = setTimeout(resolve, SIGNAL_DEADLINE_MS)
+  })
   Promise.race([done, deadline]).then(() => {
+    clearTimeout(timer)
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
   })
 }
@@ -169,7 +175,7 @@ class Registration extends EventEmitter {
   constructor(client, core, spec, handleSignals, leaseTimeoutMs, keepAlive = false) {
     super()
     // Over HTTP the lease is held on a WebSocket (HTTP PUT renewals as the fallback).
-    if (leaseTimeoutMs) this.#lease = new SocketLease(core, spec, log, leaseTimeoutMs, () => this.#lost())
+    if (leaseTimeoutMs) this.#lease = new SocketLease(core, spec, log, leaseTimeoutMs, () => this.#lost(), keepAlive)
     this.#client = client
     this.#core = core
     this.#spec = spec

@@ -12,6 +12,16 @@
 
 const WebSocket = require('ws')
 
+/** Lets the process exit while `ws` is open. */
+function unref(ws) {
+  if (ws._socket && typeof ws._socket.unref === 'function') ws._socket.unref()
+}
+
+/** Keeps the process alive while `ws` is open. */
+function ref(ws) {
+  if (ws._socket && typeof ws._socket.ref === 'function') ws._socket.ref()
+}
+
 class SocketLease {
   #core
   #spec
@@ -28,6 +38,8 @@ class SocketLease {
   #stopped = false
   /** Set when the registry refused the upgrade (4xx): HTTP renewals only from then on. */
   #unsupported = false
+  /** Whether the open socket keeps the process alive (the original API's registrations). */
+  #keepAlive
 
   /**
    * @param core the wasm Client
@@ -36,8 +48,11 @@ class SocketLease {
    * @param timeoutMs how long a reply may take before the beat falls back to HTTP
    * @param onLost called when the socket dropped or the registry ended the lease while it was
    *   held (the registry has deregistered the instance: register again soon)
+   * @param keepAlive whether the socket keeps the process alive while the lease is held (the
+   *   original API's, as its heartbeat timer does); otherwise it is unreferenced
    */
-  constructor(core, spec, log, timeoutMs, onLost) {
+  constructor(core, spec, log, timeoutMs, onLost, keepAlive = false) {
+    this.#keepAlive = keepAlive
     this.#core = core
     this.#spec = spec
     this.#log = log
@@ -91,8 +106,9 @@ class SocketLease {
     this.#held = false
     this.#opening = new Promise((resolve, reject) => {
       ws.once('open', () => {
-        // Like the heartbeat timers, the lease does not keep the process alive by itself.
-        if (ws._socket && typeof ws._socket.unref === 'function') ws._socket.unref()
+        // Like the heartbeat timers, the lease does not keep the process alive by itself,
+        // except for the original API, whose registrations do.
+        if (!this.#keepAlive) unref(ws)
         resolve()
       })
       ws.once('unexpected-response', (request, response) => {
@@ -123,8 +139,9 @@ class SocketLease {
         this.#drop(ws)
         reject(Object.assign(new Error('no reply on the lease socket'), { code: 'timeout' }))
       }, this.#timeoutMs)
-      timer.unref()
-      this.#waiting = { resolve, reject, timer, text }
+      // A request in flight keeps the process alive until it is answered, as a fetch does.
+      ref(ws)
+      this.#waiting = { resolve, reject, timer, text, ws }
       ws.send(text)
     })
   }
@@ -134,6 +151,7 @@ class SocketLease {
     if (!waiting) return
     this.#waiting = null
     clearTimeout(waiting.timer)
+    if (!this.#keepAlive) unref(waiting.ws)
     waiting[outcome](value)
   }
 
@@ -196,6 +214,7 @@ class SocketLease {
    */
   stop() {
     this.#stopped = true
+    if (this.#ws) unref(this.#ws)
   }
 
   /**
