@@ -545,23 +545,30 @@ test('live view: names that escape alike still get distinct ids, and meta is sho
 
 test('live view: a registry that goes down after answering empty says only that it is unreachable', async () => {
   let down = false;
+  const open = [];
   await withPage(
     {
       setup: async (page, watcher) => {
         watcher.expect(/request failed: GET http:\/\/127\.0\.0\.1:\d+\/v1\/instances.*ERR_CONNECTION_REFUSED/);
         watcher.expect(/console error: Failed to load resource: net::ERR_CONNECTION_REFUSED/);
-        // An empty registry, whatever the real one holds; then none at all.
-        await page.route('**/v1/instances', (route) =>
-          down
-            ? route.abort('connectionrefused')
-            : route.fulfill({ status: 200, contentType: 'application/json', body: '{"instances":[]}' }),
-        );
+        // An empty registry, whatever the real one holds: the feed's catalog lists nothing.
+        // Then none at all: sockets close and reads are refused.
+        await page.route('**/v1/**', (route) => (down ? route.abort('connectionrefused') : route.continue()));
+        await page.routeWebSocket(/\/v1\/watch/, (ws) => {
+          if (down) {
+            ws.close();
+            return;
+          }
+          open.push(ws);
+          ws.send(JSON.stringify({ type: 'catalog', services: [], now: Date.now() }));
+        });
       },
     },
     async (page) => {
       const empty = page.locator('#live-empty');
       await empty.waitFor({ state: 'visible' });
       down = true;
+      for (const ws of open.splice(0)) await ws.close();
       await page.locator('#live-error').waitFor({ state: 'visible' });
       assert.equal(await empty.isVisible(), false, '"reachable and empty" is gone with the registry');
       assert.equal(await page.locator('#live-status').textContent(), 'Disconnected');
