@@ -247,9 +247,11 @@ impl InstanceSpec {
             Some(Value::Number(n)) => n
                 .as_u64()
                 .or_else(|| {
+                    // (no_std has no `f64::fract`: a whole number survives the round trip.)
                     n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+                        .filter(|f| *f >= 0.0 && *f <= f64::from(u32::MAX))
                         .map(|f| f as u64)
+                        .filter(|w| *w as f64 == n.as_f64().unwrap_or(-1.0))
                 })
                 .and_then(|w| u32::try_from(w).ok())
                 .ok_or_else(|| Error::invalid("weight", "must be an integer from 1 to 1000"))?,

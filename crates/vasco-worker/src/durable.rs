@@ -269,6 +269,24 @@ async fn set_alarm_at(state: &State, cached: &Cell<Option<Millis>>, at: Millis) 
     }
 }
 
+/// An object's storage, and `ping` answered `pong` by the runtime without waking the object.
+fn prepare(state: &State) -> SqlRows {
+    if let Ok(pair) = worker::worker_sys::WebSocketRequestResponsePair::new("ping", "pong") {
+        state.set_websocket_auto_response(&pair);
+    }
+    SqlRows::new(state)
+}
+
+/// Sends `event` to every change-feed subscriber of the object, as a `change` message.
+fn broadcast(state: &State, event: &ChangeEvent) {
+    let mut message = serde_json::to_value(event).unwrap_or(Value::Null);
+    message["type"] = json!("change");
+    message["now"] = json!(now_ms());
+    for ws in state.get_websockets_with_tag(FEED_TAG) {
+        send(&ws, &message);
+    }
+}
+
 fn upgrade_pair() -> worker::Result<WebSocketPair> {
     WebSocketPair::new()
 }
@@ -327,12 +345,7 @@ impl ObjectHost for ServiceObject {
         for waiter in self.waiters.borrow_mut().drain(..) {
             let _ = waiter.send(());
         }
-        let mut message = serde_json::to_value(event).unwrap_or(Value::Null);
-        message["type"] = json!("change");
-        message["now"] = json!(now_ms());
-        for ws in self.state.get_websockets_with_tag(FEED_TAG) {
-            send(&ws, &message);
-        }
+        broadcast(&self.state, event);
     }
 
     fn close_lease(&self, key: &InstanceKey, conn: u64) {
@@ -518,10 +531,7 @@ fn query_param(url: &worker::Url, name: &str) -> Option<String> {
 
 impl DurableObject for ServiceObject {
     fn new(state: State, env: Env) -> Self {
-        if let Ok(pair) = worker::worker_sys::WebSocketRequestResponsePair::new("ping", "pong") {
-            state.set_websocket_auto_response(&pair);
-        }
-        let rows = SqlRows::new(&state);
+        let rows = prepare(&state);
         Self {
             state,
             env,
@@ -634,12 +644,7 @@ impl CatalogHost for CatalogObject {
     }
 
     fn publish(&self, event: &ChangeEvent) {
-        let mut message = serde_json::to_value(event).unwrap_or(Value::Null);
-        message["type"] = json!("change");
-        message["now"] = json!(now_ms());
-        for ws in self.state.get_websockets_with_tag(FEED_TAG) {
-            send(&ws, &message);
-        }
+        broadcast(&self.state, event);
     }
 
     async fn set_alarm(&self, at: Millis) {
@@ -649,10 +654,7 @@ impl CatalogHost for CatalogObject {
 
 impl DurableObject for CatalogObject {
     fn new(state: State, env: Env) -> Self {
-        if let Ok(pair) = worker::worker_sys::WebSocketRequestResponsePair::new("ping", "pong") {
-            state.set_websocket_auto_response(&pair);
-        }
-        let rows = SqlRows::new(&state);
+        let rows = prepare(&state);
         Self {
             state,
             env,
