@@ -29,7 +29,7 @@ fn text(value: &JsValue, key: &str) -> String {
 }
 
 fn memory_client() -> Client {
-    Client::new(json(r#"{"url": "memory:", "seed": 7}"#), None).unwrap()
+    Client::new(json(r#"{"url": "memory:", "seed": 7}"#), None, None).unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -48,7 +48,8 @@ fn errors_are_js_errors_with_codes_and_the_original_messages() {
     let err = Registration::from_package(JsValue::from_str("h:1"), json(r#"{"name":"a"}"#))
         .err()
         .unwrap();
-    assert_eq!(text(&err, "message"), "Invalid package");
+    // The original prefix, then which field (as 2018 code matching the prefix expects).
+    assert!(text(&err, "message").starts_with("Invalid package: \"version\" is missing"));
 
     let err = Registration::from_options(json(r#"{"name":"a","version":"x","url":"h:1"}"#))
         .err()
@@ -56,11 +57,11 @@ fn errors_are_js_errors_with_codes_and_the_original_messages() {
     assert_eq!(text(&err, "code"), "invalid_version");
     assert_eq!(text(&err, "field"), "version");
 
-    let err = Client::new(json(r#"{"url": "redis://localhost:6379"}"#), None)
+    let err = Client::new(json(r#"{"url": "redis://localhost:6379"}"#), None, None)
         .err()
         .unwrap();
     assert_eq!(text(&err, "code"), "invalid_registry_url");
-    let err = Client::new(json(r#"{"url": "http://127.0.0.1:1"}"#), None)
+    let err = Client::new(json(r#"{"url": "http://127.0.0.1:1"}"#), None, None)
         .err()
         .unwrap();
     assert_eq!(
@@ -96,7 +97,10 @@ async fn a_memory_client_registers_resolves_and_picks() {
         JsFuture::from(client.find_dependencies(json(r#"{"wasm-nope": "1"}"#), JsValue::UNDEFINED))
             .await
             .unwrap_err();
-    assert_eq!(text(&missing, "message"), "No url for: wasm-nope");
+    assert_eq!(
+        text(&missing, "message"),
+        "No url for: wasm-nope (wanted wasm-nope 1: no live instance)"
+    );
     assert_eq!(Array::from(&prop(&missing, "missing")).length(), 1);
 
     let slot = client
