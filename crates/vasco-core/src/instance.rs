@@ -501,18 +501,6 @@ impl Instance {
             ..self.clone()
         }
     }
-
-    /// The spec this instance was registered with (what a re-registration would send).
-    pub fn spec(&self) -> InstanceSpec {
-        InstanceSpec {
-            url: self.url.clone(),
-            ttl_ms: self.ttl_ms,
-            tags: self.tags.clone(),
-            meta: self.meta.clone(),
-            weight: self.weight,
-            zone: self.zone.clone(),
-        }
-    }
 }
 
 /// How often a client should renew a lease of `ttl_ms`: a third of it, so a single late or

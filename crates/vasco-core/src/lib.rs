@@ -28,6 +28,7 @@ pub mod error;
 pub mod instance;
 pub mod name;
 pub mod outlier;
+pub mod query;
 pub mod registry;
 pub mod resolve;
 pub mod retry;

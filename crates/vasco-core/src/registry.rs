@@ -1,92 +1,22 @@
-//! The registry: which instances are live, and the queries over them.
+//! The registry: which instances are live, and the catalog over them.
 //!
-//! [`live_matching`] and [`catalog`] are the read path shared by everyone: the Worker runs
-//! them over records decoded from KV, [`Registry`] over its own map. [`Registry`] is the
+//! [`live_matching`] (from [`crate::query`]) and [`catalog`] are the read path shared by
+//! everyone: the Worker runs them over the members of its snapshots and objects, [`Registry`]
+//! over its own map. [`Registry`] is the
 //! in-memory registry behind the npm package's `memory:` mode and the page's simulator.
 
-use alloc::{collections::BTreeMap, string::String, vec::Vec};
+use alloc::{collections::BTreeMap, vec::Vec};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::query::{live_all, live_matching, Query};
 use crate::{
     error::{Error, Result},
     instance::{Instance, InstanceKey, InstanceSpec, Millis},
     name::{InstanceId, ServiceName},
     resolve::{self, Dependencies, Mocks, Resolution},
-    version::{Version, VersionReq},
+    version::Version,
 };
-
-/// Which live instances of one service a caller wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Query {
-    /// Versions accepted.
-    pub version: VersionReq,
-    /// Tags an instance must all carry.
-    pub tags: Vec<String>,
-    /// The zone an instance must be in, if set.
-    pub zone: Option<String>,
-}
-
-impl Query {
-    /// Every live instance, whatever its version, tags or zone.
-    pub fn any() -> Self {
-        Self {
-            version: VersionReq::any(),
-            tags: Vec::new(),
-            zone: None,
-        }
-    }
-
-    /// Live instances whose version matches `version`.
-    pub fn version(version: VersionReq) -> Self {
-        Self {
-            version,
-            ..Self::any()
-        }
-    }
-
-    /// Whether `instance` passes this query at `now`.
-    pub fn accepts(&self, instance: &Instance, now: Millis) -> bool {
-        instance.is_live(now)
-            && self.version.matches(&instance.version)
-            && self.tags.iter().all(|tag| instance.tags.contains(tag))
-            && self
-                .zone
-                .as_ref()
-                .is_none_or(|zone| instance.zone.as_ref() == Some(zone))
-    }
-}
-
-/// The instances that pass `query` at `now`, newest version first, then by id, so every
-/// reader sees the same order.
-pub fn live_matching<'a>(
-    instances: impl IntoIterator<Item = &'a Instance>,
-    query: &Query,
-    now: Millis,
-) -> Vec<&'a Instance> {
-    let mut live: Vec<&Instance> = instances
-        .into_iter()
-        .filter(|instance| query.accepts(instance, now))
-        .collect();
-    live.sort_by(|a, b| b.version.cmp(&a.version).then_with(|| a.id.cmp(&b.id)));
-    live
-}
-
-/// Every instance live at `now`, by service name, then newest version first, then by id: the
-/// whole registry in one answer, for dashboards that would otherwise ask service by service.
-pub fn live_all<'a>(
-    instances: impl IntoIterator<Item = &'a Instance>,
-    now: Millis,
-) -> Vec<&'a Instance> {
-    let mut live: Vec<&Instance> = instances.into_iter().filter(|i| i.is_live(now)).collect();
-    live.sort_by(|a, b| {
-        a.service
-            .cmp(&b.service)
-            .then_with(|| b.version.cmp(&a.version))
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    live
-}
 
 /// Every service with its versions and their live instance counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +209,8 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+    use crate::version::VersionReq;
+    use alloc::string::String;
 
     fn key(service: &str, version: &str, id: &str) -> InstanceKey {
         InstanceKey {

@@ -11,7 +11,7 @@ use crate::{
     error::{Error, Result},
     instance::{Instance, Millis},
     name::ServiceName,
-    registry::{live_matching, Query},
+    query::{live_matching, Query},
     version::{Version, VersionReq},
 };
 

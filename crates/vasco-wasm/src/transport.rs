@@ -62,11 +62,6 @@ impl MemoryRegistry {
         self.generation
     }
 
-    /// The registry, to read.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     fn changed(&mut self) {
         if !self.registry.take_changes().is_empty() {
             self.generation += 1;
