@@ -9,7 +9,7 @@ use core::fmt;
 use serde::Serialize;
 use vasco_core::error::Error as CoreError;
 
-use crate::http::Method;
+use crate::method::Method;
 
 /// Everything a request can fail with. New variants may be added; match with a wildcard.
 #[derive(Debug, Clone, PartialEq, Eq)]

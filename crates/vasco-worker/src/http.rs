@@ -5,62 +5,11 @@
 use vasco_core::Millis;
 
 use crate::error::AppError;
+pub use crate::method::Method;
 
 /// The largest request body accepted: 16 KiB. Larger bodies get a 413 before they are parsed,
 /// and the edge stops reading a body as soon as it passes the limit ([`BodyLimit`]).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// The HTTP methods the router knows by name; anything else is [`Method::Other`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Method {
-    /// GET
-    Get,
-    /// HEAD
-    Head,
-    /// POST
-    Post,
-    /// PUT
-    Put,
-    /// DELETE
-    Delete,
-    /// PATCH
-    Patch,
-    /// OPTIONS
-    Options,
-    /// Any other method, upper-cased.
-    Other(String),
-}
-
-impl Method {
-    /// Parses a method name (case-insensitive).
-    pub fn parse(name: &str) -> Self {
-        match name.to_ascii_uppercase().as_str() {
-            "GET" => Self::Get,
-            "HEAD" => Self::Head,
-            "POST" => Self::Post,
-            "PUT" => Self::Put,
-            "DELETE" => Self::Delete,
-            "PATCH" => Self::Patch,
-            "OPTIONS" => Self::Options,
-            other => Self::Other(other.to_string()),
-        }
-    }
-
-    /// The method's name, upper-case.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Get => "GET",
-            Self::Head => "HEAD",
-            Self::Post => "POST",
-            Self::Put => "PUT",
-            Self::Delete => "DELETE",
-            Self::Patch => "PATCH",
-            Self::Options => "OPTIONS",
-            Self::Other(name) => name,
-        }
-    }
-}
 
 /// A request as the handlers see it.
 #[derive(Debug, Clone)]

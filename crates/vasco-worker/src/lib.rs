@@ -49,6 +49,7 @@ pub mod http;
 pub mod kv;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod local;
+pub mod method;
 pub mod object;
 pub mod router;
 pub mod routes;
