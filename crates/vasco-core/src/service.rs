@@ -274,6 +274,11 @@ impl ServiceLeases {
         live
     }
 
+    /// Whether any instance is live at `now` (no list built: asked after every command).
+    pub fn has_live(&self, now: Millis) -> bool {
+        self.instances.values().any(|i| i.is_live(now))
+    }
+
     /// Every stored record, live or not, in key order.
     pub fn all(&self) -> impl Iterator<Item = &Instance> {
         self.instances.values()

@@ -299,7 +299,7 @@ impl<R: Rows> ServiceState<R> {
                 reply.instance = Some(result?);
             }
             Command::Read => {
-                self.commit()?;
+                // `reap` above committed whatever lapsed; a read changes nothing else.
                 let loaded = self.loaded.as_ref().expect("loaded");
                 reply.instances = loaded.leases.live(now).into_iter().cloned().collect();
             }
@@ -406,17 +406,18 @@ impl<R: Rows> ServiceState<R> {
         if self.writing_snapshot {
             return None;
         }
-        let live = loaded.leases.live(now);
+        let has_live = loaded.leases.has_live(now);
         match loaded
             .meta
             .snapshot
-            .due(loaded.leases.index(), !live.is_empty(), now)
+            .due(loaded.leases.index(), has_live, now)
         {
+            // Only a due snapshot lists (and sorts) the members: this runs after every command.
             Due::Now => Some(Snapshot::new(
                 loaded.leases.name().clone(),
                 loaded.leases.index(),
                 now,
-                live,
+                loaded.leases.all(),
             )),
             _ => None,
         }
@@ -458,7 +459,7 @@ impl<R: Rows> ServiceState<R> {
     /// retry of a failed snapshot write or catalog report (1 s).
     pub fn next_alarm(&self, now: Millis) -> Option<Millis> {
         let loaded = self.loaded.as_ref()?;
-        let live = !loaded.leases.live(now).is_empty();
+        let live = loaded.leases.has_live(now);
         let snapshot = match loaded.meta.snapshot.due(loaded.leases.index(), live, now) {
             Due::Now => Some(now + RETRY_MS),
             Due::At(at) => Some(at),
