@@ -13,6 +13,8 @@ use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::Health;
+
 use crate::{
     error::{Error, Result},
     instance::{Instance, InstanceKey},
@@ -91,6 +93,8 @@ struct Record {
     expires_at: u64,
     #[serde(rename = "l")]
     ttl_ms: u64,
+    #[serde(rename = "h", default, skip_serializing_if = "Health::is_default")]
+    health: Health,
 }
 
 /// Encodes `instance` as KV metadata; refuses records over [`METADATA_LIMIT`] bytes.
@@ -105,6 +109,7 @@ pub fn encode_record(instance: &Instance) -> Result<String> {
         registered_at: instance.registered_at,
         expires_at: instance.expires_at,
         ttl_ms: instance.ttl_ms,
+        health: instance.health.clone(),
     };
     let json = serde_json::to_string(&record).map_err(|e| Error::Corrupt {
         key: instance_key(&instance.key()),
@@ -158,6 +163,7 @@ fn decode(key: &str, record: Record) -> Result<Instance> {
         registered_at: record.registered_at,
         expires_at: record.expires_at,
         ttl_ms: record.ttl_ms,
+        health: record.health,
     })
 }
 

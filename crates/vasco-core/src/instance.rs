@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::{
     error::{Error, Result},
+    health::{Health, HealthSpec},
     name::{InstanceId, ServiceName},
     version::Version,
 };
@@ -63,6 +64,9 @@ pub struct InstanceSpec {
     pub weight: u32,
     /// Failure domain for zone-preferring selection.
     pub zone: Option<String>,
+    /// Health fields of the body (`status`, `reason`, `by`, `check`); empty when none was
+    /// given, which keeps a live instance's health as it is.
+    pub health: HealthSpec,
 }
 
 /// Limits on what an instance may carry; the encoded record must also fit KV metadata.
@@ -104,6 +108,7 @@ impl InstanceSpec {
             meta: BTreeMap::new(),
             weight: 1,
             zone: None,
+            health: HealthSpec::default(),
         };
         spec.validate()?;
         Ok(spec)
@@ -181,9 +186,10 @@ impl InstanceSpec {
     }
 
     /// Parses the JSON body of a registration:
-    /// `{"url": "10.0.0.1:3000", "ttl": 10, "tags": [], "meta": {}, "weight": 1, "zone": "eu-1"}`.
-    /// Only `url` is required; `ttl` is in seconds (fractions allowed). Unknown fields are
-    /// refused so that a typo (`"tll"`) is not silently ignored.
+    /// `{"url": "10.0.0.1:3000", "ttl": 10, "tags": [], "meta": {}, "weight": 1, "zone": "eu-1"}`,
+    /// plus the health fields of [`HealthSpec`] (`"status": "maintenance", "reason": "deploy"`,
+    /// `"check": {...}`). Only `url` is required; `ttl` is in seconds (fractions allowed).
+    /// Unknown fields are refused so that a typo (`"tll"`) is not silently ignored.
     pub fn from_json(body: &str) -> Result<Self> {
         let value: Value = serde_json::from_str(body)
             .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
@@ -199,10 +205,14 @@ impl InstanceSpec {
             if !matches!(
                 key.as_str(),
                 "url" | "ttl" | "tags" | "meta" | "weight" | "zone"
-            ) {
+            ) && !HealthSpec::FIELDS.contains(&key.as_str())
+            {
                 return Err(Error::invalid(
                     "body",
-                    format!("unknown field {key:?} (expected url, ttl, tags, meta, weight, zone)"),
+                    format!(
+                        "unknown field {key:?} (expected url, ttl, tags, meta, weight, zone, \
+                         status, reason, by, check)"
+                    ),
                 ));
             }
         }
@@ -267,6 +277,7 @@ impl InstanceSpec {
             Some(Value::String(zone)) => Some(zone.clone()),
             Some(_) => return Err(Error::invalid("zone", "must be a string")),
         };
+        let health = HealthSpec::read(object)?;
         let spec = Self {
             url,
             ttl_ms,
@@ -274,6 +285,7 @@ impl InstanceSpec {
             meta,
             weight,
             zone,
+            health,
         };
         spec.validate()?;
         Ok(spec)
@@ -451,20 +463,33 @@ pub struct Instance {
     pub expires_at: Millis,
     /// The lease length a heartbeat renews.
     pub ttl_ms: u64,
+    /// Its health status (`"status"`, and `"reason"`, `"by"`, `"maintenance"`, `"check"` when
+    /// set), flattened into the record: see [`crate::health`].
+    #[serde(flatten, default)]
+    pub health: Health,
 }
 
 impl Instance {
     /// Registers (or re-registers) `key` at `now`. A re-registration of a live instance keeps
-    /// its `registered_at`, so a heartbeat-by-upsert is not mistaken for a restart.
+    /// its `registered_at`, so a heartbeat-by-upsert is not mistaken for a restart, and its
+    /// health, to which the spec's health fields apply (damped check results included); a new
+    /// instance starts from [`Health::initial`].
     pub fn lease(
         key: InstanceKey,
         spec: InstanceSpec,
         now: Millis,
         previous: Option<&Instance>,
     ) -> Self {
-        let registered_at = previous
-            .filter(|p| p.is_live(now))
-            .map_or(now, |p| p.registered_at);
+        let live = previous.filter(|p| p.is_live(now));
+        let registered_at = live.map_or(now, |p| p.registered_at);
+        let health = match live {
+            Some(p) => {
+                let mut health = p.health.clone();
+                health.update(&spec.health);
+                health
+            }
+            None => Health::initial(&spec.health),
+        };
         Self {
             service: key.service,
             version: key.version,
@@ -477,6 +502,7 @@ impl Instance {
             registered_at,
             expires_at: now.saturating_add(spec.ttl_ms),
             ttl_ms: spec.ttl_ms,
+            health,
         }
     }
 

@@ -9,7 +9,8 @@
 //! * **no_std + alloc**: the `std` feature (on by default) only forwards to dependencies.
 //!
 //! The pieces, one module each: [`name`] and [`version`] validate what users type,
-//! [`instance`] holds records and leases, [`registry`] is the in-memory registry (used by the
+//! [`instance`] holds records and leases, [`health`] their health status (passing, warning,
+//! critical, maintenance) and its damping, [`registry`] is the in-memory registry (used by the
 //! `memory:` transport and the simulator) together with the live-instance query shared with the
 //! Worker, [`resolve`] turns dependencies and mocks into endpoints, [`select`] picks one
 //! instance, [`outlier`] ejects failing ones, [`codec`] is the Workers KV layout, and [`retry`] and [`cache`] are the
@@ -25,6 +26,7 @@ pub mod blocking;
 pub mod cache;
 pub mod codec;
 pub mod error;
+pub mod health;
 pub mod instance;
 pub mod name;
 pub mod outlier;
@@ -40,6 +42,7 @@ pub mod version;
 
 pub use cache::{lease_serves, CachePolicy, Freshness, RegistryClock};
 pub use error::{Error, Result};
+pub use health::{Health, HealthUpdate, Status, StatusFilter};
 pub use instance::{heartbeat_period_ms, parse_tags, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};
 pub use registry::{Catalog, Change, Query, Registry};

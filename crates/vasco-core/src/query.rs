@@ -6,6 +6,7 @@
 use alloc::{string::String, vec::Vec};
 
 use crate::{
+    health::StatusFilter,
     instance::{Instance, Millis},
     version::VersionReq,
 };
@@ -19,15 +20,20 @@ pub struct Query {
     pub tags: Vec<String>,
     /// The zone an instance must be in, if set.
     pub zone: Option<String>,
+    /// The health statuses listed: passing and warning unless asked otherwise (`?passing`,
+    /// `?status=`, `?all`; see [`crate::health`]).
+    pub statuses: StatusFilter,
 }
 
 impl Query {
-    /// Every live instance, whatever its version, tags or zone.
+    /// Every live instance that selection may use (passing or warning), whatever its version,
+    /// tags or zone.
     pub fn any() -> Self {
         Self {
             version: VersionReq::any(),
             tags: Vec::new(),
             zone: None,
+            statuses: StatusFilter::DEFAULT,
         }
     }
 
@@ -42,6 +48,7 @@ impl Query {
     /// Whether `instance` passes this query at `now`.
     pub fn accepts(&self, instance: &Instance, now: Millis) -> bool {
         instance.is_live(now)
+            && self.statuses.contains(instance.health.status)
             && self.version.matches(&instance.version)
             && self.tags.iter().all(|tag| instance.tags.contains(tag))
             && self

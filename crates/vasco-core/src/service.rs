@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{Error, Result},
+    health::HealthUpdate,
     instance::{Instance, InstanceKey, InstanceSpec, Millis},
     name::{InstanceId, ServiceName},
     version::Version,
@@ -120,6 +121,17 @@ impl ChangeEvent {
         self.added.retain(|i| i.key() != *key);
         self.updated.retain(|i| i.key() != *key);
     }
+
+    /// Records a changed record: it stays an addition when it joined in this batch.
+    fn record_update(&mut self, instance: &Instance) {
+        let key = instance.key();
+        if let Some(added) = self.added.iter_mut().find(|i| i.key() == key) {
+            *added = instance.clone();
+        } else {
+            self.updated.retain(|i| i.key() != key);
+            self.updated.push(instance.clone());
+        }
+    }
 }
 
 type Slot = (Version, InstanceId);
@@ -187,10 +199,7 @@ impl ServiceLeases {
         };
         match outcome {
             Outcome::Added => self.pending.added.push(instance.clone()),
-            Outcome::Updated => {
-                self.pending.forget(&instance.key());
-                self.pending.updated.push(instance.clone());
-            }
+            Outcome::Updated => self.pending.record_update(&instance),
             Outcome::Renewed => {}
         }
         self.instances.insert(slot, instance.clone());
@@ -210,6 +219,32 @@ impl ServiceLeases {
             .ok_or_else(|| not_found(key))?;
         *instance = instance.renewed(now);
         Ok(instance.clone())
+    }
+
+    /// Applies a health update to a live instance ([`crate::health`]). A change readers can
+    /// see (status, reason, by) is an update of the record and moves the index at the next
+    /// commit; a damped result that only advances a counter is stored without one. Returns
+    /// the record after it and whether it changed.
+    ///
+    /// Errors: `NotFound` when the instance is unknown or its lease has lapsed.
+    pub fn set_health(
+        &mut self,
+        key: &InstanceKey,
+        update: &HealthUpdate,
+        now: Millis,
+    ) -> Result<(Instance, bool)> {
+        let slot = (key.version.clone(), key.id.clone());
+        let instance = self
+            .instances
+            .get_mut(&slot)
+            .filter(|i| i.service == key.service && i.is_live(now))
+            .ok_or_else(|| not_found(key))?;
+        let changed = instance.health.apply(update);
+        let instance = instance.clone();
+        if changed {
+            self.pending.record_update(&instance);
+        }
+        Ok((instance, changed))
     }
 
     /// Removes an instance. A record whose lease had already lapsed is removed too, but
@@ -315,9 +350,13 @@ impl ServiceLeases {
     }
 }
 
-/// Whether two records of one instance differ only in their lease.
+/// Whether two records of one instance differ only in their lease (and in health-check
+/// counters, which readers do not see).
 fn same_record(a: &Instance, b: &Instance) -> bool {
-    a.url == b.url
+    a.health.status == b.health.status
+        && a.health.reason == b.health.reason
+        && a.health.by == b.health.by
+        && a.url == b.url
         && a.tags == b.tags
         && a.meta == b.meta
         && a.weight == b.weight
@@ -454,5 +493,54 @@ mod tests {
             ServiceLeases::restore(s.name().clone(), 0, Vec::new()).index(),
             FIRST_INDEX
         );
+    }
+
+    #[test]
+    fn a_visible_status_change_moves_the_index_and_a_damped_result_does_not() {
+        use crate::health::{HealthUpdate, Status};
+        let mut s = leases();
+        let mut damped = spec("h:1", 3_000);
+        damped.health = crate::health::HealthSpec {
+            damping: Some(crate::health::Damping {
+                success_before_passing: 1,
+                failures_before_warning: 2,
+                failures_before_critical: 2,
+            }),
+            ..Default::default()
+        };
+        s.register(key("a"), damped, 0).unwrap();
+        s.take_event();
+        let fail = HealthUpdate::check(Status::Critical, Some("db".into()));
+        let (after, changed) = s.set_health(&key("a"), &fail, 10).unwrap();
+        assert!(!changed);
+        assert_eq!(after.health.check.failures, 1);
+        assert!(s.take_event().is_none());
+        let (after, changed) = s.set_health(&key("a"), &fail, 20).unwrap();
+        assert!(changed);
+        assert_eq!(after.health.status, Status::Critical);
+        let event = s.take_event().unwrap();
+        assert_eq!((event.index, event.updated.len()), (3, 1));
+        // A renewal keeps the status; a registration without health fields too.
+        s.renew(&key("a"), 30).unwrap();
+        let again = s.register(key("a"), spec("h:1", 3_000), 40).unwrap();
+        assert_eq!(again.outcome, Outcome::Renewed);
+        assert_eq!(again.instance.health.status, Status::Critical);
+        // A lapsed instance cannot be given a status.
+        assert_eq!(
+            s.set_health(&key("a"), &fail, 10_000).unwrap_err().code(),
+            "not_found"
+        );
+    }
+
+    #[test]
+    fn a_status_set_in_the_batch_that_added_the_instance_stays_an_addition() {
+        use crate::health::{HealthUpdate, Status};
+        let mut s = leases();
+        s.register(key("a"), spec("h:1", 3_000), 0).unwrap();
+        s.set_health(&key("a"), &HealthUpdate::set(Status::Maintenance, None), 1)
+            .unwrap();
+        let event = s.take_event().unwrap();
+        assert!(event.updated.is_empty());
+        assert_eq!(event.added[0].health.status, Status::Maintenance);
     }
 }

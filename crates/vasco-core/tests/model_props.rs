@@ -93,7 +93,7 @@ proptest! {
             version: version(t),
             id: InstanceId::parse(&id).unwrap(),
         };
-        let spec = InstanceSpec { url: format!("{host}:{port}"), ttl_ms: ttl_s * 1000, tags, meta, weight, zone };
+        let spec = InstanceSpec { url: format!("{host}:{port}"), ttl_ms: ttl_s * 1000, tags, meta, weight, zone, health: Default::default() };
         prop_assert!(spec.validate().is_ok());
         let instance = Instance::lease(key.clone(), spec, now, None);
         let kv_key = codec::instance_key(&key);

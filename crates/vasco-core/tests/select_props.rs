@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use vasco_core::select::{self, Candidate, Selector, SelectorConfig};
-use vasco_core::SplitMix64;
+use vasco_core::{SplitMix64, Status};
 
 const ZONES: [Option<&str>; 3] = [Some("a"), Some("b"), None];
 
@@ -293,4 +293,101 @@ fn ring_removal_moves_only_the_removed_share_for_any_n_and_weights() {
             "n={n}: moved {moved} of {keys}, expected {expected}"
         );
     }
+}
+
+/// Up to `max` candidates with random statuses, outlier health and zones.
+fn candidates_with_status(max: usize) -> impl Strategy<Value = Vec<Candidate>> {
+    prop::collection::vec((1u32..=5, 0usize..4, any::<bool>(), 0usize..3), 0..=max).prop_map(
+        |specs| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (weight, status, healthy, zone))| Candidate {
+                    zone: ZONES[zone].map(str::to_string),
+                    ..Candidate::new(format!("c{i}"), weight)
+                        .with_status(Status::ALL[status])
+                        .with_health(healthy)
+                })
+                .collect()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The health issue's rule: whatever the strategy, zone and panic threshold, a pick is
+    /// never critical or in maintenance; it is passing whenever a passing candidate exists and
+    /// the panic threshold is not crossed; and there is a pick whenever any candidate is
+    /// passing or warning.
+    #[test]
+    fn picks_respect_health_status(
+        strategy in strategy(),
+        list in candidates_with_status(20),
+        zone in 0usize..3,
+        threshold in prop::sample::select(vec![0.0, 0.3, 0.5, 1.0]),
+        seed in any::<u64>(),
+    ) {
+        let config = SelectorConfig {
+            strategy,
+            local_zone: ZONES[zone].map(str::to_string),
+            protection_threshold: threshold,
+        };
+        let selectable = list.iter().filter(|c| c.status.is_selectable()).count();
+        let preferred = list
+            .iter()
+            .filter(|c| c.status == Status::Passing && c.healthy)
+            .count();
+        let panic = preferred == 0 || (preferred as f64) / (selectable as f64) < threshold;
+        let mut selector = Selector::new(config, list.clone());
+        let mut rng = SplitMix64::from_seed(seed);
+        for k in 0..100u32 {
+            match selector.pick(&mut rng, Some(&k.to_le_bytes())) {
+                None => prop_assert_eq!(selectable, 0),
+                Some(i) => {
+                    let c = &list[i];
+                    prop_assert!(c.status.is_selectable(), "{strategy}: picked {:?}", c.status);
+                    if !panic {
+                        prop_assert!(c.status == Status::Passing && c.healthy,
+                            "{strategy}: picked {:?} (healthy {}) with {preferred} preferred of {selectable}",
+                            c.status, c.healthy);
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(selector.protection() != vasco_core::select::Protection::Normal, panic && selectable > 0);
+    }
+}
+
+#[test]
+fn panic_mode_spreads_to_warning_but_never_to_critical() {
+    // 1 passing of 4 selectable (25 %) under a 50 % threshold: panic, so warning instances take
+    // traffic too; the critical and maintenance ones never do.
+    let list = vec![
+        Candidate::new("p", 1),
+        Candidate::new("w1", 1).with_status(Status::Warning),
+        Candidate::new("w2", 1).with_status(Status::Warning),
+        Candidate::new("w3", 1).with_status(Status::Warning),
+        Candidate::new("c", 1).with_status(Status::Critical),
+        Candidate::new("m", 1).with_status(Status::Maintenance),
+    ];
+    let pick_counts = |threshold: f64| {
+        let mut selector = Selector::new(
+            SelectorConfig {
+                strategy: select::Strategy::RoundRobin,
+                local_zone: None,
+                protection_threshold: threshold,
+            },
+            list.clone(),
+        );
+        let mut rng = SplitMix64::from_seed(7);
+        let mut counts = [0u32; 6];
+        for _ in 0..600 {
+            counts[selector.pick(&mut rng, None).unwrap()] += 1;
+        }
+        counts
+    };
+    assert_eq!(pick_counts(0.5), [150, 150, 150, 150, 0, 0]);
+    // Threshold off: only the passing one while it exists.
+    assert_eq!(pick_counts(0.0), [600, 0, 0, 0, 0, 0]);
 }

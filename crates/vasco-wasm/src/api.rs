@@ -423,6 +423,7 @@ impl Client {
             version,
             tags,
             zone,
+            statuses: vasco_core::StatusFilter::DEFAULT,
         };
         let mut state = self.shared.state.borrow_mut();
         Ok(state.cache.slot(Kind::Instances, service, query) as u32)

@@ -400,6 +400,7 @@ mod tests {
                 version: vasco_core::VersionReq::parse(">=1 <3").unwrap(),
                 tags: vec!["canary".into()],
                 zone: Some("eu-1".into()),
+                statuses: vasco_core::StatusFilter::DEFAULT,
             },
         };
         let req = call.request(&endpoint());

@@ -39,6 +39,7 @@ fn query(range: Option<String>, options: &JsValue) -> Result<Query, JsValue> {
             Some(tag) => vasco_core::parse_tags(&tag).map_err(core_error)?,
         },
         zone: opt_string(options, "zone").map_err(err)?,
+        statuses: vasco_core::StatusFilter::DEFAULT,
     })
 }
 

@@ -16,6 +16,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::error::Error;
+use crate::health::Status;
 use crate::instance::Instance;
 use crate::rng::Rng;
 
@@ -127,6 +128,10 @@ pub struct Candidate {
     /// Unhealthy candidates are left out of picks unless too few are healthy (see
     /// [`SelectorConfig::protection_threshold`]).
     pub healthy: bool,
+    /// Its registry health status ([`crate::health`]). Only passing candidates (that are also
+    /// [`Candidate::healthy`]) are preferred; warning ones are picked only in panic mode;
+    /// critical and maintenance ones are never picked.
+    pub status: Status,
 }
 
 impl Candidate {
@@ -137,6 +142,7 @@ impl Candidate {
             weight,
             zone: None,
             healthy: true,
+            status: Status::Passing,
         }
     }
 
@@ -144,15 +150,27 @@ impl Candidate {
     /// the page, the simulator) uses, so that the same key picks the same instance
     /// everywhere. Its identity is the instance id, which the registry keeps unique within
     /// a `name@version` (picks choose within one version, see
-    /// [`crate::resolve::newest_version`]), unlike the url; weight and zone are the
-    /// instance's.
+    /// [`crate::resolve::newest_version`]), unlike the url; weight, zone and health status
+    /// are the instance's.
     pub fn from_instance(instance: &Instance) -> Self {
         Self {
             id: instance.id.as_str().into(),
             weight: instance.weight,
             zone: instance.zone.clone(),
             healthy: true,
+            status: instance.health.status,
         }
+    }
+
+    /// The same candidate with registry status `status`.
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Whether it is preferred: healthy and passing.
+    fn preferred(&self) -> bool {
+        self.healthy && self.status == Status::Passing
     }
 
     /// The same candidate, marked healthy or not.
@@ -181,11 +199,13 @@ pub struct SelectorConfig {
     /// When set, only candidates in this zone are picked, unless none is in it; then all are.
     /// Applied after health: the local zone's healthy candidates first.
     pub local_zone: Option<String>,
-    /// The panic threshold: a fraction in `0.0..=1.0`. Picks leave unhealthy candidates out
-    /// ([`Candidate::healthy`]) while the healthy share is at or above it; below it (see
-    /// [`protection`]), or when none is healthy, picks ignore health and use every candidate,
-    /// rather than piling all traffic onto the few survivors (Envoy's panic threshold, Nacos's
-    /// protect threshold). `0.0` (the default) only falls back when none is healthy.
+    /// The panic threshold: a fraction in `0.0..=1.0`. Picks use only preferred candidates
+    /// (healthy and passing) while their share of the selectable ones (passing or warning) is
+    /// at or above it; below it (see [`protection`]), or when none is preferred, picks use
+    /// every selectable candidate (warning and ejected ones too), rather than piling all
+    /// traffic onto the few survivors (Envoy's panic threshold, Nacos's protect threshold).
+    /// Critical and maintenance candidates are never picked, in panic mode either. `0.0`
+    /// (the default) only falls back when none is preferred.
     pub protection_threshold: f64,
 }
 
@@ -281,8 +301,8 @@ fn fast_range(hash: u64, n: u64) -> u64 {
 pub struct Selector {
     config: SelectorConfig,
     candidates: Vec<Candidate>,
-    /// Candidate index of each pool member; empty when the pool is all candidates in order.
-    members: Vec<u32>,
+    /// Candidate index of each pool member; `None` when the pool is all candidates in order.
+    members: Option<Vec<u32>>,
     /// Requests in flight per candidate (see [`Selector::begin`]).
     in_flight: Vec<u32>,
     pool: Pool,
@@ -301,25 +321,31 @@ impl Selector {
             u32::try_from(candidates.len()).is_ok(),
             "at most u32::MAX candidates"
         );
-        // Health first: the healthy candidates, unless too few are (panic mode: all).
-        let healthy: Vec<u32> = (0..candidates.len() as u32)
-            .filter(|&i| candidates[i as usize].healthy)
+        // Health first: critical and maintenance never; the preferred (healthy and passing)
+        // candidates, unless too few are (panic mode: every selectable one).
+        let selectable: Vec<u32> = (0..candidates.len() as u32)
+            .filter(|&i| candidates[i as usize].status.is_selectable())
+            .collect();
+        let preferred: Vec<u32> = selectable
+            .iter()
+            .copied()
+            .filter(|&i| candidates[i as usize].preferred())
             .collect();
         let protection =
-            match protection(healthy.len(), candidates.len(), config.protection_threshold) {
-                // None healthy: health is ignored whatever the threshold.
-                Protection::Normal if healthy.is_empty() && !candidates.is_empty() => {
+            match protection(preferred.len(), selectable.len(), config.protection_threshold) {
+                // None preferred: health is ignored whatever the threshold.
+                Protection::Normal if preferred.is_empty() && !selectable.is_empty() => {
                     Protection::BelowThreshold {
                         healthy: 0,
-                        total: candidates.len(),
+                        total: selectable.len(),
                     }
                 }
                 other => other,
             };
         let eligible = if protection != Protection::Normal {
-            (0..candidates.len() as u32).collect()
+            selectable
         } else {
-            healthy
+            preferred
         };
         // Then zone preference among those.
         let members = zone::preferred_among(&candidates, eligible, config.local_zone.as_deref());
@@ -333,7 +359,7 @@ impl Selector {
         };
         Selector {
             in_flight: alloc::vec![0; candidates.len()],
-            members: members.unwrap_or_default(),
+            members,
             config,
             candidates,
             pool,
@@ -358,8 +384,8 @@ impl Selector {
     pub fn pick<R: Rng + ?Sized>(&mut self, rng: &mut R, key: Option<&[u8]>) -> Option<usize> {
         let members = &self.members;
         let in_flight = &self.in_flight;
-        let global = |local: usize| match members.get(local) {
-            Some(&index) => index as usize,
+        let global = |local: usize| match members {
+            Some(members) => members[local] as usize,
             None => local,
         };
         let local = self.pool.pick(rng, key, |local| in_flight[global(local)])?;
@@ -399,7 +425,7 @@ impl Selector {
         };
         let mut shares = alloc::vec![0.0; self.candidates.len()];
         for (local, &owned) in owned.iter().enumerate() {
-            let global = self.members.get(local).map_or(local, |&i| i as usize);
+            let global = self.members.as_ref().map_or(local, |m| m[local] as usize);
             shares[global] = owned as f64 / total as f64;
         }
         Some(shares)
@@ -418,11 +444,9 @@ impl Selector {
     /// How many candidates picks are drawn from: the healthy ones (all in panic mode), and of
     /// those the ones in the local zone when zone preference applies.
     pub fn preferred_len(&self) -> usize {
-        if self.members.is_empty() {
-            self.candidates.len()
-        } else {
-            self.members.len()
-        }
+        self.members
+            .as_ref()
+            .map_or(self.candidates.len(), Vec::len)
     }
 
     /// The number of candidates.
@@ -430,7 +454,8 @@ impl Selector {
         self.candidates.len()
     }
 
-    /// Whether there are no candidates (then [`Selector::pick`] returns `None`).
+    /// Whether there are no candidates. [`Selector::pick`] returns `None` then, and also when
+    /// every candidate is critical or in maintenance ([`Selector::preferred_len`] is 0).
     pub fn is_empty(&self) -> bool {
         self.candidates.is_empty()
     }

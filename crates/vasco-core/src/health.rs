@@ -1,0 +1,775 @@
+//! Health status: whether an instance should receive traffic, beside its lease.
+//!
+//! A lease says an instance *exists*; its [`Status`] says whether it should be *used*:
+//!
+//! | status        | lookups (default) | selection                                   |
+//! |---------------|-------------------|---------------------------------------------|
+//! | `passing`     | listed            | preferred                                   |
+//! | `warning`     | listed            | only when no passing one is left, or the passing share is under the panic threshold |
+//! | `critical`    | with `?all`       | never                                       |
+//! | `maintenance` | with `?all`       | never (taken out of rotation on purpose)     |
+//!
+//! The model follows Consul, where a service's health is the worst of its checks and
+//! maintenance mode is a separate critical check (`_service_maintenance`), and Eureka's
+//! `UP` / `DOWN` / `OUT_OF_SERVICE`. Two kinds of input change it ([`HealthUpdate`]):
+//!
+//! * a **status set** by a person or a program (`{"status": "maintenance", "reason": "deploy"}`):
+//!   takes effect at once; `maintenance` enters maintenance mode, any other status leaves it and
+//!   becomes the check status;
+//! * a **check result** (`{"check": {"status": "critical", "note": "db down"}}`), from a health
+//!   check run by the client, an agent or a Consul TTL check: *damped*, so one flapping probe
+//!   does not move traffic. It must hold for `success_before_passing` consecutive results to
+//!   become passing and `failures_before_warning` / `failures_before_critical` to become
+//!   warning / critical (Consul's check options of the same names; all 1 by default: no
+//!   damping). A check result never ends maintenance mode: an operator's drain is not undone by
+//!   the instance's own probe.
+//!
+//! Only what readers can see is a change: the status, its reason and who set it. A result that
+//! only advances a damping counter, or repeats the current status with a new note, moves no
+//! index (the note is kept for the next change), so a check that reports every few seconds
+//! does not wake every watcher.
+//!
+//! ```
+//! use vasco_core::health::{Damping, Health, HealthUpdate, Status};
+//!
+//! let mut health = Health::default(); // passing
+//! health.check.damping = Damping { success_before_passing: 2, failures_before_warning: 1, failures_before_critical: 3 };
+//!
+//! let fail = HealthUpdate::check(Status::Critical, Some("timeout".into()));
+//! assert!(health.apply(&fail));        // 1 failure: warning already
+//! assert_eq!(health.status, Status::Warning);
+//! assert!(!health.apply(&fail));       // 2 failures: still warning, nothing visible changed
+//! assert!(health.apply(&fail));        // 3 failures: critical
+//! assert_eq!((health.status, health.reason.as_deref()), (Status::Critical, Some("timeout")));
+//!
+//! // An operator drains it; the probe's next results do not undo that.
+//! assert!(health.apply(&HealthUpdate::set(Status::Maintenance, Some("deploy".into()))));
+//! let ok = HealthUpdate::check(Status::Passing, None);
+//! health.apply(&ok);
+//! health.apply(&ok);
+//! assert_eq!(health.status, Status::Maintenance);
+//! assert_eq!(health.check.status, Status::Passing); // recovered underneath
+//!
+//! // Leaving maintenance shows the check status again.
+//! assert!(health.apply(&HealthUpdate::set(Status::Passing, None)));
+//! assert_eq!(health.status, Status::Passing);
+//! ```
+
+use alloc::{
+    borrow::ToOwned,
+    format,
+    string::String,
+};
+use core::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// The longest reason, note or `by` accepted, in characters.
+pub const REASON_LEN: usize = 256;
+
+/// The largest damping threshold accepted (consecutive results).
+pub const MAX_DAMPING: u32 = 100;
+
+/// An instance's health status. Wire form: `"passing"`, `"warning"`, `"critical"`,
+/// `"maintenance"`. Ordered from best to worst.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Healthy: preferred by selection.
+    #[default]
+    Passing,
+    /// Degraded: listed, picked only when no passing instance is left (or under the panic
+    /// threshold).
+    Warning,
+    /// Failing: leased, but neither listed by default nor picked.
+    Critical,
+    /// Taken out of rotation on purpose (a drain, a deploy): neither listed by default nor
+    /// picked.
+    Maintenance,
+}
+
+impl Status {
+    /// Every status, best first.
+    pub const ALL: [Status; 4] = [
+        Status::Passing,
+        Status::Warning,
+        Status::Critical,
+        Status::Maintenance,
+    ];
+
+    /// The wire name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::Passing => "passing",
+            Status::Warning => "warning",
+            Status::Critical => "critical",
+            Status::Maintenance => "maintenance",
+        }
+    }
+
+    /// Whether selection may ever pick an instance in this status (passing or warning).
+    pub const fn is_selectable(self) -> bool {
+        matches!(self, Status::Passing | Status::Warning)
+    }
+
+    const fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Status {
+    type Err = Error;
+
+    /// Accepts the wire names. Errors: `invalid_status` naming the four.
+    fn from_str(s: &str) -> Result<Self> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.name() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "status",
+                    format!("unknown status {s:?}; expected passing, warning, critical or maintenance"),
+                )
+            })
+    }
+}
+
+/// A set of statuses: which instances a lookup lists.
+///
+/// ```
+/// use vasco_core::health::{Status, StatusFilter};
+///
+/// assert!(StatusFilter::DEFAULT.contains(Status::Warning));
+/// assert!(!StatusFilter::DEFAULT.contains(Status::Maintenance));
+/// let f = StatusFilter::parse("passing, critical").unwrap();
+/// assert!(f.contains(Status::Critical) && !f.contains(Status::Warning));
+/// assert_eq!(StatusFilter::parse("sick").unwrap_err().code(), "invalid_status");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatusFilter(u8);
+
+impl StatusFilter {
+    /// Passing and warning: what a lookup lists unless asked otherwise, and what selection may
+    /// pick.
+    pub const DEFAULT: StatusFilter = StatusFilter(Status::Passing.bit() | Status::Warning.bit());
+    /// Passing only (`?passing`).
+    pub const PASSING: StatusFilter = StatusFilter(Status::Passing.bit());
+    /// Every status (`?all`): every leased instance.
+    pub const ALL: StatusFilter = StatusFilter(0b1111);
+
+    /// Whether `status` is in the set.
+    pub const fn contains(self, status: Status) -> bool {
+        self.0 & status.bit() != 0
+    }
+
+    /// Parses a comma-separated list of status names (`passing,warning`); whitespace around
+    /// names is ignored. Errors: `invalid_status` for an unknown or empty list.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut bits = 0;
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            bits |= name.parse::<Status>()?.bit();
+        }
+        if bits == 0 {
+            return Err(Error::invalid(
+                "status",
+                "must name at least one of passing, warning, critical, maintenance",
+            ));
+        }
+        Ok(Self(bits))
+    }
+
+    /// The statuses in the set, best first.
+    pub fn iter(self) -> impl Iterator<Item = Status> {
+        Status::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl Default for StatusFilter {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// How many consecutive check results it takes to change the check status (Consul's
+/// `SuccessBeforePassing`, `FailuresBeforeWarning`, `FailuresBeforeCritical`). Each is
+/// 1 to [`MAX_DAMPING`]; 1 means at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Damping {
+    /// Consecutive passing results before the check becomes passing.
+    pub success_before_passing: u32,
+    /// Consecutive failing (warning or critical) results before it becomes warning.
+    pub failures_before_warning: u32,
+    /// Consecutive critical results before it becomes critical.
+    pub failures_before_critical: u32,
+}
+
+impl Default for Damping {
+    fn default() -> Self {
+        Self {
+            success_before_passing: 1,
+            failures_before_warning: 1,
+            failures_before_critical: 1,
+        }
+    }
+}
+
+impl Damping {
+    /// Reads the damping fields of a registration's `check` object; a field left out keeps
+    /// `base`'s value, except that `failures_before_warning` defaults to
+    /// `failures_before_critical` when only the latter is given (as in Consul).
+    /// Errors: `invalid_check` for a value that is not an integer from 1 to [`MAX_DAMPING`].
+    fn read(object: &serde_json::Map<String, Value>, base: Damping) -> Result<Damping> {
+        let field = |name: &str| -> Result<Option<u32>> {
+            match object.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .filter(|v| (1..=u64::from(MAX_DAMPING)).contains(v))
+                    .map(|v| Some(v as u32))
+                    .ok_or_else(|| bad_damping(name)),
+                Some(_) => Err(bad_damping(name)),
+            }
+        };
+        let passing = field("success_before_passing")?;
+        let warning = field("failures_before_warning")?;
+        let critical = field("failures_before_critical")?;
+        Ok(Damping {
+            success_before_passing: passing.unwrap_or(base.success_before_passing),
+            failures_before_critical: critical.unwrap_or(base.failures_before_critical),
+            failures_before_warning: warning
+                .or(critical)
+                .unwrap_or(base.failures_before_warning),
+        })
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Damping::default()
+    }
+}
+
+fn bad_damping(name: &str) -> Error {
+    Error::invalid(
+        "check",
+        format!("{name} must be an integer from 1 to {MAX_DAMPING}"),
+    )
+}
+
+/// The state of an instance's health check: the damped check status and the counters that
+/// damp it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckState {
+    /// The check status after damping (passing, warning or critical).
+    #[serde(default)]
+    pub status: Status,
+    /// The note of the result that set [`CheckState::status`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Consecutive passing results so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub successes: u32,
+    /// Consecutive failing results so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// The damping thresholds.
+    #[serde(default, flatten, skip_serializing_if = "Damping::is_default")]
+    pub damping: Damping,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl CheckState {
+    fn is_default(&self) -> bool {
+        *self == CheckState::default()
+    }
+
+    /// Applies one check result with Consul's damping rule; returns whether the check status
+    /// changed.
+    fn report(&mut self, result: Status, note: Option<&String>) -> bool {
+        let next = if result == Status::Passing {
+            self.successes = self.successes.saturating_add(1);
+            self.failures = 0;
+            (self.successes >= self.damping.success_before_passing).then_some(Status::Passing)
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            self.successes = 0;
+            if result == Status::Critical && self.failures >= self.damping.failures_before_critical
+            {
+                Some(Status::Critical)
+            } else if self.failures >= self.damping.failures_before_warning {
+                Some(Status::Warning)
+            } else {
+                None
+            }
+        };
+        match next {
+            Some(status) if status != self.status => {
+                self.status = status;
+                self.note = note.cloned();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One change of health: see the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthUpdate {
+    /// A status set on purpose: at once, undamped.
+    Set {
+        /// The new status.
+        status: Status,
+        /// Why (shown beside the status).
+        reason: Option<String>,
+        /// Who set it (free text: a user, a tool).
+        by: Option<String>,
+    },
+    /// A health-check result: damped; never ends maintenance. `status` is passing, warning
+    /// or critical.
+    Check {
+        /// The result.
+        status: Status,
+        /// The check's output.
+        note: Option<String>,
+        /// Which checker reported it.
+        by: Option<String>,
+    },
+}
+
+impl HealthUpdate {
+    /// A status set without `by`.
+    pub fn set(status: Status, reason: Option<String>) -> Self {
+        HealthUpdate::Set {
+            status,
+            reason,
+            by: None,
+        }
+    }
+
+    /// A check result without `by`.
+    pub fn check(status: Status, note: Option<String>) -> Self {
+        HealthUpdate::Check {
+            status,
+            note,
+            by: None,
+        }
+    }
+
+    /// Parses the body of `PUT .../status`: `{"status": "maintenance", "reason": "deploy",
+    /// "by": "alice"}` (a set) or `{"check": {"status": "critical", "note": "..."}}` (a check
+    /// result). Unknown fields are refused. Errors: `invalid_status`, `invalid_reason`,
+    /// `invalid_check`, `invalid_body`.
+    pub fn from_json(body: &str) -> Result<HealthUpdate> {
+        let value: Value = serde_json::from_str(body)
+            .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| Error::invalid("body", "must be a JSON object"))?;
+        if let Some(key) = object
+            .keys()
+            .find(|k| !matches!(k.as_str(), "status" | "reason" | "by" | "check"))
+        {
+            return Err(Error::invalid(
+                "body",
+                format!("unknown field {key:?} (expected status, reason, by, check)"),
+            ));
+        }
+        let spec = HealthSpec::read(object)?;
+        match (spec.set, spec.check) {
+            (Some(set), None) => Ok(set),
+            (None, Some(check)) => Ok(check),
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "body",
+                "give either status (a status set) or check (a check result), not both",
+            )),
+            (None, None) => Err(Error::invalid(
+                "status",
+                "is required (passing, warning, critical or maintenance), or a check result",
+            )),
+        }
+    }
+
+    /// The status this update names.
+    pub fn status(&self) -> Status {
+        match self {
+            HealthUpdate::Set { status, .. } | HealthUpdate::Check { status, .. } => *status,
+        }
+    }
+}
+
+/// The health part of a registration body: an optional status set (`status`, `reason`,
+/// `by`), an optional check result and damping (`check`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthSpec {
+    /// `status` / `reason` / `by`.
+    pub set: Option<HealthUpdate>,
+    /// `check.status` / `check.note` (with `by`).
+    pub check: Option<HealthUpdate>,
+    /// `check.success_before_passing` and the failure thresholds.
+    pub damping: Option<Damping>,
+}
+
+impl HealthSpec {
+    /// The field names a registration body may use for health.
+    pub const FIELDS: [&'static str; 4] = ["status", "reason", "by", "check"];
+
+    /// Reads the health fields of a JSON object (other fields are the caller's). Errors:
+    /// `invalid_status`, `invalid_reason`, `invalid_by`, `invalid_check`.
+    pub fn read(object: &serde_json::Map<String, Value>) -> Result<HealthSpec> {
+        let text = |field: &'static str, value: Option<&Value>| -> Result<Option<String>> {
+            match value {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => {
+                    if s.chars().count() > REASON_LEN || s.chars().any(char::is_control) {
+                        return Err(Error::invalid(
+                            field,
+                            format!(
+                                "must be at most {REASON_LEN} characters without control characters"
+                            ),
+                        ));
+                    }
+                    Ok(Some(s.clone()))
+                }
+                Some(_) => Err(Error::invalid(field, "must be a string")),
+            }
+        };
+        let by = text("by", object.get("by"))?;
+        let reason = text("reason", object.get("reason"))?;
+        let set = match object.get("status") {
+            None | Some(Value::Null) => {
+                if reason.is_some() {
+                    return Err(Error::invalid("reason", "needs a status"));
+                }
+                None
+            }
+            Some(Value::String(s)) => Some(HealthUpdate::Set {
+                status: s.parse()?,
+                reason,
+                by: by.clone(),
+            }),
+            Some(_) => return Err(Error::invalid("status", "must be a string")),
+        };
+        let (check, damping) = match object.get("check") {
+            None | Some(Value::Null) => (None, None),
+            Some(Value::Object(check)) => {
+                if let Some(key) = check.keys().find(|k| {
+                    !matches!(
+                        k.as_str(),
+                        "status"
+                            | "note"
+                            | "success_before_passing"
+                            | "failures_before_warning"
+                            | "failures_before_critical"
+                    )
+                }) {
+                    return Err(Error::invalid(
+                        "check",
+                        format!(
+                            "unknown field {key:?} (expected status, note, success_before_passing, \
+                             failures_before_warning, failures_before_critical)"
+                        ),
+                    ));
+                }
+                let note = text("check", check.get("note"))?;
+                let result = match check.get("status") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => {
+                        let status: Status = s.parse()?;
+                        if status == Status::Maintenance {
+                            return Err(Error::invalid(
+                                "check",
+                                "a check result is passing, warning or critical; set \
+                                 {\"status\": \"maintenance\"} to take an instance out of rotation",
+                            ));
+                        }
+                        Some(HealthUpdate::Check {
+                            status,
+                            note,
+                            by: by.clone(),
+                        })
+                    }
+                    Some(_) => return Err(Error::invalid("check", "status must be a string")),
+                };
+                let has_damping = check.keys().any(|k| k.contains("before"));
+                let damping = has_damping
+                    .then(|| Damping::read(check, Damping::default()))
+                    .transpose()?;
+                (result, damping)
+            }
+            Some(_) => return Err(Error::invalid("check", "must be an object")),
+        };
+        if by.is_some() && set.is_none() && check.is_none() {
+            return Err(Error::invalid("by", "needs a status or a check result"));
+        }
+        Ok(HealthSpec {
+            set,
+            check,
+            damping,
+        })
+    }
+
+    /// Whether the body said nothing about health.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_none() && self.check.is_none() && self.damping.is_none()
+    }
+}
+
+/// An instance's health: what readers see ([`Health::status`], [`Health::reason`],
+/// [`Health::by`]) and the check state behind it. Serialized inside the instance record:
+/// `"status": "maintenance", "reason": "deploy", "by": "alice", "check": {...}` (the last
+/// three only when set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// What lookups and selection go by.
+    #[serde(default)]
+    pub status: Status,
+    /// Why: the maintenance reason, or the note of the check result that set the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who set the status (a status set's or a check result's `by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Maintenance mode: on while set, with its reason (possibly empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<String>,
+    /// The health check's state under maintenance mode.
+    #[serde(default, skip_serializing_if = "CheckState::is_default")]
+    pub check: CheckState,
+}
+
+impl Health {
+    /// The health of a new instance: passing, unless `spec` sets a status or an initial check
+    /// status (undamped: there is no history to damp), with `spec`'s damping.
+    pub fn initial(spec: &HealthSpec) -> Health {
+        let mut health = Health::default();
+        if let Some(damping) = spec.damping {
+            health.check.damping = damping;
+        }
+        if let Some(HealthUpdate::Check { status, note, by }) = &spec.check {
+            health.check.status = *status;
+            health.check.note = note.clone();
+            health.by = by.clone();
+        }
+        if let Some(set) = &spec.set {
+            health.apply(set);
+        }
+        health.refresh();
+        health
+    }
+
+    /// Applies a registration's health fields to a live instance's health; returns whether
+    /// anything readers see changed.
+    pub fn update(&mut self, spec: &HealthSpec) -> bool {
+        if let Some(damping) = spec.damping {
+            self.check.damping = damping;
+        }
+        let mut changed = false;
+        if let Some(set) = &spec.set {
+            changed |= self.apply(set);
+        }
+        if let Some(check) = &spec.check {
+            changed |= self.apply(check);
+        }
+        changed
+    }
+
+    /// Applies one update; returns whether anything readers see (status, reason, by) changed.
+    pub fn apply(&mut self, update: &HealthUpdate) -> bool {
+        let before = (self.status, self.reason.clone(), self.by.clone());
+        match update {
+            HealthUpdate::Set { status, reason, by } => {
+                if *status == Status::Maintenance {
+                    self.maintenance = Some(reason.clone().unwrap_or_default());
+                } else {
+                    self.maintenance = None;
+                    self.check.status = *status;
+                    self.check.note = reason.clone();
+                    self.check.successes = 0;
+                    self.check.failures = 0;
+                }
+                self.by = by.clone();
+            }
+            HealthUpdate::Check { status, note, by } => {
+                if self.check.report(*status, note.as_ref()) && self.maintenance.is_none() {
+                    self.by = by.clone();
+                }
+            }
+        }
+        self.refresh();
+        (self.status, self.reason.clone(), self.by.clone()) != before
+    }
+
+    /// Recomputes what readers see from maintenance mode and the check state.
+    fn refresh(&mut self) {
+        match &self.maintenance {
+            Some(reason) => {
+                self.status = Status::Maintenance;
+                self.reason = (!reason.is_empty()).then(|| reason.to_owned());
+            }
+            None => {
+                self.status = self.check.status;
+                self.reason = self.check.note.clone();
+            }
+        }
+    }
+
+    /// Whether the health is the default (passing, nothing set): records leave it out.
+    pub fn is_default(&self) -> bool {
+        *self == Health::default()
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            Some(reason) => write!(f, "{} ({reason})", self.status),
+            None => f.write_str(self.status.name()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn damped(passing: u32, warning: u32, critical: u32) -> Health {
+        let mut h = Health::default();
+        h.check.damping = Damping {
+            success_before_passing: passing,
+            failures_before_warning: warning,
+            failures_before_critical: critical,
+        };
+        h
+    }
+
+    #[test]
+    fn without_damping_each_result_counts_at_once() {
+        let mut h = Health::default();
+        assert!(h.apply(&HealthUpdate::check(Status::Critical, None)));
+        assert_eq!(h.status, Status::Critical);
+        assert!(h.apply(&HealthUpdate::check(Status::Warning, None)));
+        assert_eq!(h.status, Status::Warning);
+        assert!(h.apply(&HealthUpdate::check(Status::Passing, None)));
+        assert_eq!(h.status, Status::Passing);
+    }
+
+    #[test]
+    fn success_before_passing_needs_consecutive_passes() {
+        let mut h = damped(3, 1, 1);
+        h.apply(&HealthUpdate::check(Status::Critical, None));
+        for _ in 0..2 {
+            assert!(!h.apply(&HealthUpdate::check(Status::Passing, None)));
+        }
+        // A failure in between starts the count again.
+        h.apply(&HealthUpdate::check(Status::Critical, None));
+        assert!(!h.apply(&HealthUpdate::check(Status::Passing, None)));
+        assert!(!h.apply(&HealthUpdate::check(Status::Passing, None)));
+        assert!(h.apply(&HealthUpdate::check(Status::Passing, None)));
+        assert_eq!(h.status, Status::Passing);
+    }
+
+    #[test]
+    fn a_warning_result_never_makes_it_critical() {
+        let mut h = damped(1, 1, 2);
+        h.apply(&HealthUpdate::check(Status::Warning, None));
+        h.apply(&HealthUpdate::check(Status::Warning, None));
+        h.apply(&HealthUpdate::check(Status::Warning, None));
+        assert_eq!(h.status, Status::Warning);
+    }
+
+    #[test]
+    fn a_new_note_with_the_same_status_is_not_a_change() {
+        let mut h = Health::default();
+        h.apply(&HealthUpdate::check(Status::Warning, Some("slow".into())));
+        assert!(!h.apply(&HealthUpdate::check(Status::Warning, Some("slower".into()))));
+        assert_eq!(h.reason.as_deref(), Some("slow"));
+    }
+
+    #[test]
+    fn maintenance_survives_check_results_and_ends_on_a_set() {
+        let mut h = Health::default();
+        assert!(h.apply(&HealthUpdate::Set {
+            status: Status::Maintenance,
+            reason: None,
+            by: Some("ops".into())
+        }));
+        assert_eq!((h.status, h.reason.clone(), h.by.as_deref()), (Status::Maintenance, None, Some("ops")));
+        assert!(!h.apply(&HealthUpdate::check(Status::Critical, Some("x".into()))));
+        assert_eq!(h.status, Status::Maintenance);
+        assert!(h.apply(&HealthUpdate::set(Status::Warning, Some("half".into()))));
+        assert_eq!((h.status, h.reason.as_deref()), (Status::Warning, Some("half")));
+    }
+
+    #[test]
+    fn bodies_parse_strictly() {
+        let set = HealthUpdate::from_json(r#"{"status":"maintenance","reason":"deploy","by":"ci"}"#)
+            .unwrap();
+        assert_eq!(
+            set,
+            HealthUpdate::Set {
+                status: Status::Maintenance,
+                reason: Some("deploy".into()),
+                by: Some("ci".into())
+            }
+        );
+        let check = HealthUpdate::from_json(r#"{"check":{"status":"critical","note":"db"}}"#).unwrap();
+        assert_eq!(check, HealthUpdate::check(Status::Critical, Some("db".into())));
+        for (body, code) in [
+            (r#"{"status":"sick"}"#, "invalid_status"),
+            (r#"{"status":1}"#, "invalid_status"),
+            (r#"{}"#, "invalid_status"),
+            (r#"{"reason":"x"}"#, "invalid_reason"),
+            (r#"{"status":"passing","extra":1}"#, "invalid_body"),
+            (r#"{"check":{"status":"maintenance"}}"#, "invalid_check"),
+            (r#"{"check":{"status":"passing","success_before_passing":0}}"#, "invalid_check"),
+            (r#"{"check":{"stat":"passing"}}"#, "invalid_check"),
+            (r#"{"status":"passing","check":{"status":"passing"}}"#, "invalid_body"),
+            ("[]", "invalid_body"),
+        ] {
+            assert_eq!(HealthUpdate::from_json(body).unwrap_err().code(), code, "{body}");
+        }
+        let long = format!(r#"{{"status":"warning","reason":"{}"}}"#, "x".repeat(REASON_LEN + 1));
+        assert_eq!(HealthUpdate::from_json(&long).unwrap_err().code(), "invalid_reason");
+    }
+
+    #[test]
+    fn failures_before_warning_defaults_to_failures_before_critical() {
+        let object = serde_json::json!({"check": {"failures_before_critical": 3}});
+        let spec = HealthSpec::read(object.as_object().unwrap()).unwrap();
+        let d = spec.damping.unwrap();
+        assert_eq!((d.success_before_passing, d.failures_before_warning, d.failures_before_critical), (1, 3, 3));
+    }
+
+    #[test]
+    fn the_initial_status_is_not_damped() {
+        let object = serde_json::json!({"check": {"status": "critical", "failures_before_critical": 3}});
+        let spec = HealthSpec::read(object.as_object().unwrap()).unwrap();
+        assert_eq!(Health::initial(&spec).status, Status::Critical);
+        assert_eq!(Health::initial(&HealthSpec::default()).status, Status::Passing);
+    }
+
+    #[test]
+    fn health_round_trips_and_the_default_is_empty() {
+        let json = serde_json::to_string(&Health::default()).unwrap();
+        assert_eq!(json, r#"{"status":"passing"}"#);
+        let mut h = damped(2, 1, 1);
+        h.apply(&HealthUpdate::check(Status::Critical, Some("x".into())));
+        h.apply(&HealthUpdate::set(Status::Maintenance, Some("m".into())));
+        let back: Health = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
+    }
+}
