@@ -55,11 +55,7 @@
 //! assert_eq!(health.status, Status::Passing);
 //! ```
 
-use alloc::{
-    borrow::ToOwned,
-    format,
-    string::String,
-};
+use alloc::{borrow::ToOwned, format, string::String};
 use core::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
@@ -75,7 +71,9 @@ pub const MAX_DAMPING: u32 = 100;
 
 /// An instance's health status. Wire form: `"passing"`, `"warning"`, `"critical"`,
 /// `"maintenance"`. Ordered from best to worst.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Healthy: preferred by selection.
@@ -137,7 +135,9 @@ impl FromStr for Status {
             .ok_or_else(|| {
                 Error::invalid(
                     "status",
-                    format!("unknown status {s:?}; expected passing, warning, critical or maintenance"),
+                    format!(
+                        "unknown status {s:?}; expected passing, warning, critical or maintenance"
+                    ),
                 )
             })
     }
@@ -199,6 +199,47 @@ impl Default for StatusFilter {
     }
 }
 
+/// Instances per status, for catalogs and dashboards. Wire shape:
+/// `{"passing": 3, "warning": 0, "critical": 1, "maintenance": 0}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    /// Passing instances.
+    #[serde(default)]
+    pub passing: usize,
+    /// Warning instances.
+    #[serde(default)]
+    pub warning: usize,
+    /// Critical instances.
+    #[serde(default)]
+    pub critical: usize,
+    /// Instances in maintenance.
+    #[serde(default)]
+    pub maintenance: usize,
+}
+
+impl StatusCounts {
+    /// Counts one more instance in `status`.
+    pub fn add(&mut self, status: Status) {
+        let slot = match status {
+            Status::Passing => &mut self.passing,
+            Status::Warning => &mut self.warning,
+            Status::Critical => &mut self.critical,
+            Status::Maintenance => &mut self.maintenance,
+        };
+        *slot += 1;
+    }
+
+    /// The number in `status`.
+    pub fn get(&self, status: Status) -> usize {
+        match status {
+            Status::Passing => self.passing,
+            Status::Warning => self.warning,
+            Status::Critical => self.critical,
+            Status::Maintenance => self.maintenance,
+        }
+    }
+}
+
 /// How many consecutive check results it takes to change the check status (Consul's
 /// `SuccessBeforePassing`, `FailuresBeforeWarning`, `FailuresBeforeCritical`). Each is
 /// 1 to [`MAX_DAMPING`]; 1 means at once.
@@ -245,9 +286,7 @@ impl Damping {
         Ok(Damping {
             success_before_passing: passing.unwrap_or(base.success_before_passing),
             failures_before_critical: critical.unwrap_or(base.failures_before_critical),
-            failures_before_warning: warning
-                .or(critical)
-                .unwrap_or(base.failures_before_warning),
+            failures_before_warning: warning.or(critical).unwrap_or(base.failures_before_warning),
         })
     }
 
@@ -373,6 +412,11 @@ impl HealthUpdate {
     pub fn from_json(body: &str) -> Result<HealthUpdate> {
         let value: Value = serde_json::from_str(body)
             .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
+        Self::from_value(&value)
+    }
+
+    /// Like [`HealthUpdate::from_json`], for an already parsed value.
+    pub fn from_value(value: &Value) -> Result<HealthUpdate> {
         let object = value
             .as_object()
             .ok_or_else(|| Error::invalid("body", "must be a JSON object"))?;
@@ -707,17 +751,24 @@ mod tests {
             reason: None,
             by: Some("ops".into())
         }));
-        assert_eq!((h.status, h.reason.clone(), h.by.as_deref()), (Status::Maintenance, None, Some("ops")));
+        assert_eq!(
+            (h.status, h.reason.clone(), h.by.as_deref()),
+            (Status::Maintenance, None, Some("ops"))
+        );
         assert!(!h.apply(&HealthUpdate::check(Status::Critical, Some("x".into()))));
         assert_eq!(h.status, Status::Maintenance);
         assert!(h.apply(&HealthUpdate::set(Status::Warning, Some("half".into()))));
-        assert_eq!((h.status, h.reason.as_deref()), (Status::Warning, Some("half")));
+        assert_eq!(
+            (h.status, h.reason.as_deref()),
+            (Status::Warning, Some("half"))
+        );
     }
 
     #[test]
     fn bodies_parse_strictly() {
-        let set = HealthUpdate::from_json(r#"{"status":"maintenance","reason":"deploy","by":"ci"}"#)
-            .unwrap();
+        let set =
+            HealthUpdate::from_json(r#"{"status":"maintenance","reason":"deploy","by":"ci"}"#)
+                .unwrap();
         assert_eq!(
             set,
             HealthUpdate::Set {
@@ -726,8 +777,12 @@ mod tests {
                 by: Some("ci".into())
             }
         );
-        let check = HealthUpdate::from_json(r#"{"check":{"status":"critical","note":"db"}}"#).unwrap();
-        assert_eq!(check, HealthUpdate::check(Status::Critical, Some("db".into())));
+        let check =
+            HealthUpdate::from_json(r#"{"check":{"status":"critical","note":"db"}}"#).unwrap();
+        assert_eq!(
+            check,
+            HealthUpdate::check(Status::Critical, Some("db".into()))
+        );
         for (body, code) in [
             (r#"{"status":"sick"}"#, "invalid_status"),
             (r#"{"status":1}"#, "invalid_status"),
@@ -735,15 +790,31 @@ mod tests {
             (r#"{"reason":"x"}"#, "invalid_reason"),
             (r#"{"status":"passing","extra":1}"#, "invalid_body"),
             (r#"{"check":{"status":"maintenance"}}"#, "invalid_check"),
-            (r#"{"check":{"status":"passing","success_before_passing":0}}"#, "invalid_check"),
+            (
+                r#"{"check":{"status":"passing","success_before_passing":0}}"#,
+                "invalid_check",
+            ),
             (r#"{"check":{"stat":"passing"}}"#, "invalid_check"),
-            (r#"{"status":"passing","check":{"status":"passing"}}"#, "invalid_body"),
+            (
+                r#"{"status":"passing","check":{"status":"passing"}}"#,
+                "invalid_body",
+            ),
             ("[]", "invalid_body"),
         ] {
-            assert_eq!(HealthUpdate::from_json(body).unwrap_err().code(), code, "{body}");
+            assert_eq!(
+                HealthUpdate::from_json(body).unwrap_err().code(),
+                code,
+                "{body}"
+            );
         }
-        let long = format!(r#"{{"status":"warning","reason":"{}"}}"#, "x".repeat(REASON_LEN + 1));
-        assert_eq!(HealthUpdate::from_json(&long).unwrap_err().code(), "invalid_reason");
+        let long = format!(
+            r#"{{"status":"warning","reason":"{}"}}"#,
+            "x".repeat(REASON_LEN + 1)
+        );
+        assert_eq!(
+            HealthUpdate::from_json(&long).unwrap_err().code(),
+            "invalid_reason"
+        );
     }
 
     #[test]
@@ -751,15 +822,26 @@ mod tests {
         let object = serde_json::json!({"check": {"failures_before_critical": 3}});
         let spec = HealthSpec::read(object.as_object().unwrap()).unwrap();
         let d = spec.damping.unwrap();
-        assert_eq!((d.success_before_passing, d.failures_before_warning, d.failures_before_critical), (1, 3, 3));
+        assert_eq!(
+            (
+                d.success_before_passing,
+                d.failures_before_warning,
+                d.failures_before_critical
+            ),
+            (1, 3, 3)
+        );
     }
 
     #[test]
     fn the_initial_status_is_not_damped() {
-        let object = serde_json::json!({"check": {"status": "critical", "failures_before_critical": 3}});
+        let object =
+            serde_json::json!({"check": {"status": "critical", "failures_before_critical": 3}});
         let spec = HealthSpec::read(object.as_object().unwrap()).unwrap();
         assert_eq!(Health::initial(&spec).status, Status::Critical);
-        assert_eq!(Health::initial(&HealthSpec::default()).status, Status::Passing);
+        assert_eq!(
+            Health::initial(&HealthSpec::default()).status,
+            Status::Passing
+        );
     }
 
     #[test]

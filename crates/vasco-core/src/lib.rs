@@ -42,7 +42,7 @@ pub mod version;
 
 pub use cache::{lease_serves, CachePolicy, Freshness, RegistryClock};
 pub use error::{Error, Result};
-pub use health::{Health, HealthUpdate, Status, StatusFilter};
+pub use health::{Health, HealthUpdate, Status, StatusCounts, StatusFilter};
 pub use instance::{heartbeat_period_ms, parse_tags, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};
 pub use registry::{Catalog, Change, Query, Registry};

@@ -5,13 +5,14 @@
 //! over its own map. [`Registry`] is the
 //! in-memory registry behind the npm package's `memory:` mode and the page's simulator.
 
-use alloc::{collections::BTreeMap, vec::Vec};
+use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::query::{live_all, live_matching, Query};
 use crate::{
     error::{Error, Result},
+    health::{Status, StatusCounts},
     instance::{Instance, InstanceKey, InstanceSpec, Millis},
     name::{InstanceId, ServiceName},
     resolve::{self, Dependencies, Mocks, Resolution},
@@ -41,17 +42,21 @@ pub struct CatalogVersion {
     pub version: Version,
     /// How many live instances run it.
     pub instances: usize,
+    /// Those instances by health status.
+    #[serde(default)]
+    pub statuses: StatusCounts,
 }
 
 /// Builds the catalog of the instances live at `now`; services sorted by name.
 pub fn catalog<'a>(instances: impl IntoIterator<Item = &'a Instance>, now: Millis) -> Catalog {
-    let mut counts: BTreeMap<&ServiceName, BTreeMap<&Version, usize>> = BTreeMap::new();
+    let mut counts: BTreeMap<&ServiceName, BTreeMap<&Version, StatusCounts>> = BTreeMap::new();
     for instance in instances.into_iter().filter(|i| i.is_live(now)) {
-        *counts
+        counts
             .entry(&instance.service)
             .or_default()
             .entry(&instance.version)
-            .or_default() += 1;
+            .or_default()
+            .add(instance.health.status);
     }
     Catalog {
         services: counts
@@ -61,9 +66,10 @@ pub fn catalog<'a>(instances: impl IntoIterator<Item = &'a Instance>, now: Milli
                 versions: versions
                     .into_iter()
                     .rev()
-                    .map(|(version, instances)| CatalogVersion {
+                    .map(|(version, statuses)| CatalogVersion {
                         version: version.clone(),
-                        instances,
+                        instances: Status::ALL.iter().map(|&s| statuses.get(s)).sum(),
+                        statuses,
                     })
                     .collect(),
             })
@@ -75,7 +81,7 @@ pub fn catalog<'a>(instances: impl IntoIterator<Item = &'a Instance>, now: Milli
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// An instance was registered or its record replaced.
-    Insert(Instance),
+    Insert(Box<Instance>),
     /// An instance was deregistered or its lease lapsed.
     Remove(InstanceKey),
 }
@@ -106,7 +112,7 @@ impl Registry {
         let slot = (key.version.clone(), key.id.clone());
         let versions = self.services.entry(key.service.clone()).or_default();
         let instance = Instance::lease(key, spec, now, versions.get(&slot));
-        self.changes.push(Change::Insert(instance.clone()));
+        self.changes.push(Change::Insert(Box::new(instance.clone())));
         versions.insert(slot.clone(), instance);
         Ok(&versions[&slot])
     }
@@ -366,8 +372,10 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"services": [
-                {"name": "api", "versions": [{"version": "2.0.0", "instances": 2}]},
-                {"name": "web", "versions": [{"version": "0.1.0", "instances": 1}]},
+                {"name": "api", "versions": [{"version": "2.0.0", "instances": 2, "statuses":
+                    {"passing": 2, "warning": 0, "critical": 0, "maintenance": 0}}]},
+                {"name": "web", "versions": [{"version": "0.1.0", "instances": 1, "statuses":
+                    {"passing": 1, "warning": 0, "critical": 0, "maintenance": 0}}]},
             ]})
         );
     }

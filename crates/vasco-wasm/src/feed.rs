@@ -166,7 +166,7 @@ impl FeedMessage {
 pub enum LeaseStep {
     /// The lease is held (after `registered` or `renewed`): keep renewing at the core's
     /// heartbeat period.
-    Held(Instance),
+    Held(Box<Instance>),
     /// The registry no longer knows the instance (`not_found`: the lease lapsed between two
     /// renewals): send the registration again on the same socket.
     Register,
@@ -193,7 +193,7 @@ impl LeaseStep {
                     .cloned()
                     .map(serde_json::from_value::<Instance>)
                 {
-                    Some(Ok(instance)) => Self::Held(instance),
+                    Some(Ok(instance)) => Self::Held(Box::new(instance)),
                     _ => Self::Refused(Error::BadResponse {
                         reason: "lease reply without a readable instance".into(),
                     }),

@@ -154,6 +154,7 @@ async fn dispatch<K: Kv, O: Objects>(
         RouteId::Lookup => services::lookup(req, params, backend).await,
         RouteId::Register => services::register(req, params, backend).await,
         RouteId::Deregister => services::deregister(params, backend).await,
+        RouteId::SetStatus => services::set_status(req, params, backend).await,
         RouteId::Resolve => resolve::post(req, backend).await,
         // WebSocket routes: a bad name is still a 400; otherwise the caller forgot the upgrade.
         RouteId::Watch => {

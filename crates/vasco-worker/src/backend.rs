@@ -109,6 +109,23 @@ impl<'a, K: Kv, O: Objects> Backend<'a, K, O> {
         Ok(reply)
     }
 
+    /// Applies the health update `body` (the body of `PUT .../status`) to `key`. Errors:
+    /// `not_found` when it is not registered or its lease lapsed; the core's for a bad body.
+    pub async fn set_health(&self, key: &InstanceKey, body: Value) -> Result<Reply, AppError> {
+        let reply = self
+            .objects
+            .service(
+                &key.service,
+                &Command::SetHealth {
+                    key: key.clone(),
+                    update: body,
+                },
+            )
+            .await?;
+        self.wrote(&key.service, &reply);
+        Ok(reply)
+    }
+
     /// Deregisters `key`. Errors: `not_found` when it is not registered or its lease lapsed.
     pub async fn deregister(&self, key: &InstanceKey) -> Result<Reply, AppError> {
         let reply = self

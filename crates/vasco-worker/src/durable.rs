@@ -472,11 +472,30 @@ impl ServiceObject {
                 )
             }
             "renew" => (Command::Renew { key: key.clone() }, "renewed"),
+            "status" => {
+                let mut update = message.clone();
+                if let Some(object) = update.as_object_mut() {
+                    object.remove("type");
+                }
+                if let Err(err) = vasco_core::HealthUpdate::from_value(&update) {
+                    send(ws, &lease_error(&err.into()));
+                    return;
+                }
+                (
+                    Command::SetHealth {
+                        key: key.clone(),
+                        update,
+                    },
+                    "status",
+                )
+            }
             "deregister" => (Command::Deregister { key: key.clone() }, "deregistered"),
             other => {
                 let err = AppError::invalid(
                     "type",
-                    format!("unknown message type {other:?}; use register, renew or deregister"),
+                    format!(
+                        "unknown message type {other:?}; use register, renew, status or deregister"
+                    ),
                 );
                 send(ws, &lease_error(&err));
                 return;
@@ -598,12 +617,10 @@ impl DurableObject for ServiceObject {
             WebSocketIncomingMessage::String(text) => text,
             WebSocketIncomingMessage::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         };
-        match ws.deserialize_attachment::<Attachment>() {
-            Ok(Some(Attachment::Lease { key, conn })) => {
-                self.lease_message(&ws, &key, conn, &text).await
-            }
-            // Feed subscribers only listen; anything they send is ignored.
-            _ => {}
+        // Feed subscribers only listen; anything they send is ignored.
+        if let Ok(Some(Attachment::Lease { key, conn })) = ws.deserialize_attachment::<Attachment>()
+        {
+            self.lease_message(&ws, &key, conn, &text).await
         }
         Ok(())
     }

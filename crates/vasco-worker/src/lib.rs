@@ -35,6 +35,8 @@
 // refuse warnings there so the Worker build itself keeps it clean (cheaper in CI than a second,
 // wasm32 clippy pass over the `worker` crate's dependency tree).
 #![cfg_attr(target_arch = "wasm32", deny(warnings))]
+// The OpenAPI document is one nested `json!` literal per component; deeper than the default.
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod auth;
@@ -108,6 +110,13 @@ pub const ROUTES: &[RouteDef] = &[
         id: RouteId::Deregister,
         access: Access::Write,
         summary: "Deregister an instance.",
+    },
+    RouteDef {
+        method: RouteMethod::Put,
+        pattern: "/v1/services/{name}/{version}/instances/{id}/status",
+        id: RouteId::SetStatus,
+        access: Access::Write,
+        summary: "Set an instance's health status (maintenance to drain it) or report a health-check result.",
     },
     RouteDef {
         method: RouteMethod::Post,

@@ -22,7 +22,7 @@ use vasco_core::service::{ChangeEvent, Outcome, ServiceLeases};
 use vasco_core::snapshot::{
     snapshot_key, Due, ServiceSummary, Snapshot, SnapshotSchedule, KV_TTL_S,
 };
-use vasco_core::{Instance, InstanceKey, InstanceSpec, Millis, ServiceName};
+use vasco_core::{HealthUpdate, Instance, InstanceKey, InstanceSpec, Millis, ServiceName};
 
 use crate::error::AppError;
 use crate::kv::KvFailure;
@@ -125,6 +125,14 @@ pub enum Command {
     Deregister {
         /// The instance.
         key: InstanceKey,
+    },
+    /// Set a live instance's health status or report a check result; `update` is the body
+    /// of `PUT .../status` as sent (see [`vasco_core::HealthUpdate::from_json`]).
+    SetHealth {
+        /// The instance.
+        key: InstanceKey,
+        /// `{"status", "reason", "by"}` or `{"check": {...}}`.
+        update: Value,
     },
     /// The live instances and the index (a consistent read).
     Read,
@@ -290,6 +298,19 @@ impl<R: Rows> ServiceState<R> {
                 let instance = loaded.leases.renew(&key, now)?;
                 let conn = loaded.conns.get(&key).copied().unwrap_or(0);
                 put_row(&self.rows, &instance, conn)?;
+                reply.instance = Some(instance);
+            }
+            Command::SetHealth { key, update } => {
+                let update = HealthUpdate::from_value(&update)?;
+                let (instance, changed) = loaded.leases.set_health(&key, &update, now)?;
+                codec::encode_record(&instance)?;
+                let conn = loaded.conns.get(&key).copied().unwrap_or(0);
+                put_row(&self.rows, &instance, conn)?;
+                reply.outcome = Some(if changed {
+                    Outcome::Updated
+                } else {
+                    Outcome::Renewed
+                });
                 reply.instance = Some(instance);
             }
             Command::Deregister { key } => {

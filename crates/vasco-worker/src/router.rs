@@ -36,6 +36,8 @@ pub enum RouteId {
     Register,
     /// `DELETE /v1/services/{name}/{version}/instances/{id}`
     Deregister,
+    /// `PUT /v1/services/{name}/{version}/instances/{id}/status`
+    SetStatus,
     /// `POST /v1/resolve`
     Resolve,
     /// `GET /v1/services/{name}/watch` (WebSocket): the service's change feed

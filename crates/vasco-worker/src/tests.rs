@@ -257,6 +257,145 @@ fn a_renewal_costs_no_kv_and_moves_no_index() {
 }
 
 #[test]
+fn a_status_change_is_a_change_and_costs_one_snapshot_write() {
+    let h = Harness::new(0);
+    h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 30}));
+    h.register("api", "1.0.0", "b", json!({"url": "h:2", "ttl": 30}));
+    h.at(T0 + 2_000);
+    let puts = h.kv().puts_of("snap/api");
+    let drained = h.put(
+        "/v1/services/api/1.0.0/instances/a/status",
+        json!({"status": "maintenance", "reason": "deploy", "by": "ci"}),
+    );
+    assert_eq!(drained.status, 200, "{:?}", drained.body);
+    assert_eq!(header(&drained, "x-vasco-outcome"), Some("updated"));
+    assert_eq!(header(&drained, "x-vasco-index"), Some("4"));
+    assert_eq!(drained.kv_ops, 1, "one snapshot write");
+    assert_eq!(h.kv().puts_of("snap/api"), puts + 1);
+    let instance = body(&drained);
+    assert_eq!(
+        (&instance["status"], &instance["reason"], &instance["by"]),
+        (&json!("maintenance"), &json!("deploy"), &json!("ci"))
+    );
+    // The same status again is no change: no index, no KV.
+    let again = h.put(
+        "/v1/services/api/1.0.0/instances/a/status",
+        json!({"status": "maintenance", "reason": "deploy", "by": "ci"}),
+    );
+    assert_eq!(header(&again, "x-vasco-outcome"), Some("unchanged"));
+    assert_eq!(
+        (again.kv_ops, header(&again, "x-vasco-index")),
+        (0, Some("4"))
+    );
+    // Lookups: default passing+warning, ?all, ?status=, ?passing; from the snapshot and the
+    // object alike.
+    for consistent in ["", "&consistent"] {
+        let get = |q: &str| ids(&h.get(&format!("/v1/services/api?{q}{consistent}")));
+        assert_eq!(get(""), ["b"]);
+        assert_eq!(get("all"), ["a", "b"]);
+        assert_eq!(get("status=maintenance"), ["a"]);
+        assert_eq!(get("passing"), ["b"]);
+    }
+    // The dashboard's list shows every leased instance with its status.
+    let all = body(&h.get("/v1/instances"));
+    assert_eq!(all["instances"][0]["status"], "maintenance");
+    assert_eq!(all["instances"][1]["status"], "passing");
+    // A renewal keeps the status and costs nothing.
+    h.at(T0 + 3_000);
+    let renewed = h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 30}));
+    assert_eq!(header(&renewed, "x-vasco-outcome"), Some("renewed"));
+    assert_eq!(
+        (renewed.kv_ops, body(&renewed)["status"].clone()),
+        (0, json!("maintenance"))
+    );
+    // Back in rotation through the registration body.
+    let back = h.register(
+        "api",
+        "1.0.0",
+        "a",
+        json!({"url": "h:1", "ttl": 30, "status": "passing"}),
+    );
+    assert_eq!(header(&back, "x-vasco-outcome"), Some("updated"));
+    assert_eq!(ids(&h.get("/v1/services/api")), ["a", "b"]);
+}
+
+#[test]
+fn damped_check_results_change_nothing_until_they_hold() {
+    let h = Harness::new(0);
+    h.register(
+        "api",
+        "1.0.0",
+        "a",
+        json!({"url": "h:1", "ttl": 30, "check": {"failures_before_critical": 3}}),
+    );
+    h.at(T0 + 2_000);
+    let fail = json!({"check": {"status": "critical", "note": "db down"}});
+    for n in 1..=2 {
+        let r = h.put("/v1/services/api/1.0.0/instances/a/status", fail.clone());
+        assert_eq!(
+            header(&r, "x-vasco-outcome"),
+            Some("unchanged"),
+            "result {n}"
+        );
+        assert_eq!(
+            (r.kv_ops, body(&r)["check"]["failures"].clone()),
+            (0, json!(n))
+        );
+    }
+    let r = h.put("/v1/services/api/1.0.0/instances/a/status", fail);
+    assert_eq!(header(&r, "x-vasco-outcome"), Some("updated"));
+    assert_eq!(
+        (body(&r)["status"].clone(), body(&r)["reason"].clone()),
+        (json!("critical"), json!("db down"))
+    );
+    assert!(ids(&h.get("/v1/services/api")).is_empty());
+    assert_eq!(ids(&h.get("/v1/services/api?status=critical")), ["a"]);
+}
+
+#[test]
+fn status_errors_are_4xx_and_change_nothing() {
+    let h = Harness::new(0);
+    h.register("api", "1.0.0", "a", json!({"url": "h:1", "ttl": 30}));
+    let path = "/v1/services/api/1.0.0/instances/a/status";
+    for (body, code) in [
+        (json!({"status": "sick"}), "invalid_status"),
+        (json!({}), "invalid_status"),
+        (
+            json!({"status": "passing", "check": {"status": "passing"}}),
+            "invalid_body",
+        ),
+        (json!({"check": {"status": "maintenance"}}), "invalid_check"),
+        (json!({"reason": "x"}), "invalid_reason"),
+    ] {
+        let r = h.put(path, body.clone());
+        assert_eq!(
+            (r.status, error_code(&r)),
+            (400, code.to_string()),
+            "{body}"
+        );
+    }
+    let r = h.put(
+        "/v1/services/api/1.0.0/instances/nope/status",
+        json!({"status": "passing"}),
+    );
+    assert_eq!(r.status, 404);
+    for q in [
+        "passing=maybe",
+        "status=sick",
+        "all&passing",
+        "status=passing&status=warning",
+    ] {
+        assert_eq!(h.get(&format!("/v1/services/api?{q}")).status, 400, "{q}");
+    }
+    let after = body(&h.get("/v1/services/api?all&consistent"));
+    assert_eq!(after["instances"][0]["status"], "passing");
+    assert_eq!(
+        header(&h.get("/v1/services/api?consistent"), "x-vasco-index"),
+        Some("2")
+    );
+}
+
+#[test]
 fn lookups_read_ranges_as_npm_does() {
     let h = Harness::new(0);
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
@@ -431,9 +570,14 @@ fn catalog_counts_live_instances() {
     h.register("api", "2.0.0", "c", json!({"url": "h:3"}));
     h.register("auth", "1.0.0", "a", json!({"url": "h:4", "ttl": 1}));
     h.at(T0 + 2_000);
+    h.put(
+        "/v1/services/api/2.0.0/instances/c/status",
+        json!({"status": "maintenance"}),
+    );
+    let counts = |passing: u32, maintenance: u32| json!({"passing": passing, "warning": 0, "critical": 0, "maintenance": maintenance});
     let expected = json!({"services": [{"name": "api", "versions": [
-        {"version": "2.0.0", "instances": 2},
-        {"version": "1.0.0", "instances": 1}
+        {"version": "2.0.0", "instances": 2, "statuses": counts(1, 1)},
+        {"version": "1.0.0", "instances": 1, "statuses": counts(1, 0)}
     ]}]});
     let response = h.get("/v1/services");
     assert_eq!(response.kv_ops, 1);

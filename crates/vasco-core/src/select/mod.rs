@@ -331,17 +331,20 @@ impl Selector {
             .copied()
             .filter(|&i| candidates[i as usize].preferred())
             .collect();
-        let protection =
-            match protection(preferred.len(), selectable.len(), config.protection_threshold) {
-                // None preferred: health is ignored whatever the threshold.
-                Protection::Normal if preferred.is_empty() && !selectable.is_empty() => {
-                    Protection::BelowThreshold {
-                        healthy: 0,
-                        total: selectable.len(),
-                    }
+        let protection = match protection(
+            preferred.len(),
+            selectable.len(),
+            config.protection_threshold,
+        ) {
+            // None preferred: health is ignored whatever the threshold.
+            Protection::Normal if preferred.is_empty() && !selectable.is_empty() => {
+                Protection::BelowThreshold {
+                    healthy: 0,
+                    total: selectable.len(),
                 }
-                other => other,
-            };
+            }
+            other => other,
+        };
         let eligible = if protection != Protection::Normal {
             selectable
         } else {

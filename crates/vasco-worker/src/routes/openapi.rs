@@ -2,6 +2,7 @@
 //! exactly the routes the Worker serves (a test checks both ways).
 
 use serde_json::{json, Map, Value};
+use vasco_core::health::{MAX_DAMPING, REASON_LEN};
 use vasco_core::instance::limits;
 use vasco_core::name::{MAX_ID_LEN, MAX_NAME_LEN};
 
@@ -193,6 +194,12 @@ fn operation(def: &RouteDef) -> Value {
                       "description": "A tag every instance must carry; comma-separate for several (none empty)." },
                     { "name": "zone", "in": "query", "required": false, "schema": { "type": "string", "minLength": 1 },
                       "description": "Only instances in this zone." },
+                    { "name": "status", "in": "query", "required": false, "schema": { "type": "string", "minLength": 1 },
+                      "description": "Health statuses to list, comma-separated (passing, warning, critical, maintenance); default passing,warning. At most one of status, passing and all." },
+                    { "name": "passing", "in": "query", "required": false, "allowEmptyValue": true, "schema": { "type": "string", "enum": ["", "true", "1"] },
+                      "description": "Flag: passing instances only." },
+                    { "name": "all", "in": "query", "required": false, "allowEmptyValue": true, "schema": { "type": "string", "enum": ["", "true", "1"] },
+                      "description": "Flag: every leased instance, whatever its status." },
                     { "name": "consistent", "in": "query", "required": false, "allowEmptyValue": true, "schema": { "type": "string" },
                       "description": "Read from the service's Durable Object instead of its KV snapshot (fresh everywhere; one object request)." },
                     { "name": "index", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 },
@@ -226,6 +233,26 @@ fn operation(def: &RouteDef) -> Value {
             responses.insert(
                 "400".into(),
                 error_response("Malformed JSON or a bad field; the message names it."),
+            );
+            responses.insert("413".into(), error_response("Body over 16 KiB."));
+        }
+        RouteId::SetStatus => {
+            op.insert("parameters".into(), instance_params());
+            op.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StatusBody" } } } }),
+            );
+            responses.insert(
+                "200".into(),
+                ok_response("The stored instance with its status; x-vasco-outcome says updated or unchanged.", "Instance"),
+            );
+            responses.insert(
+                "400".into(),
+                error_response("Malformed JSON or a bad field; the message names it."),
+            );
+            responses.insert(
+                "404".into(),
+                error_response("Not registered, or its lease has lapsed."),
             );
             responses.insert("413".into(), error_response("Body over 16 KiB."));
         }
@@ -336,21 +363,8 @@ fn components() -> Value {
             },
             "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["ok"] } } },
             "RegisterBody": register_body(),
-            "Instance": {
-                "type": "object",
-                "required": ["service", "version", "id", "url", "tags", "meta", "weight", "registered_at", "expires_at", "ttl_ms"],
-                "properties": {
-                    "service": { "type": "string" }, "version": { "type": "string" }, "id": { "type": "string" },
-                    "url": { "type": "string" },
-                    "tags": { "type": "array", "items": { "type": "string" } },
-                    "meta": { "type": "object", "additionalProperties": { "type": "string" } },
-                    "weight": { "type": "integer" },
-                    "zone": { "type": "string", "nullable": true },
-                    "registered_at": { "type": "integer", "description": "ms since the Unix epoch" },
-                    "expires_at": { "type": "integer", "description": "ms since the Unix epoch; live while now < expires_at" },
-                    "ttl_ms": { "type": "integer" }
-                }
-            },
+            "Instance": instance_schema(),
+            "StatusBody": status_body(),
             "Lookup": {
                 "type": "object", "required": ["service", "instances"],
                 "properties": { "service": { "type": "string" }, "instances": { "type": "array", "items": { "$ref": "#/components/schemas/Instance" } } }
@@ -364,8 +378,10 @@ fn components() -> Value {
                 "properties": { "services": { "type": "array", "items": {
                     "type": "object", "required": ["name", "versions"],
                     "properties": { "name": { "type": "string" }, "versions": { "type": "array", "items": {
-                        "type": "object", "required": ["version", "instances"],
-                        "properties": { "version": { "type": "string" }, "instances": { "type": "integer" } }
+                        "type": "object", "required": ["version", "instances", "statuses"],
+                        "properties": { "version": { "type": "string" }, "instances": { "type": "integer" },
+                                        "statuses": { "type": "object", "description": "Instances by health status.",
+                                                      "properties": { "passing": { "type": "integer" }, "warning": { "type": "integer" }, "critical": { "type": "integer" }, "maintenance": { "type": "integer" } } } }
                     } } }
                 } } }
             },
@@ -422,7 +438,79 @@ fn register_body() -> Value {
                     Value::Object(zone)
                 })
                 .unwrap_or_default(),
+            "status": status_property(),
+            "reason": text_property("Why (needs status)."),
+            "by": text_property("Who set the status or reported the check result."),
+            "check": check_property(),
         }
+    })
+}
+
+/// A stored instance, as `vasco_core::Instance` serializes.
+fn instance_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["service", "version", "id", "url", "tags", "meta", "weight", "registered_at", "expires_at", "ttl_ms"],
+        "properties": {
+            "service": { "type": "string" }, "version": { "type": "string" }, "id": { "type": "string" },
+            "url": { "type": "string" },
+            "tags": { "type": "array", "items": { "type": "string" } },
+            "meta": { "type": "object", "additionalProperties": { "type": "string" } },
+            "weight": { "type": "integer" },
+            "zone": { "type": "string", "nullable": true },
+            "registered_at": { "type": "integer", "description": "ms since the Unix epoch" },
+            "expires_at": { "type": "integer", "description": "ms since the Unix epoch; live while now < expires_at" },
+            "ttl_ms": { "type": "integer" },
+            "status": { "type": "string", "enum": STATUSES, "description": "Health status: lookups list passing and warning by default; selection never picks critical or maintenance." },
+            "reason": { "type": "string", "description": "Why: the maintenance reason or the note of the check result that set the status." },
+            "by": { "type": "string", "description": "Who set the status." },
+            "maintenance": { "type": "string", "description": "Present while in maintenance mode: its reason (possibly empty)." },
+            "check": { "type": "object", "description": "The health check's state: its damped status, note, consecutive results and damping thresholds." }
+        }
+    })
+}
+
+/// The health statuses, as the core names them.
+const STATUSES: [&str; 4] = ["passing", "warning", "critical", "maintenance"];
+
+fn status_property() -> Value {
+    json!({ "type": "string", "nullable": true, "enum": STATUSES,
+            "description": "Set the status at once: maintenance takes the instance out of rotation; any other status ends maintenance." })
+}
+
+fn text_property(description: &str) -> Value {
+    json!({ "type": "string", "nullable": true, "maxLength": REASON_LEN, "pattern": NO_CONTROL, "description": description })
+}
+
+/// A check result and the damping of results, as `vasco_core::health::HealthSpec` reads it.
+fn check_property() -> Value {
+    let threshold = |description: &str| json!({ "type": "integer", "nullable": true, "minimum": 1, "maximum": MAX_DAMPING, "description": description });
+    json!({
+        "type": "object", "nullable": true, "additionalProperties": false,
+        "description": "A health-check result (damped; never ends maintenance) and the damping thresholds.",
+        "properties": {
+            "status": { "type": "string", "nullable": true, "enum": ["passing", "warning", "critical"] },
+            "note": text_property("The check's output."),
+            "success_before_passing": threshold("Consecutive passing results before the status becomes passing (default 1)."),
+            "failures_before_warning": threshold("Consecutive failing results before it becomes warning (default failures_before_critical)."),
+            "failures_before_critical": threshold("Consecutive critical results before it becomes critical (default 1)."),
+        }
+    })
+}
+
+/// `PUT .../status` bodies: a status set (`status`, `reason`, `by`) or a check result
+/// (`check`, `by`), as `vasco_core::HealthUpdate::from_value` reads them.
+fn status_body() -> Value {
+    json!({
+        "type": "object", "additionalProperties": false,
+        "description": "Either status (with reason) or check, not both.",
+        "properties": {
+            "status": status_property(),
+            "reason": text_property("Why (needs status)."),
+            "by": text_property("Who set it."),
+            "check": check_property(),
+        },
+        "example": { "status": "maintenance", "reason": "deploy" }
     })
 }
 

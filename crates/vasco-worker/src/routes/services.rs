@@ -5,7 +5,10 @@
 use serde::Serialize;
 use vasco_core::blocking::{parse_duration_ms, parse_index, BlockingQuery, MAX_WAIT_MS};
 use vasco_core::registry::{live_all, live_matching, Query};
-use vasco_core::{codec, parse_tags, Instance, InstanceKey, InstanceSpec, ServiceName, VersionReq};
+use vasco_core::{
+    codec, parse_tags, HealthUpdate, Instance, InstanceKey, InstanceSpec, ServiceName,
+    StatusFilter, VersionReq,
+};
 
 use super::{body_object, json};
 use crate::backend::{Backend, Objects, ReadMode, ServiceView, Source};
@@ -136,12 +139,45 @@ pub fn view_headers(response: &mut ApiResponse, view: &ServiceView) {
 }
 
 /// Parses the query of a lookup: `version` (exact or a semver range), `tag` (repeatable, or
-/// comma-separated; every tag must be present), `zone`. Anything else is a 400, so a typo such
-/// as `?versoin=` is not silently ignored.
+/// comma-separated; every tag must be present), `zone`, and which health statuses to list:
+/// passing and warning by default, `passing` for passing only, `status=a,b` for those, `all`
+/// for every leased instance (one of the three at most). Anything else is a 400, so a typo
+/// such as `?versoin=` is not silently ignored.
 pub fn parse_lookup_query(query: &str) -> Result<Query, AppError> {
     let mut parsed = Query::any();
     let mut seen_version = false;
+    let mut status_given: Option<&'static str> = None;
     for (key, value) in parse_query(query)? {
+        if let Some(statuses) = match key.as_str() {
+            "passing" if value.is_empty() || value == "true" || value == "1" => {
+                Some(StatusFilter::PASSING)
+            }
+            "all" if value.is_empty() || value == "true" || value == "1" => Some(StatusFilter::ALL),
+            "status" => Some(StatusFilter::parse(&value)?),
+            "passing" | "all" => {
+                return Err(AppError::invalid(
+                    "status",
+                    format!("?{key} is a flag: give it no value (or true)"),
+                ))
+            }
+            _ => None,
+        } {
+            let name = if key == "status" {
+                "status"
+            } else if key == "all" {
+                "all"
+            } else {
+                "passing"
+            };
+            if let Some(before) = status_given.replace(name) {
+                return Err(AppError::invalid(
+                    "status",
+                    format!("give one of passing, status= and all, not {before} and {name}"),
+                ));
+            }
+            parsed.statuses = statuses;
+            continue;
+        }
         match key.as_str() {
             "version" => {
                 if seen_version {
@@ -161,7 +197,7 @@ pub fn parse_lookup_query(query: &str) -> Result<Query, AppError> {
             other => {
                 return Err(AppError::invalid(
                     other,
-                    "unknown query parameter; use version, tag or zone",
+                    "unknown query parameter; use version, tag, zone, status, passing or all",
                 ))
             }
         }
@@ -240,6 +276,36 @@ pub async fn register<K: Kv, O: Objects>(
             outcome.as_str().unwrap_or("").to_string(),
         ));
     }
+    Ok(response)
+}
+
+/// `PUT /v1/services/{name}/{version}/instances/{id}/status`: sets the health status
+/// (`{"status": "maintenance", "reason": "deploy"}`) or reports a check result
+/// (`{"check": {"status": "critical", "note": "db down"}}`) of a live instance; answers the
+/// stored instance with `x-vasco-index` and `x-vasco-outcome: updated` (readers see a change)
+/// or `unchanged` (a damped result only advanced a counter). 404 when the instance is not
+/// registered or its lease lapsed; the lease itself is not renewed.
+pub async fn set_status<K: Kv, O: Objects>(
+    req: &ApiRequest,
+    params: &Params,
+    backend: &Backend<'_, K, O>,
+) -> Result<ApiResponse, AppError> {
+    let key = instance_key(params)?;
+    let body = body_object(req)?;
+    HealthUpdate::from_value(&body)?;
+    let reply = backend.set_health(&key, body).await?;
+    let instance = reply.instance.ok_or_else(|| AppError::Internal {
+        reason: "the service object answered a status update without the instance".into(),
+    })?;
+    let mut response = json(200, &instance)?;
+    response
+        .headers
+        .push((INDEX_HEADER, reply.index.to_string()));
+    let changed = reply.outcome.is_some_and(|o| o.is_change());
+    response.headers.push((
+        "x-vasco-outcome",
+        if changed { "updated" } else { "unchanged" }.into(),
+    ));
     Ok(response)
 }
 
