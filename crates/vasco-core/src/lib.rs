@@ -39,6 +39,7 @@ pub mod select;
 pub mod service;
 pub mod snapshot;
 pub mod version;
+pub mod wire;
 
 pub use cache::{lease_serves, CachePolicy, Freshness, RegistryClock};
 pub use error::{Error, Result};

@@ -418,6 +418,8 @@ fn register_body() -> Value {
             "ttl": { "type": "number", "nullable": true,
                      "minimum": limits::TTL_MIN_S, "maximum": limits::TTL_MAX_S, "default": 10,
                      "description": "Lease in seconds (fractions allowed); beat every ttl/3." },
+            "persistent": { "type": "boolean", "nullable": true,
+                            "description": "true: no lease (give no ttl); held until deregistered, as Consul keeps a registration without checks." },
             "tags": { "type": "array", "nullable": true, "maxItems": limits::TAGS,
                       "items": { "type": "string", "minLength": 1, "maxLength": limits::TAG_LEN, "pattern": TAG,
                                  "description": "No comma and no whitespace at either end, so that `?tag=` can find it." } },

@@ -1,0 +1,6 @@
+//! The request and response bodies of each API dialect the registry speaks besides its own,
+//! converted to and from the core's types in one place: each module maps one peer's model
+//! onto Vasco's (names, ids, addresses, tags, metadata, weights, health) and documents what
+//! differs.
+
+pub mod consul;
