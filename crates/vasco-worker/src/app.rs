@@ -68,7 +68,7 @@ pub async fn handle<K: Kv, O: Objects>(
 ) -> ApiResponse {
     let ops = OpCounter::default();
     let backend = Backend::new(
-        Snapshots::new(kv, cache, config.cache_ms, !req.no_cache, now, &ops),
+        Snapshots::new(kv, cache, config.cache_ms, !req.no_cache(), now, &ops),
         objects,
         now,
     );
@@ -100,7 +100,7 @@ pub fn upgrade_target(req: &ApiRequest, config: &Config) -> Result<UpgradeTarget
     let matched = route(ROUTES, &req.method, &req.path)?;
     config
         .tokens
-        .check(matched.def.access, req.authorization.as_deref())?;
+        .check(matched.def.access, req.authorization(matched.def.id.query_token()).as_deref())?;
     let params = &matched.params;
     match matched.def.id {
         RouteId::Watch => Ok(UpgradeTarget::ServiceFeed(ServiceName::parse(
@@ -128,7 +128,7 @@ pub fn admit(
     let matched = route(ROUTES, &head.method, &head.path)?;
     config
         .tokens
-        .check(matched.def.access, head.authorization.as_deref())?;
+        .check(matched.def.access, head.authorization(matched.def.id.query_token()).as_deref())?;
     if let Some(length) = content_length {
         check_body_size(length)?;
     }
@@ -143,7 +143,7 @@ async fn dispatch<K: Kv, O: Objects>(
     let matched = route(ROUTES, &req.method, &req.path)?;
     config
         .tokens
-        .check(matched.def.access, req.authorization.as_deref())?;
+        .check(matched.def.access, req.authorization(matched.def.id.query_token()).as_deref())?;
     check_body_size(req.body.len() as u64)?;
     let params = &matched.params;
     match matched.def.id {

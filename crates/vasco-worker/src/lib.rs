@@ -168,7 +168,7 @@ mod edge {
     use crate::durable::{DoObjects, KV_BINDING};
     use crate::error::AppError;
     use crate::http::{
-        cache_control_bypasses, ApiRequest, ApiResponse, BodyLimit, Method, WireResponse,
+        ApiRequest, ApiResponse, BodyLimit, Method, WireResponse,
         DISCARD_BYTES,
     };
     use crate::kv::workers::WorkersKv;
@@ -230,21 +230,18 @@ mod edge {
         write_response(answer.into_wire(&method, now))
     }
 
-    /// Method, path, query and the headers the pipeline uses (no body). A WebSocket client that
-    /// cannot set headers (a browser) may send its token as `?token=`.
+    /// Method, path, query and every header (no body).
     fn head(req: &Request, method: Method) -> Result<ApiRequest, AppError> {
         let url = req
             .url()
             .map_err(|e| AppError::invalid("url", e.to_string()))?;
-        let header = |name: &str| req.headers().get(name).ok().flatten();
         let mut api = ApiRequest::new(method, url.path());
         api.query = url.query().unwrap_or("").to_string();
-        api.authorization = header("authorization").or_else(|| {
-            url.query_pairs()
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| format!("Bearer {v}"))
-        });
-        api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
+        api.headers = req
+            .headers()
+            .entries()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect();
         Ok(api)
     }
 
@@ -256,15 +253,10 @@ mod edge {
         method: Method,
         config: &Config,
     ) -> Result<ApiRequest, AppError> {
-        let url = req
-            .url()
-            .map_err(|e| AppError::invalid("url", e.to_string()))?;
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-        let mut api = ApiRequest::new(method, url.path());
-        api.query = url.query().unwrap_or("").to_string();
-        api.authorization = header("authorization");
-        api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
+        let mut api = head(req, method)?;
+        let content_length = api
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
         if req.inner().body().is_none() {
             admit(&api, config, content_length)?;
             return Ok(api);

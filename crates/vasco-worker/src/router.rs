@@ -49,6 +49,42 @@ pub enum RouteId {
     Lease,
 }
 
+impl RouteId {
+    /// Whether the route takes its token from a `token` query parameter too: WebSocket
+    /// routes (browsers cannot set headers on a WebSocket) and the foreign dialects, whose
+    /// tools may not either.
+    pub fn query_token(self) -> bool {
+        matches!(self, RouteId::Watch | RouteId::WatchAll | RouteId::Lease) || self.dialect() != Dialect::Native
+    }
+
+    /// Which API dialect the route belongs to.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            RouteId::Health
+            | RouteId::OpenApi
+            | RouteId::Catalog
+            | RouteId::Instances
+            | RouteId::Lookup
+            | RouteId::Register
+            | RouteId::Deregister
+            | RouteId::SetStatus
+            | RouteId::Resolve
+            | RouteId::Watch
+            | RouteId::WatchAll
+            | RouteId::Lease => Dialect::Native,
+        }
+    }
+}
+
+/// The API dialects one registry speaks: each answers errors the way its clients expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Vasco's own: JSON errors `{"error": {"code", "message"}}`, 401 for a bad token.
+    Native,
+    /// Consul's: plain-text errors, 403 for a bad token.
+    Consul,
+}
+
 /// One row of the route table.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteDef {

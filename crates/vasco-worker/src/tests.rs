@@ -517,8 +517,8 @@ fn the_isolate_cache_serves_repeated_reads_and_drops_on_writes() {
     assert_eq!(cached.kv_ops, 0);
     assert_eq!(ids(&cached), ["a"]);
     // Cache-Control: no-cache goes to KV.
-    let mut fresh = ApiRequest::new(Method::Get, "/v1/services/api");
-    fresh.no_cache = true;
+    let fresh =
+        ApiRequest::new(Method::Get, "/v1/services/api").with_header("Cache-Control", "no-cache");
     assert_eq!(h.send(fresh).kv_ops, 1);
     // A change through this isolate drops the cache; a renewal does not.
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
