@@ -98,9 +98,10 @@ pub enum UpgradeTarget {
 /// for a bad name), or 400 when the route takes no WebSocket.
 pub fn upgrade_target(req: &ApiRequest, config: &Config) -> Result<UpgradeTarget, AppError> {
     let matched = route(ROUTES, &req.method, &req.path)?;
-    config
-        .tokens
-        .check(matched.def.access, req.authorization(matched.def.id.query_token()).as_deref())?;
+    config.tokens.check(
+        matched.def.access,
+        req.authorization(matched.def.id.query_token()).as_deref(),
+    )?;
     let params = &matched.params;
     match matched.def.id {
         RouteId::Watch => Ok(UpgradeTarget::ServiceFeed(ServiceName::parse(
@@ -126,9 +127,10 @@ pub fn admit(
     content_length: Option<u64>,
 ) -> Result<(), AppError> {
     let matched = route(ROUTES, &head.method, &head.path)?;
-    config
-        .tokens
-        .check(matched.def.access, head.authorization(matched.def.id.query_token()).as_deref())?;
+    config.tokens.check(
+        matched.def.access,
+        head.authorization(matched.def.id.query_token()).as_deref(),
+    )?;
     if let Some(length) = content_length {
         check_body_size(length)?;
     }
@@ -141,9 +143,10 @@ async fn dispatch<K: Kv, O: Objects>(
     backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
     let matched = route(ROUTES, &req.method, &req.path)?;
-    config
-        .tokens
-        .check(matched.def.access, req.authorization(matched.def.id.query_token()).as_deref())?;
+    config.tokens.check(
+        matched.def.access,
+        req.authorization(matched.def.id.query_token()).as_deref(),
+    )?;
     check_body_size(req.body.len() as u64)?;
     let params = &matched.params;
     match matched.def.id {

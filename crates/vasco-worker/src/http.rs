@@ -72,7 +72,10 @@ impl ApiRequest {
         if let Some(value) = self.header("authorization") {
             return Some(value.to_string());
         }
-        if let Some(token) = self.header("x-consul-token").filter(|t| !t.trim().is_empty()) {
+        if let Some(token) = self
+            .header("x-consul-token")
+            .filter(|t| !t.trim().is_empty())
+        {
             return Some(format!("Bearer {}", token.trim()));
         }
         if !query_token {

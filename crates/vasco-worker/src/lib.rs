@@ -38,6 +38,7 @@
 // The OpenAPI document is one nested `json!` literal per component; deeper than the default.
 #![recursion_limit = "256"]
 
+pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod backend;
@@ -167,10 +168,7 @@ mod edge {
     use crate::app::{admit, handle, upgrade_target, Config};
     use crate::durable::{DoObjects, KV_BINDING};
     use crate::error::AppError;
-    use crate::http::{
-        ApiRequest, ApiResponse, BodyLimit, Method, WireResponse,
-        DISCARD_BYTES,
-    };
+    use crate::http::{ApiRequest, ApiResponse, BodyLimit, Method, WireResponse, DISCARD_BYTES};
     use crate::kv::workers::WorkersKv;
     use crate::snapshot::SnapshotCache;
 

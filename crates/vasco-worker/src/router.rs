@@ -54,7 +54,8 @@ impl RouteId {
     /// routes (browsers cannot set headers on a WebSocket) and the foreign dialects, whose
     /// tools may not either.
     pub fn query_token(self) -> bool {
-        matches!(self, RouteId::Watch | RouteId::WatchAll | RouteId::Lease) || self.dialect() != Dialect::Native
+        matches!(self, RouteId::Watch | RouteId::WatchAll | RouteId::Lease)
+            || self.dialect() != Dialect::Native
     }
 
     /// Which API dialect the route belongs to.
@@ -196,13 +197,43 @@ pub fn route(table: &'static [RouteDef], method: &Method, path: &str) -> Result<
 }
 
 /// `Some(params)` when `path` fits `pattern`. A placeholder segment that is empty does not fit;
-/// one with a malformed escape is a 400 naming the placeholder.
+/// one with a malformed escape is a 400 naming the placeholder. A last segment `{*name}` takes
+/// the whole rest of the path, slashes included (Consul's IDs may contain them).
 fn match_pattern(pattern: &'static str, path: &str) -> Result<Option<Params>, AppError> {
-    if pattern.split('/').count() != path.split('/').count() {
+    let wanted = pattern.split('/').count();
+    let rest = pattern
+        .rsplit('/')
+        .next()
+        .and_then(|last| last.strip_prefix("{*"))
+        .and_then(|last| last.strip_suffix('}'));
+    let path_segments: Vec<&str> = match rest {
+        Some(_) => {
+            let mut parts: Vec<&str> = path.splitn(wanted, '/').collect();
+            if parts.len() != wanted {
+                return Ok(None);
+            }
+            // The rest, slashes included, as one segment.
+            let last = parts.pop().unwrap_or("");
+            parts.push(last);
+            parts
+        }
+        None => path.split('/').collect(),
+    };
+    if wanted != path_segments.len() {
         return Ok(None);
     }
     let mut raw = Vec::new();
-    for (want, got) in pattern.split('/').zip(path.split('/')) {
+    for (want, got) in pattern.split('/').zip(path_segments) {
+        let want = match want.strip_prefix("{*") {
+            Some(rest) => {
+                if got.is_empty() {
+                    return Ok(None);
+                }
+                raw.push((rest.strip_suffix('}').unwrap_or(rest), got));
+                continue;
+            }
+            None => want,
+        };
         if let Some(name) = want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
             if got.is_empty() {
                 return Ok(None);
