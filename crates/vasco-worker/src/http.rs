@@ -26,7 +26,14 @@ pub struct ApiRequest {
     pub no_cache: bool,
     /// The body bytes (empty for GET).
     pub body: Vec<u8>,
+    /// The other request headers handlers read ([`READ_HEADERS`]), names in lower case.
+    pub headers: Vec<(String, String)>,
 }
+
+/// The request headers the edge passes on to handlers besides `Authorization` and
+/// `Cache-Control`: the body's `Content-Type` and where the request came from
+/// (`CF-Connecting-IP`, `X-Forwarded-For`; lyft/discovery's `auto_ip` reads them).
+pub const READ_HEADERS: &[&str] = &["content-type", "cf-connecting-ip", "x-forwarded-for"];
 
 impl ApiRequest {
     /// A request with no headers and no body, for tests and simple callers.
@@ -42,7 +49,24 @@ impl ApiRequest {
             authorization: None,
             no_cache: false,
             body: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The value of request header `name` (lower case), if it was sent and is one of
+    /// [`READ_HEADERS`].
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The same request with header `name` (lower case) set to `value`.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(key, _)| key != name);
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     /// The same request with a body.
@@ -156,6 +180,15 @@ impl ApiResponse {
         }
     }
 
+    /// A `text/plain` response.
+    pub fn text(status: u16, body: &str) -> Self {
+        let mut response = Self::json(status, body.into());
+        response
+            .headers
+            .push(("content-type", "text/plain; charset=utf-8".into()));
+        response
+    }
+
     /// A 204 with no body.
     pub fn no_content() -> Self {
         Self {
@@ -182,13 +215,14 @@ impl ApiResponse {
         response
     }
 
-    /// Every header to send: content type, cache policy, the KV op count, the registry's clock
-    /// `now` ([`NOW_HEADER`]) and the handler's own. The one place the standard headers are
-    /// stamped, so every answer carries them, whoever built it (handler, router, auth, the
-    /// edge's own body-limit and URL errors).
+    /// Every header to send: content type (JSON unless the handler set its own), cache
+    /// policy, the KV op count, the registry's clock `now` ([`NOW_HEADER`]) and the handler's
+    /// own. The one place the standard headers are stamped, so every answer carries them,
+    /// whoever built it (handler, router, auth, the edge's own body-limit and URL errors).
     pub fn all_headers(&self, now: Millis) -> Vec<(&'static str, String)> {
         let mut headers = Vec::with_capacity(self.headers.len() + 4);
-        if self.body.is_some() {
+        let typed = self.headers.iter().any(|(name, _)| *name == "content-type");
+        if self.body.is_some() && !typed {
             headers.push(("content-type", "application/json; charset=utf-8".into()));
         }
         headers.push(("cache-control", "no-store".into()));
