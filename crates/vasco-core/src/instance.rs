@@ -304,6 +304,50 @@ impl InstanceSpec {
         spec.validate()?;
         Ok(spec)
     }
+
+    /// The registration body that [`InstanceSpec::from_json_value`] reads back as this spec:
+    /// `{"url", "ttl", "tags", "meta", "weight", "zone"}`, `ttl` in seconds (a fraction when
+    /// the lease is not a whole number of seconds; `"persistent": true` for no lease). Health
+    /// fields are left out: a registration without them keeps a live instance's health. For callers that build a spec in Rust and
+    /// send it on as a registration (the compatibility dialects in [`crate::wire`]).
+    pub fn to_json_value(&self) -> Value {
+        let ttl = if self.ttl_ms.is_multiple_of(1000) {
+            Value::from(self.ttl_ms / 1000)
+        } else {
+            Value::from(self.ttl_ms as f64 / 1000.0)
+        };
+        let meta: serde_json::Map<String, Value> = self
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        let mut body = serde_json::json!({
+            "url": self.url,
+            "ttl": ttl,
+            "tags": self.tags,
+            "meta": meta,
+            "weight": self.weight,
+            "zone": self.zone,
+        });
+        if self.ttl_ms == 0 {
+            body["ttl"] = Value::Null;
+            body["persistent"] = Value::Bool(true);
+        }
+        body
+    }
+
+    /// The spec `instance` is registered with: its record without the lease.
+    pub fn of_instance(instance: &Instance) -> Self {
+        Self {
+            url: instance.url.clone(),
+            ttl_ms: instance.ttl_ms,
+            tags: instance.tags.clone(),
+            meta: instance.meta.clone(),
+            weight: instance.weight,
+            zone: instance.zone.clone(),
+            health: HealthSpec::default(),
+        }
+    }
 }
 
 fn seconds_to_ms(seconds: Option<f64>) -> Result<u64> {
@@ -743,6 +787,22 @@ mod tests {
         assert_eq!(spec.tags, ["v1"]);
         assert_eq!(spec.meta.get("k").map(String::as_str), Some("v"));
         assert_eq!((spec.weight, spec.zone.as_deref()), (7, Some("eu-1")));
+    }
+
+    #[test]
+    fn a_spec_round_trips_through_its_registration_body() {
+        let mut spec = InstanceSpec::new("http://10.0.0.1:80/x").unwrap();
+        spec.tags = alloc::vec!["canary".into()];
+        spec.meta.insert("k".into(), "v".into());
+        spec.weight = 7;
+        spec.zone = Some("eu-1".into());
+        for ttl_ms in [1_000, 2_500, 600_000, 3_599_999, 3_600_000] {
+            spec.ttl_ms = ttl_ms;
+            let back = InstanceSpec::from_json_value(&spec.to_json_value()).unwrap();
+            assert_eq!(back, spec, "{ttl_ms}");
+        }
+        let instance = Instance::lease(key(), spec.clone(), 5, None);
+        assert_eq!(InstanceSpec::of_instance(&instance), spec);
     }
 
     #[test]

@@ -128,6 +128,7 @@ impl<R: Rows> AgentState<R> {
                 let json = serde_json::to_string(&entry).map_err(|e| AppError::Internal {
                     reason: format!("agent entry unwritable: {e}"),
                 })?;
+                self.load()?;
                 self.rows.put(&row_key(&entry.id), &json)?;
                 reply.entry = self.load()?.insert(entry.id.clone(), entry);
             }

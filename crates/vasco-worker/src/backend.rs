@@ -169,6 +169,9 @@ impl<'a, K: Kv, O: Objects> Backend<'a, K, O> {
             ReadMode::Blocking(query) => self.objects.wait(service, query).await?,
         };
         self.saw(reply.now);
+        // A read can commit (it reaps lapsed leases first), and its object may then write a
+        // snapshot for it: count that write in the request's KV operations.
+        self.snapshots.ops.add(reply.kv_ops);
         Ok(ServiceView {
             index: reply.index,
             instances: reply.instances,

@@ -243,10 +243,10 @@ impl ApiResponse {
         response
     }
 
-    /// Every header to send: content type, cache policy, the KV op count, the registry's clock
-    /// `now` ([`NOW_HEADER`]) and the handler's own. The one place the standard headers are
-    /// stamped, so every answer carries them, whoever built it (handler, router, auth, the
-    /// edge's own body-limit and URL errors).
+    /// Every header to send: content type (JSON unless the handler set its own), cache
+    /// policy, the KV op count, the registry's clock `now` ([`NOW_HEADER`]) and the handler's
+    /// own. The one place the standard headers are stamped, so every answer carries them,
+    /// whoever built it (handler, router, auth, the edge's own body-limit and URL errors).
     pub fn all_headers(&self, now: Millis) -> Vec<(&'static str, String)> {
         let mut headers = Vec::with_capacity(self.headers.len() + 4);
         if self.body.is_some() {

@@ -30,6 +30,18 @@
 //! | GET (WebSocket) | `/v1/services/{name}/watch` | the service's change feed |
 //! | GET (WebSocket) | `/v1/watch` | the registry-wide change feed |
 //! | GET (WebSocket) | `/v1/services/{name}/{version}/instances/{id}/lease` | a lease held by the socket |
+//!
+//! and lyft/discovery's REST API (Envoy's v1 SDS) over the same registry ([`routes::lyft`],
+//! mapped by `vasco_core::wire::lyft`):
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/v1/registration/{service}` | the service's live hosts |
+//! | POST | `/v1/registration/{service}` | register a host, or beat (form or JSON) |
+//! | DELETE | `/v1/registration/{service}/{ip}` | delete a host |
+//! | GET | `/v1/registration/repo/{repo}` | the live hosts of a repo, across services |
+//! | POST | `/v1/loadbalancing/{service}[/{ip}]` | set `load_balancing_weight` |
+//! | GET | `/healthcheck` | `OK` |
 
 // The wasm-only entry point below is compiled by worker-build, not by the host's clippy run;
 // refuse warnings there so the Worker build itself keeps it clean (cheaper in CI than a second,
@@ -147,6 +159,62 @@ pub const ROUTES: &[RouteDef] = &[
         id: RouteId::Lease,
         access: Access::Write,
         summary: "WebSocket: hold an instance's lease on the socket; closing it deregisters.",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/healthcheck",
+        id: RouteId::LyftHealthcheck,
+        access: Access::Open,
+        summary: "lyft/discovery: `OK` (does not touch KV or objects).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/registration/repo/{repo}",
+        id: RouteId::LyftRepoHosts,
+        access: Access::Read,
+        summary: "lyft/discovery: the live hosts of every service registered with this service_repo_name.",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/registration/{service}",
+        id: RouteId::LyftHosts,
+        access: Access::Read,
+        summary: "lyft/discovery (Envoy v1 SDS): the service's live hosts.",
+    },
+    RouteDef {
+        method: RouteMethod::Post,
+        pattern: "/v1/registration/{service}",
+        id: RouteId::LyftRegister,
+        access: Access::Write,
+        summary: "lyft/discovery: register a host, or beat (a re-POST merges its tags).",
+    },
+    RouteDef {
+        method: RouteMethod::Delete,
+        pattern: "/v1/registration/{service}",
+        id: RouteId::LyftDeregister,
+        access: Access::Write,
+        summary: "lyft/discovery: a deletion without the host's ip, refused as the original does.",
+    },
+    RouteDef {
+        method: RouteMethod::Delete,
+        pattern: "/v1/registration/{service}/{ip}",
+        id: RouteId::LyftDeregister,
+        access: Access::Write,
+        summary: "lyft/discovery: delete a host.",
+    },
+    RouteDef {
+        method: RouteMethod::Post,
+        pattern: "/v1/loadbalancing/{service}",
+        id: RouteId::LyftWeight,
+        access: Access::Write,
+        summary: "lyft/discovery: set the load_balancing_weight of every host of the service.",
+    },
+    RouteDef {
+        method: RouteMethod::Post,
+        pattern: "/v1/loadbalancing/{service}/{ip}",
+        id: RouteId::LyftWeight,
+        access: Access::Write,
+        summary: "lyft/discovery: set the load_balancing_weight of one host.",
     },
 ];
 
