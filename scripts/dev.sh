@@ -69,4 +69,7 @@ cat <<BANNER
 
 BANNER
 
+# Reads are open locally (the dashboard and the curl examples need no token); a deployment
+# keeps them closed unless its operator sets VASCO_PUBLIC_READS=true.
+extra+=(--var "VASCO_PUBLIC_READS:${VASCO_PUBLIC_READS:-true}")
 exec node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$PORT" "${extra[@]}" "$@"

@@ -21,8 +21,9 @@
 //   reported with that advice.
 // * Listens on a free 127.0.0.1 port (and a free inspector port, so suites can run in parallel),
 //   with a fresh temporary KV directory (--persist-to) removed on stop.
-// * Sets VASCO_TOKEN to a random test token (or the one given), VASCO_READ_TOKEN and
-//   VASCO_CACHE_MS explicitly, so a developer's .dev.vars never leaks into a test.
+// * Sets VASCO_TOKEN to a random test token (or the one given), VASCO_READ_TOKEN,
+//   VASCO_PUBLIC_READS and VASCO_CACHE_MS explicitly, so a developer's .dev.vars never leaks
+//   into a test.
 // * Waits until GET /health answers 200, polling against a deadline (no fixed sleep); fails early
 //   with wrangler's output if wrangler exits.
 // * stop() kills wrangler's whole process group (wrangler and its workerd), waits for it to exit,
@@ -82,7 +83,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {object} [options]
  * @param {string|null} [options.token] write token (VASCO_TOKEN); default a random one;
  *   `null` starts the Worker without a write token (writes answer 503).
- * @param {string} [options.readToken] VASCO_READ_TOKEN; default none (reads are open).
+ * @param {string} [options.readToken] VASCO_READ_TOKEN; default none.
+ * @param {boolean} [options.publicReads] VASCO_PUBLIC_READS: reads need no token; default true
+ *   unless a readToken is given (the deployed default is closed reads: see the README).
  * @param {number} [options.cacheMs] VASCO_CACHE_MS, the isolate cache lifetime; default 0 (off).
  * @param {Record<string,string>} [options.vars] more `--var`s.
  * @param {number} [options.timeoutMs] how long to wait for /health; default 90 s.
@@ -97,6 +100,7 @@ export async function startWrangler(options = {}) {
   const {
     token = `test-${randomBytes(12).toString('hex')}`,
     readToken = '',
+    publicReads = !readToken,
     cacheMs = 0,
     vars = {},
     timeoutMs = 90_000,
@@ -116,6 +120,7 @@ export async function startWrangler(options = {}) {
   const allVars = {
     VASCO_TOKEN: token ?? '',
     VASCO_READ_TOKEN: readToken,
+    VASCO_PUBLIC_READS: publicReads ? 'true' : 'false',
     VASCO_CACHE_MS: String(cacheMs),
     ...vars,
   };

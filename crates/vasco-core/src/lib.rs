@@ -24,6 +24,7 @@
 
 extern crate alloc;
 
+pub mod acl;
 pub mod blocking;
 pub mod cache;
 pub mod codec;

@@ -14,13 +14,15 @@ use crate::error::AppError;
 use vasco_core::wire::lyft;
 use vasco_core::{InstanceKey, ServiceName};
 
+use crate::auth::{Guard, Principal};
 use crate::backend::{Backend, Objects};
 use crate::http::{check_body_size, ApiRequest, ApiResponse, Method};
 use crate::kv::{Kv, OpCounter};
-use crate::router::{path_dialect, route, Dialect, RouteId};
-use crate::routes::{consul, health, lyft as lyft_routes, openapi, resolve, services};
+use crate::router::{path_dialect, route, Access, Dialect, Matched, RouteId};
+use crate::routes::{acl, consul, health, lyft as lyft_routes, openapi, resolve, services};
 use crate::snapshot::{SnapshotCache, Snapshots};
 use crate::ROUTES;
+use vasco_core::acl::Action;
 
 /// The variable holding the isolate cache lifetime in milliseconds (`0` or unset: no cache).
 pub const CACHE_VAR: &str = "VASCO_CACHE_MS";
@@ -28,6 +30,8 @@ pub const CACHE_VAR: &str = "VASCO_CACHE_MS";
 pub const TOKEN_VAR: &str = "VASCO_TOKEN";
 /// The secret holding the optional read token.
 pub const READ_TOKEN_VAR: &str = "VASCO_READ_TOKEN";
+/// The variable that opens reads to anyone (`true`); unset, reads need a token.
+pub const PUBLIC_READS_VAR: &str = "VASCO_PUBLIC_READS";
 /// The longest cache lifetime accepted (a minute, KV's own propagation bound).
 pub const MAX_CACHE_MS: u64 = 60_000;
 /// The variable holding lyft/discovery's host TTL in seconds (default 600, the original's).
@@ -56,8 +60,11 @@ impl Config {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0)
             .min(MAX_CACHE_MS);
+        let public_reads =
+            lookup(PUBLIC_READS_VAR).is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
         Self {
-            tokens: Tokens::new(lookup(TOKEN_VAR), lookup(READ_TOKEN_VAR)),
+            tokens: Tokens::new(lookup(TOKEN_VAR), lookup(READ_TOKEN_VAR))
+                .with_public_reads(public_reads),
             cache_ms,
             lyft: lyft::Settings::from_vars(
                 lookup(LYFT_HOST_TTL_VAR).as_deref(),
@@ -95,6 +102,73 @@ pub async fn handle<K: Kv, O: Objects>(
     response
 }
 
+/// Routes a request, finds out who sent it and admits it to the route's kind (read, write,
+/// manage); the services it touches are checked next ([`check_route_scope`], or by the
+/// handler when they are in the body).
+pub async fn authorize<'c, O: Objects>(
+    req: &ApiRequest,
+    config: &'c Config,
+    objects: &O,
+    now: Millis,
+) -> Result<(Matched, Guard<'c>), AppError> {
+    let matched = route(ROUTES, &req.method, &req.path)?;
+    // Without the bootstrap token, nothing can write (or have issued a token that writes).
+    if matches!(matched.def.access, Access::Write | Access::Manage) && config.tokens.write.is_none()
+    {
+        return Err(AppError::NotConfigured);
+    }
+    let principal = match &req.principal {
+        Some(principal) => principal.clone(),
+        // Open routes look at no token (a stale one must not break a health check).
+        None if matched.def.access == Access::Open => Principal::Anonymous,
+        None => {
+            config
+                .tokens
+                .authenticate(
+                    req.authorization(matched.def.id.query_token()).as_deref(),
+                    objects,
+                    now,
+                )
+                .await?
+        }
+    };
+    config.tokens.admit(matched.def.access, &principal)?;
+    let guard = Guard {
+        tokens: &config.tokens,
+        principal,
+    };
+    check_route_scope(&guard, &matched)?;
+    Ok((matched, guard))
+}
+
+/// The scope check of the routes whose services are known from the path: `{name}` or
+/// `{service}` (read or write on it, as the route's access says), and the registry-wide reads
+/// (read on `*`). A name that is not a valid service is left to the handler (a 400, or an
+/// empty answer in Consul's dialect).
+pub fn check_route_scope(guard: &Guard<'_>, matched: &Matched) -> Result<(), AppError> {
+    let id = matched.def.id;
+    if id.registry_wide() {
+        return guard.require(Action::ReadAll);
+    }
+    let raw = match (matched.params.get("name"), matched.params.get("service")) {
+        ("", "") => return Ok(()),
+        ("", service) => service,
+        (name, _) => name,
+    };
+    let service = match id.dialect() {
+        Dialect::Consul => vasco_core::wire::consul::service_name(raw),
+        _ => ServiceName::parse(raw),
+    };
+    let Ok(service) = service else {
+        return Ok(());
+    };
+    match matched.def.access {
+        Access::Read => guard.read(&service),
+        Access::Write => guard.write(&service),
+        Access::Open | Access::Manage => Ok(()),
+    }
+}
+
 /// Where a WebSocket upgrade goes, once routed and authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeTarget {
@@ -106,14 +180,16 @@ pub enum UpgradeTarget {
     Lease(InstanceKey),
 }
 
-/// Routes and authorizes a WebSocket upgrade request. Errors: the route's (404, 405, 401, 400
-/// for a bad name), or 400 when the route takes no WebSocket.
-pub fn upgrade_target(req: &ApiRequest, config: &Config) -> Result<UpgradeTarget, AppError> {
-    let matched = route(ROUTES, &req.method, &req.path)?;
-    config.tokens.check(
-        matched.def.access,
-        req.authorization(matched.def.id.query_token()).as_deref(),
-    )?;
+/// Routes and authorizes a WebSocket upgrade request: read on the watched service (on `*`
+/// for the registry-wide feed), write on a lease's service. Errors: the route's (404, 405,
+/// 401, 403, 400 for a bad name), or 400 when the route takes no WebSocket.
+pub async fn upgrade_target<O: Objects>(
+    req: &ApiRequest,
+    config: &Config,
+    objects: &O,
+    now: Millis,
+) -> Result<UpgradeTarget, AppError> {
+    let (matched, _guard) = authorize(req, config, objects, now).await?;
     let params = &matched.params;
     match matched.def.id {
         RouteId::Watch => Ok(UpgradeTarget::ServiceFeed(ServiceName::parse(
@@ -133,20 +209,18 @@ pub fn upgrade_target(req: &ApiRequest, config: &Config) -> Result<UpgradeTarget
 /// `Content-Length` (if any) is within [`crate::http::MAX_BODY_BYTES`]. `head` is the request
 /// without its body. The edge answers the error at once, so a caller without a token or with
 /// an oversized body never gets a body read (and never costs the Worker its memory).
-pub fn admit(
+pub async fn admit<O: Objects>(
     head: &ApiRequest,
     config: &Config,
+    objects: &O,
+    now: Millis,
     content_length: Option<u64>,
-) -> Result<(), AppError> {
-    let matched = route(ROUTES, &head.method, &head.path)?;
-    config.tokens.check(
-        matched.def.access,
-        head.authorization(matched.def.id.query_token()).as_deref(),
-    )?;
+) -> Result<Principal, AppError> {
+    let (_, guard) = authorize(head, config, objects, now).await?;
     if let Some(length) = content_length {
         check_body_size(length)?;
     }
-    Ok(())
+    Ok(guard.principal)
 }
 
 /// The answer to `err` for a request to `path`: in the dialect of the route it reached
@@ -167,11 +241,7 @@ async fn dispatch<K: Kv, O: Objects>(
     config: &Config,
     backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
-    let matched = route(ROUTES, &req.method, &req.path)?;
-    config.tokens.check(
-        matched.def.access,
-        req.authorization(matched.def.id.query_token()).as_deref(),
-    )?;
+    let (matched, guard) = authorize(req, config, backend.objects, backend.now).await?;
     check_body_size(req.body.len() as u64)?;
     let params = &matched.params;
     match matched.def.id {
@@ -183,7 +253,7 @@ async fn dispatch<K: Kv, O: Objects>(
         RouteId::Register => services::register(req, params, backend).await,
         RouteId::Deregister => services::deregister(params, backend).await,
         RouteId::SetStatus => services::set_status(req, params, backend).await,
-        RouteId::Resolve => resolve::post(req, backend).await,
+        RouteId::Resolve => resolve::post(req, backend, &guard).await,
         // WebSocket routes: a bad name is still a 400; otherwise the caller forgot the upgrade.
         RouteId::Watch => {
             ServiceName::parse(params.get("name"))?;
@@ -194,10 +264,13 @@ async fn dispatch<K: Kv, O: Objects>(
             Err(AppError::UpgradeRequired)
         }
         RouteId::WatchAll => Err(AppError::UpgradeRequired),
-        RouteId::ConsulRegister => consul::register(req, backend).await,
-        RouteId::ConsulDeregister => consul::deregister(params, backend).await,
-        RouteId::ConsulMaintenance => consul::maintenance(req, params, backend).await,
-        RouteId::ConsulCheck => consul::check(req, params, backend).await,
+        RouteId::ConsulRegister => consul::register(req, backend, &guard).await,
+        RouteId::ConsulDeregister => consul::deregister(params, backend, &guard).await,
+        RouteId::ConsulMaintenance => consul::maintenance(req, params, backend, &guard).await,
+        RouteId::ConsulCheck => consul::check(req, params, backend, &guard).await,
+        RouteId::AclCreate => acl::create(req, backend).await,
+        RouteId::AclList => acl::list(backend).await,
+        RouteId::AclRevoke => acl::revoke(params, backend).await,
         RouteId::ConsulHealthService => consul::health_service(req, params, backend).await,
         RouteId::ConsulHealthChecks => consul::health_checks(req, params, backend).await,
         RouteId::ConsulCatalogService => consul::catalog_service(req, params, backend).await,

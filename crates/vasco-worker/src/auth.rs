@@ -1,22 +1,62 @@
-//! Bearer tokens: writes need `VASCO_TOKEN`; reads are open unless `VASCO_READ_TOKEN` is set
-//! (then either token reads). Comparison takes the same time whatever the bytes are.
+//! Who a request is and what it may do.
+//!
+//! Three kinds of token: the bootstrap `VASCO_TOKEN` (may do everything, tokens included),
+//! the legacy `VASCO_READ_TOKEN` (reads everything), and scoped tokens `vt.<id>.<secret>` kept
+//! by the token object ([`crate::tokens`]) with the policies of [`vasco_core::acl`]. Reads
+//! need a token unless `VASCO_PUBLIC_READS=true`. Admission ([`Tokens::admit`]) looks only at
+//! the route's kind and is decided before any body byte is read; what a route touches
+//! (a service) is then checked with [`Guard::require`]. No token, or one that is no token:
+//! 401; a valid token without the scope: 403. Static tokens are compared in constant time.
 
+use vasco_core::acl::{hash_secret, parse_token, Action, Policy, TokenRecord};
+use vasco_core::{Millis, ServiceName};
+
+use crate::backend::Objects;
 use crate::error::AppError;
 use crate::router::Access;
+use crate::tokens::TokenCommand;
 
 /// The tokens configured for this Worker. Empty strings count as unset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tokens {
-    /// `VASCO_TOKEN`: required for `PUT` and `DELETE`. Without it, writes answer 503.
+    /// `VASCO_TOKEN`: the bootstrap token, which may do everything. Without it, writes
+    /// answer 503.
     pub write: Option<String>,
-    /// `VASCO_READ_TOKEN`: when set, reads need it (or the write token).
+    /// `VASCO_READ_TOKEN`: a token that reads everything.
     pub read: Option<String>,
+    /// `VASCO_PUBLIC_READS=true`: reads need no token.
+    pub public_reads: bool,
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// No token.
+    Anonymous,
+    /// `VASCO_TOKEN`.
+    Bootstrap,
+    /// `VASCO_READ_TOKEN`.
+    Reader,
+    /// A scoped token (its record, without the secret's hash).
+    Token(TokenRecord),
+}
+
+impl Principal {
+    /// What it may do (`None` for anonymous).
+    pub fn policy(&self) -> Option<Policy> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::Bootstrap => Some(Policy::everything()),
+            Principal::Reader => Some(Policy::read_all()),
+            Principal::Token(record) => Some(record.policy.clone()),
+        }
+    }
 }
 
 impl Tokens {
     /// Builds the tokens from raw configuration values: surrounding whitespace is trimmed (as
     /// it is from the token a client sends, so a secret pasted with a trailing newline still
-    /// authorizes), and empty or all-whitespace values count as unset.
+    /// authorizes), and empty or all-whitespace values count as unset. Reads are closed.
     pub fn new(write: Option<String>, read: Option<String>) -> Self {
         let clean = |value: Option<String>| {
             value
@@ -26,49 +66,152 @@ impl Tokens {
         Self {
             write: clean(write),
             read: clean(read),
+            public_reads: false,
         }
     }
 
-    /// Checks the `Authorization` header against what `access` requires.
-    pub fn check(&self, access: Access, authorization: Option<&str>) -> Result<(), AppError> {
-        let sent = authorization.and_then(bearer);
-        match access {
-            Access::Open => Ok(()),
-            Access::Write => {
-                let Some(write) = &self.write else {
-                    return Err(AppError::NotConfigured);
-                };
-                match sent {
-                    Some(token) if constant_time_eq(token.as_bytes(), write.as_bytes()) => Ok(()),
-                    _ => Err(AppError::Unauthorized {
-                        scope: "write",
-                        sent: sent.is_some(),
-                    }),
-                }
-            }
-            Access::Read => {
-                let Some(read) = &self.read else {
-                    return Ok(());
-                };
-                let ok = sent.is_some_and(|token| {
-                    // Evaluate both comparisons so timing does not say which token matched.
-                    let read_ok = constant_time_eq(token.as_bytes(), read.as_bytes());
-                    let write_ok = self
-                        .write
-                        .as_ref()
-                        .is_some_and(|write| constant_time_eq(token.as_bytes(), write.as_bytes()));
-                    read_ok | write_ok
-                });
-                if ok {
-                    Ok(())
-                } else {
-                    Err(AppError::Unauthorized {
-                        scope: "read",
-                        sent: sent.is_some(),
-                    })
-                }
+    /// The same tokens with reads open to anyone (`VASCO_PUBLIC_READS=true`) or not.
+    pub fn with_public_reads(mut self, public: bool) -> Self {
+        self.public_reads = public;
+        self
+    }
+
+    /// Who `authorization` (an `Authorization` value) says the request is. A scoped token is
+    /// checked with the token object. Errors: 401 for a token that is none of them (or a
+    /// revoked or expired scoped token).
+    pub async fn authenticate<O: Objects>(
+        &self,
+        authorization: Option<&str>,
+        objects: &O,
+        now: Millis,
+    ) -> Result<Principal, AppError> {
+        let Some(sent) = authorization.and_then(bearer) else {
+            return Ok(Principal::Anonymous);
+        };
+        // Evaluate both comparisons so timing does not say which token matched.
+        let is_write = self
+            .write
+            .as_ref()
+            .is_some_and(|w| constant_time_eq(sent.as_bytes(), w.as_bytes()));
+        let is_read = self
+            .read
+            .as_ref()
+            .is_some_and(|r| constant_time_eq(sent.as_bytes(), r.as_bytes()));
+        if is_write {
+            return Ok(Principal::Bootstrap);
+        }
+        if is_read {
+            return Ok(Principal::Reader);
+        }
+        if let Some((id, secret)) = parse_token(sent) {
+            let reply = objects
+                .tokens(&TokenCommand::Verify {
+                    id: id.into(),
+                    secret_hash: hash_secret(secret),
+                    now,
+                })
+                .await?;
+            if let Some(record) = reply.record {
+                return Ok(Principal::Token(record));
             }
         }
+        Err(AppError::Unauthorized {
+            scope: "valid",
+            sent: true,
+        })
+    }
+
+    /// Whether `principal` may call a route of kind `access` at all (before its body is read
+    /// and the services it touches are known).
+    pub fn admit(&self, access: Access, principal: &Principal) -> Result<(), AppError> {
+        let policy = principal.policy();
+        let unauthorized = |scope| AppError::Unauthorized {
+            scope,
+            sent: !matches!(principal, Principal::Anonymous),
+        };
+        match access {
+            Access::Open => Ok(()),
+            Access::Read => match policy {
+                None if self.public_reads => Ok(()),
+                None => Err(unauthorized("read")),
+                Some(p) if p.reads_something() => Ok(()),
+                Some(_) => Err(forbidden("read anything")),
+            },
+            Access::Write => {
+                if self.write.is_none() {
+                    return Err(AppError::NotConfigured);
+                }
+                match (principal, policy) {
+                    (Principal::Anonymous | Principal::Reader, _) => Err(unauthorized("write")),
+                    (_, Some(p)) if p.writes_something() => Ok(()),
+                    _ => Err(forbidden("write anything")),
+                }
+            }
+            Access::Manage => match (principal, policy) {
+                (Principal::Anonymous, _) => Err(unauthorized("manage")),
+                (_, Some(p)) if p.allows(Action::Manage) => Ok(()),
+                _ => Err(forbidden("manage tokens")),
+            },
+        }
+    }
+
+    /// Checks `principal` may do `action`: 403 when its token lacks the scope; 401 when there
+    /// is no token and the action needs one.
+    pub fn require(&self, principal: &Principal, action: Action<'_>) -> Result<(), AppError> {
+        let read = matches!(action, Action::Read(_) | Action::ReadAll);
+        if read && self.public_reads {
+            return Ok(());
+        }
+        match principal.policy() {
+            None => Err(AppError::Unauthorized {
+                scope: if read { "read" } else { "write" },
+                sent: false,
+            }),
+            Some(policy) if policy.allows(action) => Ok(()),
+            Some(_) => Err(forbidden(&describe(action))),
+        }
+    }
+}
+
+/// A request's principal with the configuration that judges it: what handlers call to check
+/// the services they touch.
+#[derive(Debug, Clone)]
+pub struct Guard<'a> {
+    /// The configured tokens.
+    pub tokens: &'a Tokens,
+    /// Who sent the request.
+    pub principal: Principal,
+}
+
+impl Guard<'_> {
+    /// See [`Tokens::require`].
+    pub fn require(&self, action: Action<'_>) -> Result<(), AppError> {
+        self.tokens.require(&self.principal, action)
+    }
+
+    /// Read on `service`.
+    pub fn read(&self, service: &ServiceName) -> Result<(), AppError> {
+        self.require(Action::Read(service))
+    }
+
+    /// Write on `service`.
+    pub fn write(&self, service: &ServiceName) -> Result<(), AppError> {
+        self.require(Action::Write(service))
+    }
+}
+
+fn describe(action: Action<'_>) -> String {
+    match action {
+        Action::Read(service) => format!("read {service}"),
+        Action::ReadAll => "read every service (needs read on *)".into(),
+        Action::Write(service) => format!("write {service}"),
+        Action::Manage => "manage tokens".into(),
+    }
+}
+
+fn forbidden(what: &str) -> AppError {
+    AppError::Forbidden {
+        reason: format!("this token may not {what}"),
     }
 }
 
@@ -124,15 +267,24 @@ mod tests {
         assert_eq!(bearer("abc"), None);
     }
 
+    fn principal(t: &Tokens, header: Option<&str>) -> Result<Principal, AppError> {
+        let objects = crate::local::LocalObjects::new(crate::kv::memory::MemoryKv::new(), 0);
+        futures_util::FutureExt::now_or_never(t.authenticate(header, &objects, 0))
+            .expect("the local objects answer at once")
+    }
+
+    fn check(t: &Tokens, access: Access, header: Option<&str>) -> Result<(), AppError> {
+        t.admit(access, &principal(t, header)?)
+    }
+
     #[test]
     fn writes_need_the_write_token() {
         let t = tokens(Some("w"), None);
-        assert!(t.check(Access::Write, Some("Bearer w")).is_ok());
-        let none = t.check(Access::Write, None).unwrap_err();
+        assert!(check(&t, Access::Write, Some("Bearer w")).is_ok());
+        let none = check(&t, Access::Write, None).unwrap_err();
         assert_eq!(none.status(), 401);
-        let wrong = t.check(Access::Write, Some("Bearer x")).unwrap_err();
+        let wrong = check(&t, Access::Write, Some("Bearer x")).unwrap_err();
         assert_eq!(wrong.status(), 401);
-        assert!(wrong.to_string().contains("not the write token"));
     }
 
     #[test]
@@ -142,10 +294,11 @@ mod tests {
             tokens(Some(""), None),
             tokens(Some("  "), Some("r")),
         ] {
-            let err = t.check(Access::Write, Some("Bearer anything")).unwrap_err();
-            assert_eq!(err.status(), 503);
-            assert_eq!(err.code(), "not_configured");
+            let err = check(&t, Access::Write, Some("Bearer r")).unwrap_err();
+            assert!(matches!(err.status(), 503 | 401), "{err}");
         }
+        let err = check(&tokens(None, None), Access::Write, None).unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "not_configured".into()));
     }
 
     #[test]
@@ -153,38 +306,35 @@ mod tests {
         let t = tokens(Some(" w\n"), Some("\tr "));
         assert_eq!(t.write.as_deref(), Some("w"));
         assert_eq!(t.read.as_deref(), Some("r"));
-        assert!(t.check(Access::Write, Some("Bearer w")).is_ok());
-        assert!(t.check(Access::Write, Some("Bearer  w ")).is_ok());
-        assert!(t.check(Access::Read, Some("Bearer r")).is_ok());
-        assert!(t.check(Access::Read, Some("Bearer w")).is_ok());
+        assert!(check(&t, Access::Write, Some("Bearer w")).is_ok());
+        assert!(check(&t, Access::Write, Some("Bearer  w ")).is_ok());
+        assert!(check(&t, Access::Read, Some("Bearer r")).is_ok());
+        assert!(check(&t, Access::Read, Some("Bearer w")).is_ok());
         assert_eq!(
-            t.check(Access::Write, Some("Bearer r"))
+            check(&t, Access::Write, Some("Bearer r"))
                 .unwrap_err()
                 .status(),
             401
         );
-        // All whitespace is not a token: writes stay disabled, reads stay open.
         let blank = tokens(Some(" \r\n\t"), Some("\n"));
         assert_eq!(blank, Tokens::default());
-        assert_eq!(
-            blank
-                .check(Access::Write, Some("Bearer x"))
-                .unwrap_err()
-                .status(),
-            503
-        );
-        assert!(blank.check(Access::Read, None).is_ok());
     }
 
     #[test]
-    fn reads_are_open_unless_read_token_set() {
-        let open = tokens(Some("w"), None);
-        assert!(open.check(Access::Read, None).is_ok());
-        let closed = tokens(Some("w"), Some("r"));
-        assert_eq!(closed.check(Access::Read, None).unwrap_err().status(), 401);
-        assert!(closed.check(Access::Read, Some("Bearer r")).is_ok());
-        assert!(closed.check(Access::Read, Some("Bearer w")).is_ok());
-        assert!(closed.check(Access::Read, Some("Bearer x")).is_err());
-        assert!(closed.check(Access::Open, None).is_ok());
+    fn reads_are_closed_unless_public() {
+        let closed = tokens(Some("w"), None);
+        assert_eq!(
+            check(&closed, Access::Read, None).unwrap_err().status(),
+            401
+        );
+        assert!(check(&closed.clone().with_public_reads(true), Access::Read, None).is_ok());
+        let with_reader = tokens(Some("w"), Some("r"));
+        assert!(check(&with_reader, Access::Read, Some("Bearer r")).is_ok());
+        assert!(check(&with_reader, Access::Read, Some("Bearer w")).is_ok());
+        assert!(check(&with_reader, Access::Read, Some("Bearer x")).is_err());
+        assert!(check(&with_reader, Access::Open, None).is_ok());
+        // A scoped-token-shaped text nobody issued is refused like any wrong token.
+        let err = check(&with_reader, Access::Read, Some("Bearer vt.00ff.abcd")).unwrap_err();
+        assert_eq!(err.status(), 401);
     }
 }

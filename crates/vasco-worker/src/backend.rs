@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::kv::Kv;
 use crate::object::{Command, Reply};
 use crate::snapshot::Snapshots;
+use crate::tokens::{TokenCommand, TokenReply};
 
 /// The Durable Objects as the Worker reaches them.
 #[allow(async_fn_in_trait)]
@@ -29,6 +30,8 @@ pub trait Objects {
     /// A blocking read of the catalog: answers at once unless `query` holds at the catalog's
     /// current index, else when it moves or the wait ends.
     async fn catalog_wait(&self, query: BlockingQuery) -> Result<CatalogSnapshot, AppError>;
+    /// Runs `command` in the token object ([`crate::tokens`]).
+    async fn tokens(&self, command: &TokenCommand) -> Result<TokenReply, AppError>;
     /// Runs `command` in the Consul agent object ([`crate::agent`]).
     async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError>;
 }

@@ -41,12 +41,15 @@ use crate::http::Method as ApiMethod;
 use crate::kv::{workers::WorkersKv, Kv, KvFailure};
 use crate::object::{settle, Command, ObjectHost, Reply, Rows, ServiceState, StorageFailure};
 use crate::router::{route, RouteId};
+use crate::tokens::{TokenCommand, TokenReply, TokenStore, TOKENS_OBJECT_NAME};
 use crate::ROUTES;
 
 /// The Durable Object binding of service objects in wrangler.toml.
 pub const SERVICES_BINDING: &str = "SERVICES";
 /// The Durable Object binding of the catalog object in wrangler.toml.
 pub const CATALOG_BINDING: &str = "CATALOG";
+/// The Durable Object binding of the token object in wrangler.toml.
+pub const TOKENS_BINDING: &str = "TOKENS";
 /// The Durable Object binding of the Consul agent object in wrangler.toml.
 pub const AGENT_BINDING: &str = "AGENT";
 /// The KV binding holding the snapshots.
@@ -250,6 +253,12 @@ impl Objects for DoObjects<'_> {
         );
         let request = Request::new(&url, Method::Get).map_err(internal)?;
         call(self.catalog_stub()?, request).await
+    }
+
+    async fn tokens(&self, command: &TokenCommand) -> Result<TokenReply, AppError> {
+        let body = serde_json::to_string(command).map_err(internal)?;
+        let stub = stub(self.0, TOKENS_BINDING, TOKENS_OBJECT_NAME)?;
+        call(stub, post("/command", body)?).await
     }
 
     async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError> {
@@ -657,6 +666,34 @@ impl DurableObject for ServiceObject {
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
         self.socket_gone(&ws).await;
         Ok(())
+    }
+}
+
+// --- the token object ------------------------------------------------------------------------
+
+/// The token object (class `TokenObject` in wrangler.toml): scoped access tokens
+/// ([`crate::tokens`]).
+#[durable_object]
+pub struct TokenObject {
+    inner: RefCell<TokenStore<SqlRows>>,
+}
+
+impl DurableObject for TokenObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            inner: RefCell::new(TokenStore::new(SqlRows::new(&state))),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let result = match req.json::<TokenCommand>().await {
+            Ok(command) => self.inner.borrow_mut().apply(command),
+            Err(e) => Err(internal(format!("bad internal request: {e}"))),
+        };
+        match result {
+            Ok(reply) => json_response(200, &reply),
+            Err(err) => error_response(&err),
+        }
     }
 }
 

@@ -36,6 +36,16 @@ pub enum AppError {
         /// Whether a token was sent at all.
         sent: bool,
     },
+    /// A valid token without the scope the request needs; 403.
+    Forbidden {
+        /// What it may not do.
+        reason: String,
+    },
+    /// Too many requests from one client; 429 with `Retry-After`.
+    RateLimited {
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
     /// No route has this path; 404.
     RouteNotFound {
         /// The path asked for.
@@ -132,6 +142,8 @@ impl AppError {
             },
             Self::Invalid { .. } | Self::BadJson { .. } => 400,
             Self::Unauthorized { .. } => 401,
+            Self::Forbidden { .. } => 403,
+            Self::RateLimited { .. } => 429,
             Self::RouteNotFound { .. } | Self::InstanceNotFound { .. } | Self::UnknownId { .. } => {
                 404
             }
@@ -157,6 +169,8 @@ impl AppError {
             }
             Self::BadJson { .. } => "bad_json".into(),
             Self::Unauthorized { .. } => "unauthorized".into(),
+            Self::Forbidden { .. } => "forbidden".into(),
+            Self::RateLimited { .. } => "rate_limited".into(),
             Self::RouteNotFound { .. } => "route_not_found".into(),
             Self::InstanceNotFound { .. } | Self::UnknownId { .. } => "not_found".into(),
             Self::MethodNotAllowed { .. } => "method_not_allowed".into(),
@@ -210,9 +224,18 @@ impl fmt::Display for AppError {
                 f,
                 "this route needs the {scope} token: send `Authorization: Bearer <token>`"
             ),
+            Self::Unauthorized {
+                scope: "valid",
+                sent: true,
+            } => f.write_str("the token sent is unknown, revoked or expired"),
             Self::Unauthorized { scope, sent: true } => {
                 write!(f, "the bearer token sent is not the {scope} token")
             }
+            Self::Forbidden { reason } => f.write_str(reason),
+            Self::RateLimited { retry_after_s } => write!(
+                f,
+                "too many requests from this client; retry in {retry_after_s} s"
+            ),
             Self::RouteNotFound { path } => write!(
                 f,
                 "no route for `{path}`; see GET /v1/openapi.json for the API"

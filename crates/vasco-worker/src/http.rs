@@ -25,6 +25,8 @@ pub struct ApiRequest {
     pub headers: Vec<(String, String)>,
     /// The body bytes (empty for GET).
     pub body: Vec<u8>,
+    /// Who sent it, once the edge's admission found out (so the token is checked once).
+    pub principal: Option<crate::auth::Principal>,
 }
 
 impl ApiRequest {
@@ -40,6 +42,7 @@ impl ApiRequest {
             query: query.to_string(),
             headers: Vec::new(),
             body: Vec::new(),
+            principal: None,
         }
     }
 
@@ -234,6 +237,11 @@ impl ApiResponse {
         let mut response = Self::json(err.status(), err.to_json());
         if let Some(allow) = err.allow_header() {
             response.headers.push(("allow", allow));
+        }
+        if let AppError::RateLimited { retry_after_s } = err {
+            response
+                .headers
+                .push(("retry-after", retry_after_s.to_string()));
         }
         if err.status() == 401 {
             response

@@ -69,6 +69,7 @@ pub mod object;
 pub mod router;
 pub mod routes;
 pub mod snapshot;
+pub mod tokens;
 
 use router::{Access, RouteDef, RouteId, RouteMethod};
 
@@ -130,6 +131,27 @@ pub const ROUTES: &[RouteDef] = &[
         id: RouteId::SetStatus,
         access: Access::Write,
         summary: "Set an instance's health status (maintenance to drain it) or report a health-check result.",
+    },
+    RouteDef {
+        method: RouteMethod::Post,
+        pattern: "/v1/acl/tokens",
+        id: RouteId::AclCreate,
+        access: Access::Manage,
+        summary: "Create a token with policies; the answer shows its secret, once.",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/acl/tokens",
+        id: RouteId::AclList,
+        access: Access::Manage,
+        summary: "Every token: ids, descriptions, policies and times (never secrets).",
+    },
+    RouteDef {
+        method: RouteMethod::Delete,
+        pattern: "/v1/acl/tokens/{id}",
+        id: RouteId::AclRevoke,
+        access: Access::Manage,
+        summary: "Revoke a token: refused from the next request on, everywhere.",
     },
     // Consul's HTTP API (routes::consul), on the same registry.
     RouteDef {
@@ -366,7 +388,7 @@ mod edge {
         }
         if upgrade {
             let answer = match head(&req, method.clone()) {
-                Ok(api_req) => match upgrade_target(&api_req, &config) {
+                Ok(api_req) => match upgrade_target(&api_req, &config, &objects, now).await {
                     Ok(target) => match objects.forward_upgrade(&target, req).await {
                         Ok(response) => return Ok(response),
                         Err(err) => ApiResponse::from_error(&err),
@@ -377,7 +399,7 @@ mod edge {
             };
             return write_response(answer.into_wire(&method, now));
         }
-        let answer = match read_request(&mut req, method.clone(), &config).await {
+        let answer = match read_request(&mut req, method.clone(), &config, &objects, now).await {
             Ok(api_req) => {
                 let kv = WorkersKv::from_env(&env, KV_BINDING);
                 let cache = CACHE.with(Rc::clone);
@@ -410,21 +432,26 @@ mod edge {
         req: &mut Request,
         method: Method,
         config: &Config,
+        objects: &DoObjects<'_>,
+        now: u64,
     ) -> Result<ApiRequest, AppError> {
         let mut api = head(req, method)?;
         let content_length = api
             .header("content-length")
             .and_then(|v| v.trim().parse::<u64>().ok());
         if req.inner().body().is_none() {
-            admit(&api, config, content_length)?;
+            // No body to protect: the pipeline authorizes it.
             return Ok(api);
         }
         let mut stream = req
             .stream()
             .map_err(|e| AppError::invalid("body", format!("could not be read: {e}")))?;
-        if let Err(err) = admit(&api, config, content_length) {
-            discard(&mut stream, 0).await;
-            return Err(err);
+        match admit(&api, config, objects, now, content_length).await {
+            Ok(principal) => api.principal = Some(principal),
+            Err(err) => {
+                discard(&mut stream, 0).await;
+                return Err(err);
+            }
         }
         let mut body = BodyLimit::new();
         while let Some(chunk) = stream.next().await {

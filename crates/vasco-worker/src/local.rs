@@ -4,6 +4,7 @@
 //! and a KV that lags like real KV between locations.
 
 use crate::agent::{AgentCommand, AgentReply, AgentState};
+use crate::tokens::{TokenCommand, TokenReply, TokenStore};
 use core::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -41,6 +42,9 @@ pub struct LocalObjects<K> {
     /// Service objects' requests so far (commands, alarms), for cost counts.
     pub requests: Cell<u64>,
     agent: RefCell<AgentState<MemoryRows>>,
+    tokens: RefCell<TokenStore<MemoryRows>>,
+    /// Token object requests so far, for cost counts.
+    pub token_requests: Cell<u64>,
 }
 
 impl<K: Kv> LocalObjects<K> {
@@ -63,6 +67,8 @@ impl<K: Kv> LocalObjects<K> {
             closed_leases: RefCell::default(),
             requests: Cell::new(0),
             agent: RefCell::new(AgentState::new(MemoryRows::default())),
+            tokens: RefCell::new(TokenStore::new(MemoryRows::default())),
+            token_requests: Cell::new(0),
         }
     }
 
@@ -249,6 +255,11 @@ impl<K: Kv> Objects for LocalObjects<K> {
     /// Never holds: a native test has no other request to wake it.
     async fn catalog_wait(&self, _query: BlockingQuery) -> Result<CatalogSnapshot, AppError> {
         self.catalog(&CatalogCommand::Read).await
+    }
+
+    async fn tokens(&self, command: &TokenCommand) -> Result<TokenReply, AppError> {
+        self.token_requests.set(self.token_requests.get() + 1);
+        self.tokens.borrow_mut().apply(command.clone())
     }
 
     async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError> {

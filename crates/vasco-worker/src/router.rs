@@ -17,8 +17,10 @@ pub enum Access {
     Open,
     /// Anyone unless `VASCO_READ_TOKEN` is set; then the read or the write token.
     Read,
-    /// The write token (`VASCO_TOKEN`) only.
+    /// A token that may write (the services a route touches are checked by the route).
     Write,
+    /// A token that may manage tokens (`VASCO_TOKEN`, or a scoped token with `manage`).
+    Manage,
 }
 
 /// What a route does; the dispatcher in [`crate::app`] maps each to its handler.
@@ -66,6 +68,12 @@ pub enum RouteId {
     ConsulAgentChecks,
     /// Consul: `GET /v1/status/leader`
     ConsulLeader,
+    /// `POST /v1/acl/tokens`
+    AclCreate,
+    /// `GET /v1/acl/tokens`
+    AclList,
+    /// `DELETE /v1/acl/tokens/{id}`
+    AclRevoke,
     /// `POST /v1/resolve`
     Resolve,
     /// `GET /v1/services/{name}/watch` (WebSocket): the service's change feed
@@ -94,6 +102,21 @@ pub enum RouteId {
 impl RouteId {}
 
 impl RouteId {
+    /// Whether the route reads every service (the catalog, all instances, the registry-wide
+    /// feed, Consul's service list and agent listings, a lyft repository): read on `*`.
+    pub fn registry_wide(self) -> bool {
+        matches!(
+            self,
+            RouteId::Catalog
+                | RouteId::Instances
+                | RouteId::WatchAll
+                | RouteId::ConsulCatalogServices
+                | RouteId::ConsulAgentServices
+                | RouteId::ConsulAgentChecks
+                | RouteId::LyftRepoHosts
+        )
+    }
+
     /// Whether the route takes its token from a `token` query parameter too: WebSocket
     /// routes (browsers cannot set headers on a WebSocket) and the foreign dialects, whose
     /// tools may not either.
@@ -113,6 +136,9 @@ impl RouteId {
             | RouteId::Register
             | RouteId::Deregister
             | RouteId::SetStatus
+            | RouteId::AclCreate
+            | RouteId::AclList
+            | RouteId::AclRevoke
             | RouteId::Resolve
             | RouteId::Watch
             | RouteId::WatchAll

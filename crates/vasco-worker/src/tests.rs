@@ -24,7 +24,7 @@ const TOKEN: &str = "test-token";
 const T0: u64 = 1_700_000_000_000;
 
 /// Runs a future whose I/O (the in-memory KV) is always ready.
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {
@@ -46,7 +46,7 @@ impl Harness {
             objects: LocalObjects::new(MemoryKv::new(), T0),
             cache: RefCell::new(SnapshotCache::new()),
             config: Config {
-                tokens: Tokens::new(Some(TOKEN.into()), None),
+                tokens: Tokens::new(Some(TOKEN.into()), None).with_public_reads(true),
                 cache_ms,
                 lyft: Default::default(),
             },
@@ -714,7 +714,7 @@ fn writes_need_the_token() {
 #[test]
 fn no_configured_token_is_503_for_writes_only() {
     let mut h = Harness::new(0);
-    h.config.tokens = Tokens::default();
+    h.config.tokens = Tokens::default().with_public_reads(true);
     let response = h.put("/v1/services/api/1.0.0/instances/a", json!({"url": "h:1"}));
     assert_eq!(response.status, 503);
     assert_eq!(error_code(&response), "not_configured");
@@ -1057,8 +1057,9 @@ fn every_route_and_method_answers_with_the_standard_headers() {
         // WebSocket routes answer a plain GET with 426 (or 401 first for a lease).
         let websocket = matches!(def.id, RouteId::Watch | RouteId::WatchAll | RouteId::Lease);
         if def.method == RouteMethod::Get && !websocket {
-            let get = h.wire(ApiRequest::new(Method::Get, &path));
-            let head = h.wire(ApiRequest::new(Method::Head, &path));
+            // Reads are public in this harness; managing tokens needs the bootstrap token.
+            let get = h.wire(ApiRequest::new(Method::Get, &path).with_bearer(TOKEN));
+            let head = h.wire(ApiRequest::new(Method::Head, &path).with_bearer(TOKEN));
             assert_eq!(get.status, 200, "GET {path}");
             assert_eq!(head.status, get.status, "HEAD {path}");
             assert_eq!(head.headers, get.headers, "HEAD {path}");
@@ -1095,7 +1096,9 @@ fn admission_needs_only_the_request_head() {
     let huge = Some(400 << 20);
     let head = |method: Method, path: &str| ApiRequest::new(method, path);
     let status = |req: &ApiRequest, length: Option<u64>| {
-        admit(req, &h.config, length).map_err(|e| e.status())
+        block_on(admit(req, &h.config, &h.objects, h.now(), length))
+            .map(|_| ())
+            .map_err(|e| e.status())
     };
     assert_eq!(status(&head(Method::Put, put), huge), Err(401));
     assert_eq!(status(&head(Method::Put, put), None), Err(401));
@@ -1125,7 +1128,15 @@ fn admission_needs_only_the_request_head() {
     let mut closed = Harness::new(0);
     closed.config.tokens = Tokens::new(Some(TOKEN.into()), Some("reader".into()));
     assert_eq!(
-        admit(&head(Method::Post, "/v1/resolve"), &closed.config, huge).map_err(|e| e.status()),
+        block_on(admit(
+            &head(Method::Post, "/v1/resolve"),
+            &closed.config,
+            &closed.objects,
+            closed.now(),
+            huge
+        ))
+        .map(|_| ())
+        .map_err(|e| e.status()),
         Err(401)
     );
     // The pipeline checks in the same order for bodies already read: a token first.
@@ -1161,6 +1172,7 @@ fn configured_tokens_with_whitespace_authorize() {
     );
 }
 
+mod acl;
 mod consul;
 mod lyft;
 
@@ -1293,7 +1305,7 @@ mod interleaving {
         let objects = LocalObjects::new(SlowGetKv(MemoryKv::new()), T0);
         let cache = RefCell::new(SnapshotCache::new());
         let config = Config {
-            tokens: Tokens::new(Some(TOKEN.into()), None),
+            tokens: Tokens::new(Some(TOKEN.into()), None).with_public_reads(true),
             cache_ms: 60_000,
             ..Config::default()
         };
@@ -1388,7 +1400,7 @@ mod locations {
         let objects = LocalObjects::new(Writer(central.clone()), T0);
         let clock = Rc::new(Cell::new(T0));
         let config = Config {
-            tokens: Tokens::new(Some(TOKEN.into()), None),
+            tokens: Tokens::new(Some(TOKEN.into()), None).with_public_reads(true),
             cache_ms: 1_000,
             ..Config::default()
         };

@@ -27,6 +27,7 @@ use vasco_core::{Instance, ServiceName};
 
 use super::json;
 use crate::agent::{AgentCommand, AgentEntry};
+use crate::auth::Guard;
 use crate::backend::{Backend, Objects, ReadMode};
 use crate::error::AppError;
 use crate::http::{parse_query, ApiRequest, ApiResponse};
@@ -111,6 +112,11 @@ pub fn error(err: &AppError) -> ApiResponse {
     if let Some(allow) = err.allow_header() {
         response.headers.push(("allow", allow));
     }
+    if let AppError::RateLimited { retry_after_s } = err {
+        response
+            .headers
+            .push(("retry-after", retry_after_s.to_string()));
+    }
     response
 }
 
@@ -150,8 +156,10 @@ async fn members<K: Kv, O: Objects>(
 pub async fn register<K: Kv, O: Objects>(
     req: &ApiRequest,
     backend: &Backend<'_, K, O>,
+    guard: &Guard<'_>,
 ) -> Result<ApiResponse, AppError> {
     let registration = ServiceRegistration::parse(&req.body, None)?;
+    guard.write(&registration.key.service)?;
     let body = registration.native_body(Runner::Edge)?;
     check_registration(&registration.key, &body, backend.now)?;
     let entry = AgentEntry {
@@ -179,14 +187,20 @@ pub async fn register<K: Kv, O: Objects>(
 pub async fn deregister<K: Kv, O: Objects>(
     params: &Params,
     backend: &Backend<'_, K, O>,
+    guard: &Guard<'_>,
 ) -> Result<ApiResponse, AppError> {
     let id = params.get("id");
     let entry = backend
         .objects
-        .agent(&AgentCommand::Remove { id: id.into() })
+        .agent(&AgentCommand::Get { id: id.into() })
         .await?
         .entry
         .ok_or_else(|| unknown_service(id))?;
+    guard.write(&entry.key.service)?;
+    backend
+        .objects
+        .agent(&AgentCommand::Remove { id: id.into() })
+        .await?;
     let removed = backend.deregister(&entry.key).await;
     // Its lease had already lapsed: it is gone all the same.
     if !gone(&removed) {
@@ -201,6 +215,7 @@ pub async fn check<K: Kv, O: Objects>(
     req: &ApiRequest,
     params: &Params,
     backend: &Backend<'_, K, O>,
+    guard: &Guard<'_>,
 ) -> Result<ApiResponse, AppError> {
     let verb = params.get("verb");
     let check_id = params.get("check_id");
@@ -229,6 +244,7 @@ pub async fn check<K: Kv, O: Objects>(
             what: "check",
             id: check_id.into(),
         })?;
+    guard.write(&entry.key.service)?;
     backend.set_health(&entry.key, body).await?;
     Ok(written())
 }
@@ -238,6 +254,7 @@ pub async fn maintenance<K: Kv, O: Objects>(
     req: &ApiRequest,
     params: &Params,
     backend: &Backend<'_, K, O>,
+    guard: &Guard<'_>,
 ) -> Result<ApiResponse, AppError> {
     let id = params.get("id");
     let query = parse_query(&req.query)?;
@@ -256,6 +273,7 @@ pub async fn maintenance<K: Kv, O: Objects>(
         .await?
         .entry
         .ok_or_else(|| unknown_service(id))?;
+    guard.write(&entry.key.service)?;
     backend
         .set_health(&entry.key, maintenance_body(enable, reason))
         .await?;

@@ -452,6 +452,42 @@ fn operation(def: &RouteDef) -> Value {
             );
             responses.insert("413".into(), error_response("Body over 16 KiB."));
         }
+        RouteId::AclCreate => {
+            op.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/TokenRequest" } } } }),
+            );
+            responses.insert(
+                "201".into(),
+                ok_response("The token: its secret is shown here, once.", "TokenCreated"),
+            );
+            responses.insert(
+                "400".into(),
+                error_response("A bad body; the message names the field."),
+            );
+            responses.insert("413".into(), error_response("Body over 16 KiB."));
+        }
+        RouteId::AclList => {
+            responses.insert(
+                "200".into(),
+                ok_response("Every token, never a secret.", "TokenList"),
+            );
+        }
+        RouteId::AclRevoke => {
+            op.insert(
+                "parameters".into(),
+                json!([path_param(
+                    "id",
+                    "The token's id.",
+                    json!({ "type": "string", "minLength": 1 })
+                )]),
+            );
+            responses.insert(
+                "204".into(),
+                json!({ "description": "Revoked.", "headers": response_headers() }),
+            );
+            responses.insert("404".into(), error_response("No token has this id."));
+        }
         RouteId::ConsulRegister
         | RouteId::ConsulDeregister
         | RouteId::ConsulMaintenance
@@ -506,7 +542,24 @@ fn operation(def: &RouteDef) -> Value {
                 error_response("Missing or wrong bearer token."),
             );
         }
+        Access::Manage => {
+            op.insert("security".into(), json!([{ "bearer": [] }]));
+            responses.insert(
+                "401".into(),
+                error_response("Missing or wrong bearer token."),
+            );
+        }
     }
+    if def.access != Access::Open {
+        responses.insert(
+            "403".into(),
+            error_response("The token is valid but may not do this (its policies do not cover the service, or it may not manage tokens)."),
+        );
+    }
+    responses.insert(
+        "429".into(),
+        error_response("Too many requests from this client (see Retry-After)."),
+    );
     if def.access != Access::Open {
         let unavailable = if def.access == Access::Write {
             "No VASCO_TOKEN configured, or Workers KV unavailable."
@@ -751,6 +804,34 @@ fn components() -> Value {
                 } } }
             },
             "ResolveBody": resolve_body(),
+            "TokenRequest": {
+                "type": "object", "required": ["policies"], "additionalProperties": false,
+                "properties": {
+                    "description": { "type": "string", "nullable": true, "maxLength": vasco_core::acl::DESCRIPTION_LEN, "pattern": NO_CONTROL },
+                    "policies": { "type": "array", "minItems": 1, "items": { "type": "object",
+                        "description": "{\"read\": [patterns]}, {\"write\": [patterns]} or {\"manage\": true}; a pattern is a service name, a prefix ending in *, or *." } },
+                    "expires_at": { "type": "integer", "nullable": true, "description": "ms since the Unix epoch; after now." }
+                },
+                "example": { "description": "api fleet", "policies": [{ "write": ["api", "api-*"] }, { "read": ["*"] }] }
+            },
+            "Token": {
+                "type": "object", "required": ["id", "description", "policies", "created_at"],
+                "properties": {
+                    "id": { "type": "string" }, "description": { "type": "string" },
+                    "policies": { "type": "array", "items": { "type": "object" } },
+                    "created_at": { "type": "integer" },
+                    "last_used_at": { "type": "integer", "nullable": true, "description": "Recorded at most once a minute." },
+                    "expires_at": { "type": "integer", "nullable": true }
+                }
+            },
+            "TokenCreated": {
+                "allOf": [{ "$ref": "#/components/schemas/Token" },
+                          { "type": "object", "required": ["secret"], "properties": { "secret": { "type": "string", "description": "vt.<id>.<secret>: send it as a bearer token. Shown once." } } }]
+            },
+            "TokenList": {
+                "type": "object", "required": ["tokens"],
+                "properties": { "tokens": { "type": "array", "items": { "$ref": "#/components/schemas/Token" } } }
+            },
             "ConsulRegistration": consul_registration(),
             "LyftRegistrationForm": lyft_registration(false),
             "LyftRegistrationJson": lyft_registration(true),

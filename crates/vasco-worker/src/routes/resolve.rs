@@ -115,8 +115,15 @@ pub fn parse_body(body: &Value) -> Result<ResolveRequest, AppError> {
 pub async fn post<K: Kv, O: Objects>(
     req: &ApiRequest,
     backend: &Backend<'_, K, O>,
+    guard: &crate::auth::Guard<'_>,
 ) -> Result<ApiResponse, AppError> {
     let request = parse_body(&body_object(req)?)?;
+    // Every dependency looked up must be readable by the token (mocks touch nothing).
+    for name in request.dependencies.0.keys() {
+        if !request.mocks.0.contains_key(name) {
+            guard.read(name)?;
+        }
+    }
     // Mocks win without a lookup, so only the other names cost a KV read.
     let names: Vec<&ServiceName> = request
         .dependencies

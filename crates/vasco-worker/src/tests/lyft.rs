@@ -218,6 +218,7 @@ fn the_host_ttl_and_env_are_configurable() {
         "VASCO_TOKEN" => Some(TOKEN.into()),
         "VASCO_LYFT_HOST_TTL_S" => Some("30".into()),
         "VASCO_LYFT_ENV" => Some("production".into()),
+        "VASCO_PUBLIC_READS" => Some("true".into()),
         _ => None,
     });
     h.lyft_register("myservice", "10.10.10.10");
