@@ -5,13 +5,20 @@
 #   rustup: the wasm32-unknown-unknown target, rustfmt and clippy
 #   cargo:  wasm-bindgen-cli and worker-build at exactly the versions of the `wasm-bindgen` and
 #           `worker` crates in Cargo.lock (--locked when the registry allows)
-#   apt:    chromium (for the browser tests), unless it is there ($CHROMIUM_PATH, default
-#           /usr/bin/chromium); only as root: otherwise this stops and prints the command to run
+#   apt:    chromium (for the browser tests), prometheus (Prometheus 2.42, whose consul_sd_configs
+#           the Consul suite runs against the Worker) and dnsutils (dig, for the DNS tests), each
+#           unless it is there ($CHROMIUM_PATH, default /usr/bin/chromium; $PROMETHEUS_PATH,
+#           default /usr/bin/prometheus; dig on PATH); only as root: otherwise this stops and
+#           prints the command to run. The Prometheus package's own service is never left
+#           running: services are kept from starting during the install (policy-rc.d) and the
+#           unit is disabled after it (the tests start their own Prometheus).
 #   npm:    `npm ci` when node_modules is missing or package-lock.json changed since
-#   python: a virtual environment in .venv/ with tests/requirements.txt (Schemathesis), when
-#           missing or the requirements changed (apt's python3-venv first, when venv is missing)
+#   python: a virtual environment in .venv/ with tests/requirements.txt (Schemathesis,
+#           py-consul), when missing or the requirements changed (apt's python3-venv first,
+#           when venv is missing)
 #
-# Environment: VASCO_SKIP_CHROMIUM=1 skips chromium; CHROMIUM_PATH names another Chromium.
+# Environment: VASCO_SKIP_CHROMIUM=1 skips chromium; CHROMIUM_PATH names another Chromium;
+# PROMETHEUS_PATH names another Prometheus binary.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -35,15 +42,23 @@ bindgen_version=$(crate_version wasm-bindgen) \
 worker_build_version=$(crate_version worker) \
   || die "cannot read the worker crate's version from Cargo.lock (cargo pkgid worker failed; is Cargo.lock there?)"
 
-# Chromium: installed here only as root; never through sudo behind the caller's back.
+# apt packages: installed here only as root; never through sudo behind the caller's back.
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
-if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x "$chromium" ] && [ "$(id -u)" != 0 ]; then
-  die "no Chromium at $chromium (the browser tests need it). Install it with
-  sudo apt-get install -y --no-install-recommends chromium
-or set CHROMIUM_PATH to a Chromium binary, or VASCO_SKIP_CHROMIUM=1 to go without the browser tests' browser."
+prometheus=${PROMETHEUS_PATH:-/usr/bin/prometheus}
+apt_packages=()
+if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x "$chromium" ]; then apt_packages+=(chromium); fi
+if [ ! -x "$prometheus" ]; then apt_packages+=(prometheus); fi
+if ! command -v dig >/dev/null; then apt_packages+=(dnsutils); fi
+if [ "${#apt_packages[@]}" -gt 0 ] && [ "$(id -u)" != 0 ]; then
+  die "missing: ${apt_packages[*]} (chromium: the browser tests; prometheus: the Consul suite's
+Prometheus at $prometheus; dnsutils: dig, for the DNS tests). Install them with
+  sudo apt-get install -y --no-install-recommends ${apt_packages[*]}
+then stop and disable the service the prometheus package starts (the tests start their own):
+  sudo systemctl disable --now prometheus
+or set CHROMIUM_PATH / PROMETHEUS_PATH to binaries you have, or VASCO_SKIP_CHROMIUM=1 to go without the browser tests' browser."
 fi
 
-# --- apt: chromium, in the background while the cargo installs run --------------------------
+# --- apt: chromium, prometheus, dnsutils, in the background while the cargo installs run ------
 LOGDIR=$(mktemp -d)
 apt_pid=""
 npm_pid=""
@@ -54,12 +69,32 @@ cleanup() {
   rm -rf "$LOGDIR"
 }
 trap cleanup EXIT
-if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x "$chromium" ]; then
-  say "installing chromium with apt (log in background)"
-  (
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q && apt-get install -y -q --no-install-recommends chromium
-  ) >"$LOGDIR/apt.log" 2>&1 &
+# Debian starts a package's service on install (prometheus: a system Prometheus on :9090); keep it
+# from starting with a policy-rc.d that denies every start (only when the machine has none; a
+# container's usual one already denies), and disable the unit afterwards, booted with systemd or not.
+apt_install() {
+  local policy=/usr/sbin/policy-rc.d own_policy=0 status=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# written by vasco scripts/setup.sh for one apt-get install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; } || status=$?
+  if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
+  if [ "$status" = 0 ] && [[ " $* " == *" prometheus "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus.service || status=$?
+    else
+      # Removes the rc?.d start links and, through systemctl, the systemd wants link.
+      update-rc.d prometheus disable || status=$?
+    fi
+  fi
+  return "$status"
+}
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  say "installing ${apt_packages[*]} with apt (log in background)"
+  apt_install "${apt_packages[@]}" >"$LOGDIR/apt.log" 2>&1 &
   apt_pid=$!
 fi
 
@@ -120,13 +155,15 @@ fi
 if [ -n "$apt_pid" ]; then
   if ! wait "$apt_pid"; then
     tail -n 40 "$LOGDIR/apt.log" >&2
-    die "apt-get install chromium failed (log above): install it yourself (apt-get install chromium), or set CHROMIUM_PATH"
+    die "apt-get install ${apt_packages[*]} failed (log above): install them yourself
+  apt-get install -y --no-install-recommends ${apt_packages[*]}
+(then, if prometheus was among them: systemctl disable --now prometheus), or set CHROMIUM_PATH / PROMETHEUS_PATH"
   fi
-  say "chromium installed"
+  say "${apt_packages[*]} installed"
 fi
 
-# --- python: .venv with tests/requirements.txt (Schemathesis, the OpenAPI fuzzer) -------------
-# After the chromium install, so the two apt-gets never race for the dpkg lock.
+# --- python: .venv with tests/requirements.txt (Schemathesis, py-consul) -----------------------
+# After the apt install, so the two apt-gets never race for the dpkg lock.
 venv_req=tests/requirements.txt
 venv_marker=.venv/.vasco-requirements-hash
 venv_hash=$(sha256sum "$venv_req" | cut -d' ' -f1)
@@ -151,4 +188,4 @@ fi
 
 [ -x node_modules/.bin/wrangler ] || die "node_modules/.bin/wrangler missing after npm ci"
 [ -x node_modules/.bin/wasm-opt ] || die "node_modules/.bin/wasm-opt (npm binaryen) missing after npm ci"
-say "ready: wasm-bindgen $bindgen_version, worker-build $worker_build_version, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /'), $(.venv/bin/schemathesis --version)"
+say "ready: wasm-bindgen $bindgen_version, worker-build $worker_build_version, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /'), $(.venv/bin/schemathesis --version), py-consul $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("py-consul"))'), $("$prometheus" --version 2>/dev/null | head -n 1 | awk '{print $1, $3}')"
