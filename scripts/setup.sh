@@ -5,20 +5,24 @@
 #   rustup: the wasm32-unknown-unknown target, rustfmt and clippy
 #   cargo:  wasm-bindgen-cli and worker-build at exactly the versions of the `wasm-bindgen` and
 #           `worker` crates in Cargo.lock (--locked when the registry allows)
-#   apt:    chromium (for the browser tests), prometheus (Prometheus 2.42, whose consul_sd_configs
-#           the Consul suite runs against the Worker) and dnsutils (dig, for the DNS tests), each
-#           unless it is there ($CHROMIUM_PATH, default /usr/bin/chromium; $PROMETHEUS_PATH,
-#           default /usr/bin/prometheus; dig on PATH); only as root: otherwise this stops and
-#           prints the command to run. The Prometheus package's own service is never left
-#           running: services are kept from starting during the install (policy-rc.d) and the
-#           unit is disabled after it (the tests start their own Prometheus).
+#   apt:    chromium (for the browser tests) and dnsutils (dig, for the DNS tests), each unless
+#           it is there ($CHROMIUM_PATH, default /usr/bin/chromium; dig on PATH); only as root:
+#           otherwise this stops and prints the command to run
+#   prometheus: Debian 11's prometheus package (2.24.1), downloaded with apt-get download and
+#           unpacked into .tools/prometheus/ (git-ignored; nothing installed system-wide, no
+#           service, no root needed), for the Consul suite's consul_sd_configs test. Not Debian
+#           12's package: its Prometheus 2.42 is built without Consul service discovery ("Disable
+#           Consul SD until its Debian package is back in shape"; Consul has since left Debian),
+#           so it rejects consul_sd_configs. The archive is this machine's own Debian mirror
+#           (from its apt sources), with the suite bullseye, through a private apt configuration.
 #   npm:    `npm ci` when node_modules is missing or package-lock.json changed since
 #   python: a virtual environment in .venv/ with tests/requirements.txt (Schemathesis,
 #           py-consul), when missing or the requirements changed (apt's python3-venv first,
 #           when venv is missing)
 #
 # Environment: VASCO_SKIP_CHROMIUM=1 skips chromium; CHROMIUM_PATH names another Chromium;
-# PROMETHEUS_PATH names another Prometheus binary.
+# PROMETHEUS_PATH names another Prometheus (one with Consul service discovery) and skips the
+# download.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -44,58 +48,87 @@ worker_build_version=$(crate_version worker) \
 
 # apt packages: installed here only as root; never through sudo behind the caller's back.
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
-prometheus=${PROMETHEUS_PATH:-/usr/bin/prometheus}
 apt_packages=()
 if [ "${VASCO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x "$chromium" ]; then apt_packages+=(chromium); fi
-if [ ! -x "$prometheus" ]; then apt_packages+=(prometheus); fi
 if ! command -v dig >/dev/null; then apt_packages+=(dnsutils); fi
 if [ "${#apt_packages[@]}" -gt 0 ] && [ "$(id -u)" != 0 ]; then
-  die "missing: ${apt_packages[*]} (chromium: the browser tests; prometheus: the Consul suite's
-Prometheus at $prometheus; dnsutils: dig, for the DNS tests). Install them with
+  die "missing: ${apt_packages[*]} (chromium: the browser tests; dnsutils: dig, for the DNS tests). Install with
   sudo apt-get install -y --no-install-recommends ${apt_packages[*]}
-then stop and disable the service the prometheus package starts (the tests start their own):
-  sudo systemctl disable --now prometheus
-or set CHROMIUM_PATH / PROMETHEUS_PATH to binaries you have, or VASCO_SKIP_CHROMIUM=1 to go without the browser tests' browser."
+or set CHROMIUM_PATH to a Chromium binary, or VASCO_SKIP_CHROMIUM=1 to go without the browser tests' browser."
 fi
 
-# --- apt: chromium, prometheus, dnsutils, in the background while the cargo installs run ------
+# Prometheus with Consul service discovery: Debian 11's package, unpacked into .tools/.
+prometheus_deb_version=2.24.1+ds-1+b7
+prometheus_dir=.tools/prometheus
+prometheus=${PROMETHEUS_PATH:-$prometheus_dir/usr/bin/prometheus}
+need_prometheus=0
+if [ -n "${PROMETHEUS_PATH:-}" ]; then
+  [ -x "$PROMETHEUS_PATH" ] || die "PROMETHEUS_PATH=$PROMETHEUS_PATH is not an executable"
+elif [ ! -x "$prometheus" ] || [ "$(cat "$prometheus_dir/.deb-version" 2>/dev/null)" != "$prometheus_deb_version" ]; then
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null \
+    || die "no apt-get/dpkg-deb to fetch Prometheus with: set PROMETHEUS_PATH to a Prometheus built with Consul service discovery"
+  need_prometheus=1
+fi
+
+# --- apt: chromium and dnsutils, in the background while the cargo installs run --------------
 LOGDIR=$(mktemp -d)
 apt_pid=""
 npm_pid=""
+prometheus_pid=""
 cleanup() {
-  # On an early exit, do not leave npm running in the background (apt is left to finish:
-  # killing dpkg midway would hurt more).
+  # On an early exit, do not leave npm or the Prometheus download running in the background
+  # (apt is left to finish: killing dpkg midway would hurt more).
   if [ -n "$npm_pid" ]; then kill "$npm_pid" 2>/dev/null || true; fi
+  if [ -n "$prometheus_pid" ]; then kill "$prometheus_pid" 2>/dev/null || true; fi
   rm -rf "$LOGDIR"
 }
 trap cleanup EXIT
-# Debian starts a package's service on install (prometheus: a system Prometheus on :9090); keep it
-# from starting with a policy-rc.d that denies every start (only when the machine has none; a
-# container's usual one already denies), and disable the unit afterwards, booted with systemd or not.
-apt_install() {
-  local policy=/usr/sbin/policy-rc.d own_policy=0 status=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\n# written by vasco scripts/setup.sh for one apt-get install\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    own_policy=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; } || status=$?
-  if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
-  if [ "$status" = 0 ] && [[ " $* " == *" prometheus "* ]]; then
-    if [ -d /run/systemd/system ]; then
-      systemctl disable --now prometheus.service || status=$?
-    else
-      # Removes the rc?.d start links and, through systemctl, the systemd wants link.
-      update-rc.d prometheus disable || status=$?
-    fi
-  fi
-  return "$status"
-}
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   say "installing ${apt_packages[*]} with apt (log in background)"
-  apt_install "${apt_packages[@]}" >"$LOGDIR/apt.log" 2>&1 &
+  (
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q && apt-get install -y -q --no-install-recommends "${apt_packages[@]}"
+  ) >"$LOGDIR/apt.log" 2>&1 &
   apt_pid=$!
+fi
+
+# --- Prometheus: apt-get download from bullseye through a private apt configuration ----------
+# Only the package file is fetched (no install, no dpkg lock, no change to the machine's apt
+# sources or lists), then unpacked with dpkg-deb; the binary needs nothing but libc.
+fetch_prometheus() {
+  local work mirror
+  work=$(mktemp -d)
+  # This machine's Debian archive: the URI of the suite without a -updates/-security suffix.
+  mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' 2>/dev/null \
+    | awk '$2 !~ /-/ && $1 ~ /\/debian\/$/ { print $1; exit }')
+  if [ -z "$mirror" ]; then
+    echo "no Debian archive among this machine's apt sources (apt-get indextargets)"
+    return 1
+  fi
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/parts" "$work/prefs" "$work/deb"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bullseye main" >"$work/sources.list"
+  local apt_opts=(
+    -o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts="$work/parts"
+    -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache"
+    -o Dir::Etc::Preferences="$work/prefs/none" -o Dir::Etc::PreferencesParts="$work/prefs"
+    -o APT::Sandbox::User="$(id -un)"
+  )
+  apt-get "${apt_opts[@]}" update -q \
+    && (cd "$work/deb" && apt-get "${apt_opts[@]}" download "prometheus=$prometheus_deb_version") \
+    && rm -rf "$prometheus_dir.new" \
+    && dpkg-deb -x "$work"/deb/prometheus_*.deb "$prometheus_dir.new" \
+    && "$prometheus_dir.new/usr/bin/prometheus" --version \
+    && echo "$prometheus_deb_version" >"$prometheus_dir.new/.deb-version" \
+    && rm -rf "$prometheus_dir" && mv "$prometheus_dir.new" "$prometheus_dir"
+  local status=$?
+  rm -rf "$work" "$prometheus_dir.new"
+  return "$status"
+}
+if [ "$need_prometheus" = 1 ]; then
+  say "fetching Debian's prometheus $prometheus_deb_version into $prometheus_dir (log in background)"
+  mkdir -p .tools
+  fetch_prometheus >"$LOGDIR/prometheus.log" 2>&1 &
+  prometheus_pid=$!
 fi
 
 # --- npm ci, also in the background ----------------------------------------------------------
@@ -157,9 +190,19 @@ if [ -n "$apt_pid" ]; then
     tail -n 40 "$LOGDIR/apt.log" >&2
     die "apt-get install ${apt_packages[*]} failed (log above): install them yourself
   apt-get install -y --no-install-recommends ${apt_packages[*]}
-(then, if prometheus was among them: systemctl disable --now prometheus), or set CHROMIUM_PATH / PROMETHEUS_PATH"
+or set CHROMIUM_PATH"
   fi
   say "${apt_packages[*]} installed"
+fi
+if [ -n "$prometheus_pid" ]; then
+  if ! wait "$prometheus_pid"; then
+    prometheus_pid=""
+    tail -n 40 "$LOGDIR/prometheus.log" >&2
+    die "fetching Debian 11's prometheus $prometheus_deb_version failed (log above): set PROMETHEUS_PATH to a
+Prometheus built with Consul service discovery (upstream release builds are; Debian 12's is not)"
+  fi
+  prometheus_pid=""
+  say "prometheus $prometheus_deb_version unpacked into $prometheus_dir"
 fi
 
 # --- python: .venv with tests/requirements.txt (Schemathesis, py-consul) -----------------------
@@ -188,4 +231,4 @@ fi
 
 [ -x node_modules/.bin/wrangler ] || die "node_modules/.bin/wrangler missing after npm ci"
 [ -x node_modules/.bin/wasm-opt ] || die "node_modules/.bin/wasm-opt (npm binaryen) missing after npm ci"
-say "ready: wasm-bindgen $bindgen_version, worker-build $worker_build_version, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /'), $(.venv/bin/schemathesis --version), py-consul $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("py-consul"))'), $("$prometheus" --version 2>/dev/null | head -n 1 | awk '{print $1, $3}')"
+say "ready: wasm-bindgen $bindgen_version, worker-build $worker_build_version, $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | sed 's/^/wrangler /'), $(.venv/bin/schemathesis --version), py-consul $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("py-consul"))'), $("$prometheus" --version 2>/dev/null | head -n 1 | awk '{ print $1, $3 }')"

@@ -155,10 +155,14 @@ export function spawnJsonLines(command, args, { env, cwd } = {}) {
     },
     async stop(signal = 'SIGTERM', deadlineMs = 15_000) {
       if (alive()) child.kill(signal);
+      let timer;
       const done = await Promise.race([
         exited,
-        new Promise((r) => setTimeout(() => r(null), deadlineMs)),
+        new Promise((r) => {
+          timer = setTimeout(() => r(null), deadlineMs);
+        }),
       ]);
+      clearTimeout(timer);
       return done;
     },
     async kill() {

@@ -1,11 +1,14 @@
-// Prometheus 2.42 (Debian's `prometheus` package, installed by scripts/setup.sh) discovers its
-// scrape targets from the Worker with an unchanged `consul_sd_configs` entry: instances
-// registered through the Consul API (PUT /v1/agent/service/register) become targets with the
-// expected __meta_consul_* labels, their health label follows their TTL check, Prometheus scrapes
-// them, and they leave when deregistered. Read through Prometheus's own GET /api/v1/targets.
+// Prometheus discovers its scrape targets from the Worker with an unchanged `consul_sd_configs`
+// entry: instances registered through the Consul API (PUT /v1/agent/service/register) become
+// targets with the expected __meta_consul_* labels, their health label follows their TTL check,
+// Prometheus scrapes them, and they leave when deregistered. Read through Prometheus's own
+// GET /api/v1/targets.
 //
-// PROMETHEUS_PATH names another binary (default /usr/bin/prometheus); without one the test is
-// skipped with a message saying how to install it.
+// The Prometheus is Debian 11's package (2.24.1), which scripts/setup.sh unpacks into
+// .tools/prometheus/: Debian 12's Prometheus 2.42 is built without Consul service discovery and
+// refuses the config ("field consul_sd_configs not found in type config.ScrapeConfig").
+// PROMETHEUS_PATH names another binary (one built with Consul service discovery); without any the
+// test is skipped with a message saying how to get one.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,14 +18,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { freePort, startWrangler } from '../support/wrangler.mjs';
+import { ROOT, freePort, startWrangler } from '../support/wrangler.mjs';
 import { eventually, getJson, put } from './helpers.mjs';
 
-const PROMETHEUS = process.env.PROMETHEUS_PATH || '/usr/bin/prometheus';
+const PROMETHEUS = process.env.PROMETHEUS_PATH || join(ROOT, '.tools', 'prometheus', 'usr', 'bin', 'prometheus');
 const AVAILABLE = existsSync(PROMETHEUS);
 const SKIP = AVAILABLE
   ? false
-  : `no Prometheus at ${PROMETHEUS}: run bash scripts/setup.sh (apt-get install prometheus), or set PROMETHEUS_PATH`;
+  : `no Prometheus at ${PROMETHEUS}: run bash scripts/setup.sh (it unpacks Debian 11's prometheus there), or set PROMETHEUS_PATH`;
 const JOB = 'consul-services';
 const SERVICE = 'web-app';
 
@@ -97,7 +100,14 @@ before(async () => {
 after(async () => {
   if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
     prometheus.kill('SIGTERM');
-    const done = await Promise.race([prometheusExit, new Promise((r) => setTimeout(() => r(null), 10_000))]);
+    let timer;
+    const done = await Promise.race([
+      prometheusExit,
+      new Promise((r) => {
+        timer = setTimeout(() => r(null), 10_000);
+      }),
+    ]);
+    clearTimeout(timer);
     if (!done) {
       prometheus.kill('SIGKILL');
       await prometheusExit;
