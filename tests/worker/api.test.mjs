@@ -412,15 +412,23 @@ describe('openapi.json', () => {
       for (const method of Object.keys(item)) documented.push(`${method.toUpperCase()} ${path}`);
     }
     assert.deepEqual(documented.sort(), [
+      'DELETE /v1/registration/{service}',
+      'DELETE /v1/registration/{service}/{ip}',
       'DELETE /v1/services/{name}/{version}/instances/{id}',
       'GET /health',
+      'GET /healthcheck',
       'GET /v1/instances',
       'GET /v1/openapi.json',
+      'GET /v1/registration/repo/{repo}',
+      'GET /v1/registration/{service}',
       'GET /v1/services',
       'GET /v1/services/{name}',
       'GET /v1/services/{name}/watch',
       'GET /v1/services/{name}/{version}/instances/{id}/lease',
       'GET /v1/watch',
+      'POST /v1/loadbalancing/{service}',
+      'POST /v1/loadbalancing/{service}/{ip}',
+      'POST /v1/registration/{service}',
       'POST /v1/resolve',
       'PUT /v1/services/{name}/{version}/instances/{id}',
     ]);

@@ -16,7 +16,13 @@ after(() => server?.stop());
 
 /** Fills the route table's placeholders (as the OpenAPI document lists it) with valid values. */
 const concrete = (pattern) =>
-  pattern.replace('{name}', 'api').replace('{version}', '1.0.0').replace('{id}', 'a');
+  pattern
+    .replace('{name}', 'api')
+    .replace('{version}', '1.0.0')
+    .replace('{id}', 'a')
+    .replace('{service}', 'api')
+    .replace('{ip}', '10.0.0.1')
+    .replace('{repo}', 'r');
 
 function assertStandardHeaders(res, what) {
   const now = res.headers.get('x-vasco-now');

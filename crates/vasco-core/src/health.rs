@@ -36,22 +36,22 @@
 //! health.check.damping = Damping { success_before_passing: 2, failures_before_warning: 1, failures_before_critical: 3 };
 //!
 //! let fail = HealthUpdate::check(Status::Critical, Some("timeout".into()));
-//! assert!(health.apply(&fail));        // 1 failure: warning already
+//! assert!(health.apply(&fail, 0));        // 1 failure: warning already
 //! assert_eq!(health.status, Status::Warning);
-//! assert!(!health.apply(&fail));       // 2 failures: still warning, nothing visible changed
-//! assert!(health.apply(&fail));        // 3 failures: critical
+//! assert!(!health.apply(&fail, 0));       // 2 failures: still warning, nothing visible changed
+//! assert!(health.apply(&fail, 0));        // 3 failures: critical
 //! assert_eq!((health.status, health.reason.as_deref()), (Status::Critical, Some("timeout")));
 //!
 //! // An operator drains it; the probe's next results do not undo that.
-//! assert!(health.apply(&HealthUpdate::set(Status::Maintenance, Some("deploy".into()))));
+//! assert!(health.apply(&HealthUpdate::set(Status::Maintenance, Some("deploy".into())), 0));
 //! let ok = HealthUpdate::check(Status::Passing, None);
-//! health.apply(&ok);
-//! health.apply(&ok);
+//! health.apply(&ok, 0);
+//! health.apply(&ok, 0);
 //! assert_eq!(health.status, Status::Maintenance);
 //! assert_eq!(health.check.status, Status::Passing); // recovered underneath
 //!
 //! // Leaving maintenance shows the check status again.
-//! assert!(health.apply(&HealthUpdate::set(Status::Passing, None)));
+//! assert!(health.apply(&HealthUpdate::set(Status::Passing, None), 0));
 //! assert_eq!(health.status, Status::Passing);
 //! ```
 
@@ -62,12 +62,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::instance::Millis;
 
 /// The longest reason, note or `by` accepted, in characters.
 pub const REASON_LEN: usize = 256;
 
 /// The largest damping threshold accepted (consecutive results).
 pub const MAX_DAMPING: u32 = 100;
+
+/// The longest TTL check accepted, in seconds.
+pub const MAX_CHECK_TTL_S: u32 = 3600;
 
 /// An instance's health status. Wire form: `"passing"`, `"warning"`, `"critical"`,
 /// `"maintenance"`. Ordered from best to worst.
@@ -321,6 +325,19 @@ pub struct CheckState {
     /// The damping thresholds.
     #[serde(default, flatten, skip_serializing_if = "Damping::is_default")]
     pub damping: Damping,
+    /// The check's id, when it has one (Consul's `CheckID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The check's name, when it has one (Consul's `Name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A TTL check (ms): each result must come within this long of the last one, or the check
+    /// turns critical on its own (Consul's TTL checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+    /// When the TTL check lapses unless a result comes first (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Millis>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -384,6 +401,12 @@ pub enum HealthUpdate {
         /// Which checker reported it.
         by: Option<String>,
     },
+    /// Ends maintenance mode and shows the check status again, whatever it is (Consul's
+    /// `maintenance?enable=false`). Wire form: `{"maintenance": false}`.
+    Resume {
+        /// Who ended it.
+        by: Option<String>,
+    },
 }
 
 impl HealthUpdate {
@@ -406,9 +429,10 @@ impl HealthUpdate {
     }
 
     /// Parses the body of `PUT .../status`: `{"status": "maintenance", "reason": "deploy",
-    /// "by": "alice"}` (a set) or `{"check": {"status": "critical", "note": "..."}}` (a check
-    /// result). Unknown fields are refused. Errors: `invalid_status`, `invalid_reason`,
-    /// `invalid_check`, `invalid_body`.
+    /// "by": "alice"}` (a set), `{"check": {"status": "critical", "note": "..."}}` (a check
+    /// result) or `{"maintenance": false}` (resume). Unknown fields, and check configuration
+    /// (which belongs to the registration), are refused. Errors: `invalid_status`,
+    /// `invalid_reason`, `invalid_check`, `invalid_maintenance`, `invalid_body`.
     pub fn from_json(body: &str) -> Result<HealthUpdate> {
         let value: Value = serde_json::from_str(body)
             .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
@@ -420,16 +444,55 @@ impl HealthUpdate {
         let object = value
             .as_object()
             .ok_or_else(|| Error::invalid("body", "must be a JSON object"))?;
-        if let Some(key) = object
-            .keys()
-            .find(|k| !matches!(k.as_str(), "status" | "reason" | "by" | "check"))
-        {
+        if let Some(key) = object.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "status" | "reason" | "by" | "check" | "maintenance"
+            )
+        }) {
             return Err(Error::invalid(
                 "body",
-                format!("unknown field {key:?} (expected status, reason, by, check)"),
+                format!("unknown field {key:?} (expected status, reason, by, check, maintenance)"),
             ));
         }
+        if let Some(maintenance) = object.get("maintenance") {
+            if maintenance != &Value::Bool(false) {
+                return Err(Error::invalid(
+                    "maintenance",
+                    "only false (end maintenance) is accepted; set {\"status\": \"maintenance\"} to begin it",
+                ));
+            }
+            if object.keys().any(|k| k != "maintenance" && k != "by") {
+                return Err(Error::invalid(
+                    "maintenance",
+                    "{\"maintenance\": false} takes only by beside it",
+                ));
+            }
+            let by = object.get("by").cloned();
+            return match by {
+                None | Some(Value::Null) => Ok(HealthUpdate::Resume { by: None }),
+                Some(Value::String(by)) if by.chars().count() <= REASON_LEN && !by.chars().any(char::is_control) => {
+                    Ok(HealthUpdate::Resume { by: Some(by) })
+                }
+                Some(_) => Err(Error::invalid(
+                    "by",
+                    format!("must be a string of at most {REASON_LEN} characters without control characters"),
+                )),
+            };
+        }
         let spec = HealthSpec::read(object)?;
+        if spec.damping.is_some()
+            || spec.ttl_ms.is_some()
+            || spec.id.is_some()
+            || spec.name.is_some()
+            || spec.initial.is_some()
+        {
+            return Err(Error::invalid(
+                "check",
+                "a status update carries check.status and check.note only; the check's \
+                 configuration is part of the registration",
+            ));
+        }
         match (spec.set, spec.check) {
             (Some(set), None) => Ok(set),
             (None, Some(check)) => Ok(check),
@@ -444,10 +507,11 @@ impl HealthUpdate {
         }
     }
 
-    /// The status this update names.
-    pub fn status(&self) -> Status {
+    /// The status this update names (`None` for [`HealthUpdate::Resume`]).
+    pub fn status(&self) -> Option<Status> {
         match self {
-            HealthUpdate::Set { status, .. } | HealthUpdate::Check { status, .. } => *status,
+            HealthUpdate::Set { status, .. } | HealthUpdate::Check { status, .. } => Some(*status),
+            HealthUpdate::Resume { .. } => None,
         }
     }
 }
@@ -462,6 +526,15 @@ pub struct HealthSpec {
     pub check: Option<HealthUpdate>,
     /// `check.success_before_passing` and the failure thresholds.
     pub damping: Option<Damping>,
+    /// `check.ttl` (s, given; ms here): a TTL check.
+    pub ttl_ms: Option<u64>,
+    /// `check.id`.
+    pub id: Option<String>,
+    /// `check.name`.
+    pub name: Option<String>,
+    /// `check.initial`: the status a new instance starts with; ignored for a live one (so a
+    /// re-registration keeps its health, as Consul keeps a check's status).
+    pub initial: Option<Status>,
 }
 
 impl HealthSpec {
@@ -504,14 +577,18 @@ impl HealthSpec {
             }),
             Some(_) => return Err(Error::invalid("status", "must be a string")),
         };
-        let (check, damping) = match object.get("check") {
-            None | Some(Value::Null) => (None, None),
+        let (check, damping, ttl_ms, id, name, initial) = match object.get("check") {
+            None | Some(Value::Null) => (None, None, None, None, None, None),
             Some(Value::Object(check)) => {
                 if let Some(key) = check.keys().find(|k| {
                     !matches!(
                         k.as_str(),
                         "status"
+                            | "initial"
                             | "note"
+                            | "id"
+                            | "name"
+                            | "ttl"
                             | "success_before_passing"
                             | "failures_before_warning"
                             | "failures_before_critical"
@@ -520,8 +597,9 @@ impl HealthSpec {
                     return Err(Error::invalid(
                         "check",
                         format!(
-                            "unknown field {key:?} (expected status, note, success_before_passing, \
-                             failures_before_warning, failures_before_critical)"
+                            "unknown field {key:?} (expected status, initial, note, id, name, ttl, \
+                             success_before_passing, failures_before_warning, \
+                             failures_before_critical)"
                         ),
                     ));
                 }
@@ -549,7 +627,44 @@ impl HealthSpec {
                 let damping = has_damping
                     .then(|| Damping::read(check, Damping::default()))
                     .transpose()?;
-                (result, damping)
+                let ttl_ms = match check.get("ttl") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Number(n)) => Some(
+                        n.as_f64()
+                            .filter(|s| (1.0..=f64::from(MAX_CHECK_TTL_S)).contains(s))
+                            .map(|s| (s * 1000.0 + 0.5) as u64)
+                            .ok_or_else(|| {
+                                Error::invalid(
+                                    "check",
+                                    format!("ttl must be 1 to {MAX_CHECK_TTL_S} seconds"),
+                                )
+                            })?,
+                    ),
+                    Some(_) => {
+                        return Err(Error::invalid("check", "ttl must be a number of seconds"))
+                    }
+                };
+                let initial = match check.get("initial") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => match s.parse::<Status>()? {
+                        Status::Maintenance => {
+                            return Err(Error::invalid(
+                                "check",
+                                "initial is passing, warning or critical",
+                            ))
+                        }
+                        status => Some(status),
+                    },
+                    Some(_) => return Err(Error::invalid("check", "initial must be a string")),
+                };
+                (
+                    result,
+                    damping,
+                    ttl_ms,
+                    text("check", check.get("id"))?,
+                    text("check", check.get("name"))?,
+                    initial,
+                )
             }
             Some(_) => return Err(Error::invalid("check", "must be an object")),
         };
@@ -560,12 +675,16 @@ impl HealthSpec {
             set,
             check,
             damping,
+            ttl_ms,
+            id,
+            name,
+            initial,
         })
     }
 
     /// Whether the body said nothing about health.
     pub fn is_empty(&self) -> bool {
-        self.set.is_none() && self.check.is_none() && self.damping.is_none()
+        *self == HealthSpec::default()
     }
 }
 
@@ -593,12 +712,14 @@ pub struct Health {
 }
 
 impl Health {
-    /// The health of a new instance: passing, unless `spec` sets a status or an initial check
-    /// status (undamped: there is no history to damp), with `spec`'s damping.
-    pub fn initial(spec: &HealthSpec) -> Health {
+    /// The health of a new instance registered at `now`: passing, unless `spec` sets a
+    /// status or an initial check status (undamped: there is no history to damp), with
+    /// `spec`'s damping and TTL check (whose clock starts now).
+    pub fn initial(spec: &HealthSpec, now: Millis) -> Health {
         let mut health = Health::default();
-        if let Some(damping) = spec.damping {
-            health.check.damping = damping;
+        health.configure(spec, now);
+        if let Some(initial) = spec.initial {
+            health.check.status = initial;
         }
         if let Some(HealthUpdate::Check { status, note, by }) = &spec.check {
             health.check.status = *status;
@@ -606,30 +727,80 @@ impl Health {
             health.by = by.clone();
         }
         if let Some(set) = &spec.set {
-            health.apply(set);
+            health.apply(set, now);
         }
         health.refresh();
         health
     }
 
-    /// Applies a registration's health fields to a live instance's health; returns whether
-    /// anything readers see changed.
-    pub fn update(&mut self, spec: &HealthSpec) -> bool {
+    /// Takes the check configuration of `spec` (damping, id, name, TTL).
+    fn configure(&mut self, spec: &HealthSpec, now: Millis) {
         if let Some(damping) = spec.damping {
             self.check.damping = damping;
         }
+        if spec.id.is_some() {
+            self.check.id = spec.id.clone();
+        }
+        if spec.name.is_some() {
+            self.check.name = spec.name.clone();
+        }
+        if let Some(ttl) = spec.ttl_ms {
+            if self.check.ttl_ms != Some(ttl) || self.check.deadline.is_none() {
+                self.check.deadline = Some(now.saturating_add(ttl));
+            }
+            self.check.ttl_ms = Some(ttl);
+        }
+    }
+
+    /// Applies a registration's health fields to a live instance's health at `now`; returns
+    /// whether anything readers see changed. A re-registration keeps the current status
+    /// unless the body sets one (as Consul keeps a check's status across re-registration).
+    pub fn update(&mut self, spec: &HealthSpec, now: Millis) -> bool {
+        self.configure(spec, now);
         let mut changed = false;
         if let Some(set) = &spec.set {
-            changed |= self.apply(set);
+            changed |= self.apply(set, now);
         }
         if let Some(check) = &spec.check {
-            changed |= self.apply(check);
+            changed |= self.apply(check, now);
         }
         changed
     }
 
-    /// Applies one update; returns whether anything readers see (status, reason, by) changed.
-    pub fn apply(&mut self, update: &HealthUpdate) -> bool {
+    /// When a TTL check lapses unless a result comes first.
+    pub fn deadline(&self) -> Option<Millis> {
+        self.check.deadline
+    }
+
+    /// Lapses the TTL check if its deadline has passed at `now`: the check turns critical
+    /// (note `"TTL expired"`, as Consul writes) and waits for the next result. Returns whether
+    /// readers see a change.
+    pub fn lapse(&mut self, now: Millis) -> bool {
+        match self.check.deadline {
+            Some(deadline) if deadline <= now => {
+                let before = (self.status, self.reason.clone());
+                self.check.deadline = None;
+                self.check.successes = 0;
+                self.check.failures = 0;
+                if self.check.status != Status::Critical {
+                    self.check.status = Status::Critical;
+                    self.check.note = Some("TTL expired".into());
+                }
+                self.refresh();
+                (self.status, self.reason.clone()) != before
+            }
+            _ => false,
+        }
+    }
+
+    /// Applies one update at `now`; returns whether anything readers see (status, reason, by)
+    /// changed. Every update but entering maintenance restarts a TTL check's clock.
+    pub fn apply(&mut self, update: &HealthUpdate, now: Millis) -> bool {
+        if update.status() != Some(Status::Maintenance) {
+            if let Some(ttl) = self.check.ttl_ms {
+                self.check.deadline = Some(now.saturating_add(ttl));
+            }
+        }
         let before = (self.status, self.reason.clone(), self.by.clone());
         match update {
             HealthUpdate::Set { status, reason, by } => {
@@ -646,6 +817,11 @@ impl Health {
             }
             HealthUpdate::Check { status, note, by } => {
                 if self.check.report(*status, note.as_ref()) && self.maintenance.is_none() {
+                    self.by = by.clone();
+                }
+            }
+            HealthUpdate::Resume { by } => {
+                if self.maintenance.take().is_some() {
                     self.by = by.clone();
                 }
             }
@@ -703,61 +879,70 @@ mod tests {
     #[test]
     fn without_damping_each_result_counts_at_once() {
         let mut h = Health::default();
-        assert!(h.apply(&HealthUpdate::check(Status::Critical, None)));
+        assert!(h.apply(&HealthUpdate::check(Status::Critical, None), 0));
         assert_eq!(h.status, Status::Critical);
-        assert!(h.apply(&HealthUpdate::check(Status::Warning, None)));
+        assert!(h.apply(&HealthUpdate::check(Status::Warning, None), 0));
         assert_eq!(h.status, Status::Warning);
-        assert!(h.apply(&HealthUpdate::check(Status::Passing, None)));
+        assert!(h.apply(&HealthUpdate::check(Status::Passing, None), 0));
         assert_eq!(h.status, Status::Passing);
     }
 
     #[test]
     fn success_before_passing_needs_consecutive_passes() {
         let mut h = damped(3, 1, 1);
-        h.apply(&HealthUpdate::check(Status::Critical, None));
+        h.apply(&HealthUpdate::check(Status::Critical, None), 0);
         for _ in 0..2 {
-            assert!(!h.apply(&HealthUpdate::check(Status::Passing, None)));
+            assert!(!h.apply(&HealthUpdate::check(Status::Passing, None), 0));
         }
         // A failure in between starts the count again.
-        h.apply(&HealthUpdate::check(Status::Critical, None));
-        assert!(!h.apply(&HealthUpdate::check(Status::Passing, None)));
-        assert!(!h.apply(&HealthUpdate::check(Status::Passing, None)));
-        assert!(h.apply(&HealthUpdate::check(Status::Passing, None)));
+        h.apply(&HealthUpdate::check(Status::Critical, None), 0);
+        assert!(!h.apply(&HealthUpdate::check(Status::Passing, None), 0));
+        assert!(!h.apply(&HealthUpdate::check(Status::Passing, None), 0));
+        assert!(h.apply(&HealthUpdate::check(Status::Passing, None), 0));
         assert_eq!(h.status, Status::Passing);
     }
 
     #[test]
     fn a_warning_result_never_makes_it_critical() {
         let mut h = damped(1, 1, 2);
-        h.apply(&HealthUpdate::check(Status::Warning, None));
-        h.apply(&HealthUpdate::check(Status::Warning, None));
-        h.apply(&HealthUpdate::check(Status::Warning, None));
+        h.apply(&HealthUpdate::check(Status::Warning, None), 0);
+        h.apply(&HealthUpdate::check(Status::Warning, None), 0);
+        h.apply(&HealthUpdate::check(Status::Warning, None), 0);
         assert_eq!(h.status, Status::Warning);
     }
 
     #[test]
     fn a_new_note_with_the_same_status_is_not_a_change() {
         let mut h = Health::default();
-        h.apply(&HealthUpdate::check(Status::Warning, Some("slow".into())));
-        assert!(!h.apply(&HealthUpdate::check(Status::Warning, Some("slower".into()))));
+        h.apply(
+            &HealthUpdate::check(Status::Warning, Some("slow".into())),
+            0,
+        );
+        assert!(!h.apply(
+            &HealthUpdate::check(Status::Warning, Some("slower".into())),
+            0
+        ));
         assert_eq!(h.reason.as_deref(), Some("slow"));
     }
 
     #[test]
     fn maintenance_survives_check_results_and_ends_on_a_set() {
         let mut h = Health::default();
-        assert!(h.apply(&HealthUpdate::Set {
-            status: Status::Maintenance,
-            reason: None,
-            by: Some("ops".into())
-        }));
+        assert!(h.apply(
+            &HealthUpdate::Set {
+                status: Status::Maintenance,
+                reason: None,
+                by: Some("ops".into())
+            },
+            0
+        ));
         assert_eq!(
             (h.status, h.reason.clone(), h.by.as_deref()),
             (Status::Maintenance, None, Some("ops"))
         );
-        assert!(!h.apply(&HealthUpdate::check(Status::Critical, Some("x".into()))));
+        assert!(!h.apply(&HealthUpdate::check(Status::Critical, Some("x".into())), 0));
         assert_eq!(h.status, Status::Maintenance);
-        assert!(h.apply(&HealthUpdate::set(Status::Warning, Some("half".into()))));
+        assert!(h.apply(&HealthUpdate::set(Status::Warning, Some("half".into())), 0));
         assert_eq!(
             (h.status, h.reason.as_deref()),
             (Status::Warning, Some("half"))
@@ -837,9 +1022,9 @@ mod tests {
         let object =
             serde_json::json!({"check": {"status": "critical", "failures_before_critical": 3}});
         let spec = HealthSpec::read(object.as_object().unwrap()).unwrap();
-        assert_eq!(Health::initial(&spec).status, Status::Critical);
+        assert_eq!(Health::initial(&spec, 0).status, Status::Critical);
         assert_eq!(
-            Health::initial(&HealthSpec::default()).status,
+            Health::initial(&HealthSpec::default(), 0).status,
             Status::Passing
         );
     }
@@ -849,8 +1034,8 @@ mod tests {
         let json = serde_json::to_string(&Health::default()).unwrap();
         assert_eq!(json, r#"{"status":"passing"}"#);
         let mut h = damped(2, 1, 1);
-        h.apply(&HealthUpdate::check(Status::Critical, Some("x".into())));
-        h.apply(&HealthUpdate::set(Status::Maintenance, Some("m".into())));
+        h.apply(&HealthUpdate::check(Status::Critical, Some("x".into())), 0);
+        h.apply(&HealthUpdate::set(Status::Maintenance, Some("m".into())), 0);
         let back: Health = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
     }

@@ -118,11 +118,11 @@ impl InstanceSpec {
     pub fn validate(&self) -> Result<()> {
         validate_url(&self.url)?;
         let ttl_range = limits::TTL_MIN_S * 1000..=limits::TTL_MAX_S * 1000;
-        if !ttl_range.contains(&self.ttl_ms) {
+        if self.ttl_ms != 0 && !ttl_range.contains(&self.ttl_ms) {
             return Err(Error::invalid(
                 "ttl",
                 format!(
-                    "must be between {} and {} seconds",
+                    "must be between {} and {} seconds (or `persistent` for no lease)",
                     limits::TTL_MIN_S,
                     limits::TTL_MAX_S
                 ),
@@ -185,7 +185,8 @@ impl InstanceSpec {
         Ok(())
     }
 
-    /// Parses the JSON body of a registration:
+    /// Parses the JSON body of a registration (`"persistent": true` instead of `ttl`: no
+    /// lease at all, held until deregistered):
     /// `{"url": "10.0.0.1:3000", "ttl": 10, "tags": [], "meta": {}, "weight": 1, "zone": "eu-1"}`,
     /// plus the health fields of [`HealthSpec`] (`"status": "maintenance", "reason": "deploy"`,
     /// `"check": {...}`). Only `url` is required; `ttl` is in seconds (fractions allowed).
@@ -205,13 +206,14 @@ impl InstanceSpec {
             if !matches!(
                 key.as_str(),
                 "url" | "ttl" | "tags" | "meta" | "weight" | "zone"
-            ) && !HealthSpec::FIELDS.contains(&key.as_str())
+            ) && key != "persistent"
+                && !HealthSpec::FIELDS.contains(&key.as_str())
             {
                 return Err(Error::invalid(
                     "body",
                     format!(
-                        "unknown field {key:?} (expected url, ttl, tags, meta, weight, zone, \
-                         status, reason, by, check)"
+                        "unknown field {key:?} (expected url, ttl, persistent, tags, meta, \
+                         weight, zone, status, reason, by, check)"
                     ),
                 ));
             }
@@ -221,8 +223,20 @@ impl InstanceSpec {
             Some(_) => return Err(Error::invalid("url", "must be a string")),
             None => return Err(Error::invalid("url", "is required")),
         };
+        let persistent = match object.get("persistent") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => return Err(Error::invalid("persistent", "must be true or false")),
+        };
         let ttl_ms = match object.get("ttl") {
+            None | Some(Value::Null) if persistent => 0,
             None | Some(Value::Null) => Self::DEFAULT_TTL_MS,
+            Some(_) if persistent => {
+                return Err(Error::invalid(
+                    "persistent",
+                    "an instance without a lease takes no ttl",
+                ))
+            }
             Some(Value::Number(n)) => seconds_to_ms(n.as_f64())?,
             Some(_) => return Err(Error::invalid("ttl", "must be a number of seconds")),
         };
@@ -289,6 +303,50 @@ impl InstanceSpec {
         };
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// The registration body that [`InstanceSpec::from_json_value`] reads back as this spec:
+    /// `{"url", "ttl", "tags", "meta", "weight", "zone"}`, `ttl` in seconds (a fraction when
+    /// the lease is not a whole number of seconds; `"persistent": true` for no lease). Health
+    /// fields are left out: a registration without them keeps a live instance's health. For callers that build a spec in Rust and
+    /// send it on as a registration (the compatibility dialects in [`crate::wire`]).
+    pub fn to_json_value(&self) -> Value {
+        let ttl = if self.ttl_ms.is_multiple_of(1000) {
+            Value::from(self.ttl_ms / 1000)
+        } else {
+            Value::from(self.ttl_ms as f64 / 1000.0)
+        };
+        let meta: serde_json::Map<String, Value> = self
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        let mut body = serde_json::json!({
+            "url": self.url,
+            "ttl": ttl,
+            "tags": self.tags,
+            "meta": meta,
+            "weight": self.weight,
+            "zone": self.zone,
+        });
+        if self.ttl_ms == 0 {
+            body["ttl"] = Value::Null;
+            body["persistent"] = Value::Bool(true);
+        }
+        body
+    }
+
+    /// The spec `instance` is registered with: its record without the lease.
+    pub fn of_instance(instance: &Instance) -> Self {
+        Self {
+            url: instance.url.clone(),
+            ttl_ms: instance.ttl_ms,
+            tags: instance.tags.clone(),
+            meta: instance.meta.clone(),
+            weight: instance.weight,
+            zone: instance.zone.clone(),
+            health: HealthSpec::default(),
+        }
     }
 }
 
@@ -485,10 +543,10 @@ impl Instance {
         let health = match live {
             Some(p) => {
                 let mut health = p.health.clone();
-                health.update(&spec.health);
+                health.update(&spec.health, now);
                 health
             }
-            None => Health::initial(&spec.health),
+            None => Health::initial(&spec.health, now),
         };
         Self {
             service: key.service,
@@ -500,7 +558,7 @@ impl Instance {
             weight: spec.weight,
             zone: spec.zone,
             registered_at,
-            expires_at: now.saturating_add(spec.ttl_ms),
+            expires_at: lease_end(now, spec.ttl_ms),
             ttl_ms: spec.ttl_ms,
             health,
         }
@@ -523,9 +581,28 @@ impl Instance {
     /// The same instance after a heartbeat at `now`.
     pub fn renewed(&self, now: Millis) -> Self {
         Self {
-            expires_at: now.saturating_add(self.ttl_ms),
+            expires_at: lease_end(now, self.ttl_ms),
             ..self.clone()
         }
+    }
+
+    /// Whether it holds no lease (registered `"persistent": true`): it stays until
+    /// deregistered, as Consul keeps a registration without checks.
+    pub fn is_persistent(&self) -> bool {
+        self.ttl_ms == 0
+    }
+}
+
+/// The `expires_at` of an instance with no lease (`ttl_ms` 0): 9999-12-31T23:59:59Z, far
+/// enough never to come and small enough to be exact in a JavaScript number.
+pub const NO_EXPIRY: Millis = 253_402_300_799_000;
+
+/// When a lease of `ttl_ms` taken at `now` ends; [`NO_EXPIRY`] for `ttl_ms` 0.
+pub fn lease_end(now: Millis, ttl_ms: u64) -> Millis {
+    if ttl_ms == 0 {
+        NO_EXPIRY
+    } else {
+        now.saturating_add(ttl_ms).min(NO_EXPIRY)
     }
 }
 
@@ -649,6 +726,13 @@ mod tests {
             (r#"{"url": 5}"#, "invalid_url"),
             (r#"{"url":"h:1","tll":5}"#, "invalid_body"),
             (r#"{"url":"h:1","ttl":0}"#, "invalid_ttl"),
+            (r#"{"url":"h:1","ttl":0.5}"#, "invalid_ttl"),
+            (
+                r#"{"url":"h:1","ttl":5,"persistent":true}"#,
+                "invalid_persistent",
+            ),
+            (r#"{"url":"h:1","persistent":1}"#, "invalid_persistent"),
+            (r#"{"url":"h:1","ttl":-1}"#, "invalid_ttl"),
             (r#"{"url":"h:1","ttl":3601}"#, "invalid_ttl"),
             (r#"{"url":"h:1","ttl":"10"}"#, "invalid_ttl"),
             (r#"{"url":"h:1","weight":0}"#, "invalid_weight"),
@@ -703,6 +787,22 @@ mod tests {
         assert_eq!(spec.tags, ["v1"]);
         assert_eq!(spec.meta.get("k").map(String::as_str), Some("v"));
         assert_eq!((spec.weight, spec.zone.as_deref()), (7, Some("eu-1")));
+    }
+
+    #[test]
+    fn a_spec_round_trips_through_its_registration_body() {
+        let mut spec = InstanceSpec::new("http://10.0.0.1:80/x").unwrap();
+        spec.tags = alloc::vec!["canary".into()];
+        spec.meta.insert("k".into(), "v".into());
+        spec.weight = 7;
+        spec.zone = Some("eu-1".into());
+        for ttl_ms in [1_000, 2_500, 600_000, 3_599_999, 3_600_000] {
+            spec.ttl_ms = ttl_ms;
+            let back = InstanceSpec::from_json_value(&spec.to_json_value()).unwrap();
+            assert_eq!(back, spec, "{ttl_ms}");
+        }
+        let instance = Instance::lease(key(), spec.clone(), 5, None);
+        assert_eq!(InstanceSpec::of_instance(&instance), spec);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! client's timing policies (heartbeat jitter, backoff, stale-if-error). The edge registry's
 //! own state lives in [`service`] (one service's leases and change index, hosted by a Durable
 //! Object), [`snapshot`] (the membership snapshots the edge reads from KV, and when to write
-//! them) and [`blocking`] (blocking queries on the change index).
+//! them) and [`blocking`] (blocking queries on the change index). [`wire`] holds the bodies of
+//! the other API dialects the registry speaks (lyft/discovery's, for Envoy's v1 SDS) and their
+//! mapping onto these types.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -39,6 +41,7 @@ pub mod select;
 pub mod service;
 pub mod snapshot;
 pub mod version;
+pub mod wire;
 
 pub use cache::{lease_serves, CachePolicy, Freshness, RegistryClock};
 pub use error::{Error, Result};

@@ -112,7 +112,8 @@ impl Registry {
         let slot = (key.version.clone(), key.id.clone());
         let versions = self.services.entry(key.service.clone()).or_default();
         let instance = Instance::lease(key, spec, now, versions.get(&slot));
-        self.changes.push(Change::Insert(Box::new(instance.clone())));
+        self.changes
+            .push(Change::Insert(Box::new(instance.clone())));
         versions.insert(slot.clone(), instance);
         Ok(&versions[&slot])
     }

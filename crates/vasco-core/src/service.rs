@@ -239,7 +239,11 @@ impl ServiceLeases {
             .get_mut(&slot)
             .filter(|i| i.service == key.service && i.is_live(now))
             .ok_or_else(|| not_found(key))?;
-        let changed = instance.health.apply(update);
+        let changed = instance.health.apply(update, now);
+        // A TTL check's results are the lease's renewals too (Consul's `check pass`).
+        if instance.health.check.ttl_ms.is_some() && matches!(update, HealthUpdate::Check { .. }) {
+            *instance = instance.renewed(now);
+        }
         let instance = instance.clone();
         if changed {
             self.pending.record_update(&instance);
@@ -264,8 +268,18 @@ impl ServiceLeases {
         }
     }
 
-    /// Removes every instance whose lease has lapsed at `now` (the reaper); returns how many.
+    /// Removes every instance whose lease has lapsed at `now` (the reaper), and turns the TTL
+    /// checks that lapsed critical (a change readers see); returns how many were removed.
     pub fn expire(&mut self, now: Millis) -> usize {
+        let mut lapsed_checks = Vec::new();
+        for instance in self.instances.values_mut() {
+            if instance.is_live(now) && instance.health.lapse(now) {
+                lapsed_checks.push(instance.clone());
+            }
+        }
+        for instance in &lapsed_checks {
+            self.pending.record_update(instance);
+        }
         let lapsed: Vec<Slot> = self
             .instances
             .iter()
@@ -329,9 +343,15 @@ impl ServiceLeases {
         self.instances.is_empty()
     }
 
-    /// The earliest lease end among the stored records: when the reaper must run next.
+    /// The earliest lease end or TTL-check deadline among the stored records: when the
+    /// reaper must run next ([`crate::instance::NO_EXPIRY`] never comes).
     pub fn next_expiry(&self) -> Option<Millis> {
-        self.instances.values().map(|i| i.expires_at).min()
+        self.instances
+            .values()
+            .flat_map(|i| [Some(i.expires_at), i.health.deadline()])
+            .flatten()
+            .filter(|&at| at < crate::instance::NO_EXPIRY)
+            .min()
     }
 
     fn check_service(&self, key: &InstanceKey) -> Result<()> {

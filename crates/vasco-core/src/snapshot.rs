@@ -214,6 +214,10 @@ pub struct ServiceSummary {
     pub index: u64,
     /// Live instance counts per version, newest first (empty: the service has no members).
     pub versions: Vec<CatalogVersion>,
+    /// Every tag its live instances carry, sorted, once each (Consul's
+    /// `/v1/catalog/services` lists them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl ServiceSummary {
@@ -224,6 +228,9 @@ impl ServiceSummary {
         now: Millis,
         instances: impl IntoIterator<Item = &'a Instance>,
     ) -> Self {
+        let instances: Vec<&Instance> = instances.into_iter().filter(|i| i.is_live(now)).collect();
+        let tags: alloc::collections::BTreeSet<&String> =
+            instances.iter().flat_map(|i| i.tags.iter()).collect();
         let catalog = crate::registry::catalog(instances, now);
         let versions = catalog
             .services
@@ -235,6 +242,7 @@ impl ServiceSummary {
             name,
             index,
             versions,
+            tags: tags.into_iter().cloned().collect(),
         }
     }
 }
@@ -248,6 +256,10 @@ pub struct CatalogSnapshot {
     pub format: u8,
     /// When it was written.
     pub written_at: Millis,
+    /// The catalog's change index when written ([`CatalogState::index`]; 0 in snapshots
+    /// written before it was recorded).
+    #[serde(default)]
+    pub index: u64,
     /// Services by name, only those with members.
     pub services: Vec<ServiceSummary>,
 }
@@ -338,6 +350,7 @@ impl CatalogState {
         CatalogSnapshot {
             format: FORMAT,
             written_at: now,
+            index: self.index(),
             services: self
                 .services
                 .values()

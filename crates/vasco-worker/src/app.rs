@@ -11,13 +11,14 @@ use vasco_core::Millis;
 
 use crate::auth::Tokens;
 use crate::error::AppError;
+use vasco_core::wire::lyft;
 use vasco_core::{InstanceKey, ServiceName};
 
 use crate::backend::{Backend, Objects};
 use crate::http::{check_body_size, ApiRequest, ApiResponse};
 use crate::kv::{Kv, OpCounter};
 use crate::router::{route, RouteId};
-use crate::routes::{health, openapi, resolve, services};
+use crate::routes::{health, lyft as lyft_routes, openapi, resolve, services};
 use crate::snapshot::{SnapshotCache, Snapshots};
 use crate::ROUTES;
 
@@ -29,6 +30,10 @@ pub const TOKEN_VAR: &str = "VASCO_TOKEN";
 pub const READ_TOKEN_VAR: &str = "VASCO_READ_TOKEN";
 /// The longest cache lifetime accepted (a minute, KV's own propagation bound).
 pub const MAX_CACHE_MS: u64 = 60_000;
+/// The variable holding lyft/discovery's host TTL in seconds (default 600, the original's).
+pub const LYFT_HOST_TTL_VAR: &str = "VASCO_LYFT_HOST_TTL_S";
+/// The variable holding the `env` lyft/discovery's answers carry (default `development`).
+pub const LYFT_ENV_VAR: &str = "VASCO_LYFT_ENV";
 
 /// The Worker's configuration, read from its environment on each request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,12 +42,15 @@ pub struct Config {
     pub tokens: Tokens,
     /// How long a listing stays in the isolate cache, in ms (0 = off).
     pub cache_ms: u64,
+    /// lyft/discovery's host TTL and `env`.
+    pub lyft: lyft::Settings,
 }
 
 impl Config {
-    /// Reads [`TOKEN_VAR`], [`READ_TOKEN_VAR`] and [`CACHE_VAR`] through `lookup`. A cache
-    /// value that is not a number of milliseconds turns the cache off; values over
-    /// [`MAX_CACHE_MS`] are capped.
+    /// Reads [`TOKEN_VAR`], [`READ_TOKEN_VAR`], [`CACHE_VAR`], [`LYFT_HOST_TTL_VAR`] and
+    /// [`LYFT_ENV_VAR`] through `lookup`. A cache value that is not a number of milliseconds
+    /// turns the cache off; values over [`MAX_CACHE_MS`] are capped. The lyft values are read
+    /// by [`lyft::Settings::from_vars`].
     pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let cache_ms = lookup(CACHE_VAR)
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -51,6 +59,10 @@ impl Config {
         Self {
             tokens: Tokens::new(lookup(TOKEN_VAR), lookup(READ_TOKEN_VAR)),
             cache_ms,
+            lyft: lyft::Settings::from_vars(
+                lookup(LYFT_HOST_TTL_VAR).as_deref(),
+                lookup(LYFT_ENV_VAR).as_deref(),
+            ),
         }
     }
 }
@@ -68,7 +80,7 @@ pub async fn handle<K: Kv, O: Objects>(
 ) -> ApiResponse {
     let ops = OpCounter::default();
     let backend = Backend::new(
-        Snapshots::new(kv, cache, config.cache_ms, !req.no_cache, now, &ops),
+        Snapshots::new(kv, cache, config.cache_ms, !req.no_cache(), now, &ops),
         objects,
         now,
     );
@@ -98,9 +110,10 @@ pub enum UpgradeTarget {
 /// for a bad name), or 400 when the route takes no WebSocket.
 pub fn upgrade_target(req: &ApiRequest, config: &Config) -> Result<UpgradeTarget, AppError> {
     let matched = route(ROUTES, &req.method, &req.path)?;
-    config
-        .tokens
-        .check(matched.def.access, req.authorization.as_deref())?;
+    config.tokens.check(
+        matched.def.access,
+        req.authorization(matched.def.id.query_token()).as_deref(),
+    )?;
     let params = &matched.params;
     match matched.def.id {
         RouteId::Watch => Ok(UpgradeTarget::ServiceFeed(ServiceName::parse(
@@ -126,9 +139,10 @@ pub fn admit(
     content_length: Option<u64>,
 ) -> Result<(), AppError> {
     let matched = route(ROUTES, &head.method, &head.path)?;
-    config
-        .tokens
-        .check(matched.def.access, head.authorization.as_deref())?;
+    config.tokens.check(
+        matched.def.access,
+        head.authorization(matched.def.id.query_token()).as_deref(),
+    )?;
     if let Some(length) = content_length {
         check_body_size(length)?;
     }
@@ -141,9 +155,10 @@ async fn dispatch<K: Kv, O: Objects>(
     backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
     let matched = route(ROUTES, &req.method, &req.path)?;
-    config
-        .tokens
-        .check(matched.def.access, req.authorization.as_deref())?;
+    config.tokens.check(
+        matched.def.access,
+        req.authorization(matched.def.id.query_token()).as_deref(),
+    )?;
     check_body_size(req.body.len() as u64)?;
     let params = &matched.params;
     match matched.def.id {
@@ -166,5 +181,11 @@ async fn dispatch<K: Kv, O: Objects>(
             Err(AppError::UpgradeRequired)
         }
         RouteId::WatchAll => Err(AppError::UpgradeRequired),
+        RouteId::LyftHealthcheck => Ok(ApiResponse::text(200, "OK")),
+        RouteId::LyftHosts => lyft_routes::hosts(params, &config.lyft, backend).await,
+        RouteId::LyftRepoHosts => lyft_routes::repo_hosts(params, &config.lyft, backend).await,
+        RouteId::LyftRegister => lyft_routes::register(req, params, &config.lyft, backend).await,
+        RouteId::LyftDeregister => lyft_routes::deregister(params, backend).await,
+        RouteId::LyftWeight => lyft_routes::weight(req, params, backend).await,
     }
 }

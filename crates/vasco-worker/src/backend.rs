@@ -9,6 +9,7 @@ use vasco_core::blocking::BlockingQuery;
 use vasco_core::snapshot::CatalogSnapshot;
 use vasco_core::{Instance, InstanceKey, Millis, ServiceName};
 
+use crate::agent::{AgentCommand, AgentReply};
 use crate::catalog::CatalogCommand;
 use crate::error::AppError;
 use crate::kv::Kv;
@@ -25,6 +26,8 @@ pub trait Objects {
     async fn wait(&self, service: &ServiceName, query: BlockingQuery) -> Result<Reply, AppError>;
     /// Runs `command` in the catalog object (only [`CatalogCommand::Read`] from the Worker).
     async fn catalog(&self, command: &CatalogCommand) -> Result<CatalogSnapshot, AppError>;
+    /// Runs `command` in the Consul agent object ([`crate::agent`]).
+    async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError>;
 }
 
 /// How fresh a read must be.
@@ -166,6 +169,9 @@ impl<'a, K: Kv, O: Objects> Backend<'a, K, O> {
             ReadMode::Blocking(query) => self.objects.wait(service, query).await?,
         };
         self.saw(reply.now);
+        // A read can commit (it reaps lapsed leases first), and its object may then write a
+        // snapshot for it: count that write in the request's KV operations.
+        self.snapshots.ops.add(reply.kv_ops);
         Ok(ServiceView {
             index: reply.index,
             instances: reply.instances,

@@ -33,6 +33,7 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair,
 };
 
+use crate::agent::{AgentCommand, AgentReply, AgentState, AGENT_OBJECT_NAME};
 use crate::backend::Objects;
 use crate::catalog::{self, CatalogCommand, CatalogHost, CatalogKeeper, CATALOG_OBJECT_NAME};
 use crate::error::AppError;
@@ -46,6 +47,8 @@ use crate::ROUTES;
 pub const SERVICES_BINDING: &str = "SERVICES";
 /// The Durable Object binding of the catalog object in wrangler.toml.
 pub const CATALOG_BINDING: &str = "CATALOG";
+/// The Durable Object binding of the Consul agent object in wrangler.toml.
+pub const AGENT_BINDING: &str = "AGENT";
 /// The KV binding holding the snapshots.
 pub const KV_BINDING: &str = "REGISTRY";
 const INTERNAL: &str = "https://vasco.internal";
@@ -238,6 +241,12 @@ impl Objects for DoObjects<'_> {
     async fn catalog(&self, command: &CatalogCommand) -> Result<CatalogSnapshot, AppError> {
         let body = serde_json::to_string(command).map_err(internal)?;
         call(self.catalog_stub()?, post("/command", body)?).await
+    }
+
+    async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError> {
+        let body = serde_json::to_string(command).map_err(internal)?;
+        let stub = stub(self.0, AGENT_BINDING, AGENT_OBJECT_NAME)?;
+        call(stub, post("/command", body)?).await
     }
 }
 
@@ -639,6 +648,34 @@ impl DurableObject for ServiceObject {
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
         self.socket_gone(&ws).await;
         Ok(())
+    }
+}
+
+// --- the Consul agent object -----------------------------------------------------------------
+
+/// The Consul agent object (class `AgentObject` in wrangler.toml): Consul service and check IDs
+/// to registry instances ([`crate::agent`]).
+#[durable_object]
+pub struct AgentObject {
+    inner: RefCell<AgentState<SqlRows>>,
+}
+
+impl DurableObject for AgentObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            inner: RefCell::new(AgentState::new(prepare(&state))),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let result = match req.json::<AgentCommand>().await {
+            Ok(command) => self.inner.borrow_mut().apply(command),
+            Err(e) => Err(internal(format!("bad internal request: {e}"))),
+        };
+        match result {
+            Ok(reply) => json_response(200, &reply),
+            Err(err) => error_response(&err),
+        }
     }
 }
 

@@ -20,10 +20,9 @@ pub struct ApiRequest {
     pub path: String,
     /// The raw query string without `?` (may be empty).
     pub query: String,
-    /// The `Authorization` header, if any.
-    pub authorization: Option<String>,
-    /// True when the client sent `Cache-Control: no-cache` (or `no-store`): skip the isolate cache.
-    pub no_cache: bool,
+    /// Every request header as sent, names lower-cased (the edge copies them all, so a
+    /// handler that needs a new header reads it here without changes to the edge).
+    pub headers: Vec<(String, String)>,
     /// The body bytes (empty for GET).
     pub body: Vec<u8>,
 }
@@ -39,10 +38,55 @@ impl ApiRequest {
             method,
             path: path.to_string(),
             query: query.to_string(),
-            authorization: None,
-            no_cache: false,
+            headers: Vec::new(),
             body: Vec::new(),
         }
+    }
+
+    /// The value of header `name` (any case); the first one when repeated.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The same request with header `name: value` added.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// True when the client sent `Cache-Control: no-cache` (or `no-store`, `max-age=0`): skip
+    /// the isolate cache.
+    pub fn no_cache(&self) -> bool {
+        self.header("cache-control")
+            .is_some_and(cache_control_bypasses)
+    }
+
+    /// The credentials the request carries, as an `Authorization` value (`Bearer <token>`):
+    /// the `Authorization` header; else Consul's `X-Consul-Token`; else, when `query_token`
+    /// (clients that cannot set headers: browsers' WebSockets, Consul and lyft tools), a
+    /// `token` query parameter.
+    pub fn authorization(&self, query_token: bool) -> Option<String> {
+        if let Some(value) = self.header("authorization") {
+            return Some(value.to_string());
+        }
+        if let Some(token) = self
+            .header("x-consul-token")
+            .filter(|t| !t.trim().is_empty())
+        {
+            return Some(format!("Bearer {}", token.trim()));
+        }
+        if !query_token {
+            return None;
+        }
+        let raw = self
+            .query
+            .split('&')
+            .find_map(|part| part.strip_prefix("token="))?;
+        let token = percent_decode(raw, true, "token").ok()?;
+        (!token.is_empty()).then(|| format!("Bearer {token}"))
     }
 
     /// The same request with a body.
@@ -52,9 +96,8 @@ impl ApiRequest {
     }
 
     /// The same request with `Authorization: Bearer <token>`.
-    pub fn with_bearer(mut self, token: &str) -> Self {
-        self.authorization = Some(format!("Bearer {token}"));
-        self
+    pub fn with_bearer(self, token: &str) -> Self {
+        self.with_header("authorization", format!("Bearer {token}"))
     }
 }
 
@@ -130,10 +173,18 @@ pub struct ApiResponse {
     pub headers: Vec<(&'static str, String)>,
     /// How many KV operations the request made; sent as `x-vasco-kv-ops`.
     pub kv_ops: u32,
+    /// The body's media type (JSON unless a dialect answers otherwise).
+    pub content_type: &'static str,
     /// When the registry answered, if later than the request began (a held blocking query):
     /// what `x-vasco-now` then says.
     pub answered_at: Option<Millis>,
 }
+
+/// The media type of JSON answers.
+pub const JSON: &str = "application/json; charset=utf-8";
+
+/// The media type of plain-text answers (Consul's errors, lyft's health check).
+pub const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The header carrying the KV operation count of a request.
 pub const KV_OPS_HEADER: &str = "x-vasco-kv-ops";
@@ -152,7 +203,16 @@ impl ApiResponse {
             body: Some(body),
             headers: Vec::new(),
             kv_ops: 0,
+            content_type: JSON,
             answered_at: None,
+        }
+    }
+
+    /// A plain-text response.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            content_type: TEXT,
+            ..Self::json(status, body.into())
         }
     }
 
@@ -163,6 +223,7 @@ impl ApiResponse {
             body: None,
             headers: Vec::new(),
             kv_ops: 0,
+            content_type: JSON,
             answered_at: None,
         }
     }
@@ -182,14 +243,14 @@ impl ApiResponse {
         response
     }
 
-    /// Every header to send: content type, cache policy, the KV op count, the registry's clock
-    /// `now` ([`NOW_HEADER`]) and the handler's own. The one place the standard headers are
-    /// stamped, so every answer carries them, whoever built it (handler, router, auth, the
-    /// edge's own body-limit and URL errors).
+    /// Every header to send: content type (JSON unless the handler set its own), cache
+    /// policy, the KV op count, the registry's clock `now` ([`NOW_HEADER`]) and the handler's
+    /// own. The one place the standard headers are stamped, so every answer carries them,
+    /// whoever built it (handler, router, auth, the edge's own body-limit and URL errors).
     pub fn all_headers(&self, now: Millis) -> Vec<(&'static str, String)> {
         let mut headers = Vec::with_capacity(self.headers.len() + 4);
         if self.body.is_some() {
-            headers.push(("content-type", "application/json; charset=utf-8".into()));
+            headers.push(("content-type", self.content_type.into()));
         }
         headers.push(("cache-control", "no-store".into()));
         headers.push((KV_OPS_HEADER, self.kv_ops.to_string()));

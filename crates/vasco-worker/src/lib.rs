@@ -30,6 +30,18 @@
 //! | GET (WebSocket) | `/v1/services/{name}/watch` | the service's change feed |
 //! | GET (WebSocket) | `/v1/watch` | the registry-wide change feed |
 //! | GET (WebSocket) | `/v1/services/{name}/{version}/instances/{id}/lease` | a lease held by the socket |
+//!
+//! and lyft/discovery's REST API (Envoy's v1 SDS) over the same registry ([`routes::lyft`],
+//! mapped by `vasco_core::wire::lyft`):
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/v1/registration/{service}` | the service's live hosts |
+//! | POST | `/v1/registration/{service}` | register a host, or beat (form or JSON) |
+//! | DELETE | `/v1/registration/{service}/{ip}` | delete a host |
+//! | GET | `/v1/registration/repo/{repo}` | the live hosts of a repo, across services |
+//! | POST | `/v1/loadbalancing/{service}[/{ip}]` | set `load_balancing_weight` |
+//! | GET | `/healthcheck` | `OK` |
 
 // The wasm-only entry point below is compiled by worker-build, not by the host's clippy run;
 // refuse warnings there so the Worker build itself keeps it clean (cheaper in CI than a second,
@@ -38,6 +50,7 @@
 // The OpenAPI document is one nested `json!` literal per component; deeper than the default.
 #![recursion_limit = "256"]
 
+pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod backend;
@@ -147,6 +160,62 @@ pub const ROUTES: &[RouteDef] = &[
         access: Access::Write,
         summary: "WebSocket: hold an instance's lease on the socket; closing it deregisters.",
     },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/healthcheck",
+        id: RouteId::LyftHealthcheck,
+        access: Access::Open,
+        summary: "lyft/discovery: `OK` (does not touch KV or objects).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/registration/repo/{repo}",
+        id: RouteId::LyftRepoHosts,
+        access: Access::Read,
+        summary: "lyft/discovery: the live hosts of every service registered with this service_repo_name.",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/registration/{service}",
+        id: RouteId::LyftHosts,
+        access: Access::Read,
+        summary: "lyft/discovery (Envoy v1 SDS): the service's live hosts.",
+    },
+    RouteDef {
+        method: RouteMethod::Post,
+        pattern: "/v1/registration/{service}",
+        id: RouteId::LyftRegister,
+        access: Access::Write,
+        summary: "lyft/discovery: register a host, or beat (a re-POST merges its tags).",
+    },
+    RouteDef {
+        method: RouteMethod::Delete,
+        pattern: "/v1/registration/{service}",
+        id: RouteId::LyftDeregister,
+        access: Access::Write,
+        summary: "lyft/discovery: a deletion without the host's ip, refused as the original does.",
+    },
+    RouteDef {
+        method: RouteMethod::Delete,
+        pattern: "/v1/registration/{service}/{ip}",
+        id: RouteId::LyftDeregister,
+        access: Access::Write,
+        summary: "lyft/discovery: delete a host.",
+    },
+    RouteDef {
+        method: RouteMethod::Post,
+        pattern: "/v1/loadbalancing/{service}",
+        id: RouteId::LyftWeight,
+        access: Access::Write,
+        summary: "lyft/discovery: set the load_balancing_weight of every host of the service.",
+    },
+    RouteDef {
+        method: RouteMethod::Post,
+        pattern: "/v1/loadbalancing/{service}/{ip}",
+        id: RouteId::LyftWeight,
+        access: Access::Write,
+        summary: "lyft/discovery: set the load_balancing_weight of one host.",
+    },
 ];
 
 #[cfg(test)]
@@ -167,10 +236,7 @@ mod edge {
     use crate::app::{admit, handle, upgrade_target, Config};
     use crate::durable::{DoObjects, KV_BINDING};
     use crate::error::AppError;
-    use crate::http::{
-        cache_control_bypasses, ApiRequest, ApiResponse, BodyLimit, Method, WireResponse,
-        DISCARD_BYTES,
-    };
+    use crate::http::{ApiRequest, ApiResponse, BodyLimit, Method, WireResponse, DISCARD_BYTES};
     use crate::kv::workers::WorkersKv;
     use crate::snapshot::SnapshotCache;
 
@@ -230,21 +296,18 @@ mod edge {
         write_response(answer.into_wire(&method, now))
     }
 
-    /// Method, path, query and the headers the pipeline uses (no body). A WebSocket client that
-    /// cannot set headers (a browser) may send its token as `?token=`.
+    /// Method, path, query and every header (no body).
     fn head(req: &Request, method: Method) -> Result<ApiRequest, AppError> {
         let url = req
             .url()
             .map_err(|e| AppError::invalid("url", e.to_string()))?;
-        let header = |name: &str| req.headers().get(name).ok().flatten();
         let mut api = ApiRequest::new(method, url.path());
         api.query = url.query().unwrap_or("").to_string();
-        api.authorization = header("authorization").or_else(|| {
-            url.query_pairs()
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| format!("Bearer {v}"))
-        });
-        api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
+        api.headers = req
+            .headers()
+            .entries()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect();
         Ok(api)
     }
 
@@ -256,15 +319,10 @@ mod edge {
         method: Method,
         config: &Config,
     ) -> Result<ApiRequest, AppError> {
-        let url = req
-            .url()
-            .map_err(|e| AppError::invalid("url", e.to_string()))?;
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-        let mut api = ApiRequest::new(method, url.path());
-        api.query = url.query().unwrap_or("").to_string();
-        api.authorization = header("authorization");
-        api.no_cache = header("cache-control").is_some_and(|v| cache_control_bypasses(&v));
+        let mut api = head(req, method)?;
+        let content_length = api
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
         if req.inner().body().is_none() {
             admit(&api, config, content_length)?;
             return Ok(api);

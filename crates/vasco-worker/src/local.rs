@@ -3,6 +3,7 @@
 //! ([`crate::object`], [`crate::catalog`]) with an injected clock, simulated alarms, evictions
 //! and a KV that lags like real KV between locations.
 
+use crate::agent::{AgentCommand, AgentReply, AgentState};
 use core::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -39,6 +40,7 @@ pub struct LocalObjects<K> {
     pub closed_leases: RefCell<Vec<(InstanceKey, u64)>>,
     /// Service objects' requests so far (commands, alarms), for cost counts.
     pub requests: Cell<u64>,
+    agent: RefCell<AgentState<MemoryRows>>,
 }
 
 impl<K: Kv> LocalObjects<K> {
@@ -60,6 +62,7 @@ impl<K: Kv> LocalObjects<K> {
             catalog_events: RefCell::default(),
             closed_leases: RefCell::default(),
             requests: Cell::new(0),
+            agent: RefCell::new(AgentState::new(MemoryRows::default())),
         }
     }
 
@@ -241,6 +244,10 @@ impl<K: Kv> Objects for LocalObjects<K> {
     /// timed-out one does (same index). The Durable Object holds for real (end-to-end tests).
     async fn wait(&self, service: &ServiceName, _query: BlockingQuery) -> Result<Reply, AppError> {
         self.service(service, &Command::Read).await
+    }
+
+    async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError> {
+        self.agent.borrow_mut().apply(command.clone())
     }
 
     async fn catalog(&self, command: &CatalogCommand) -> Result<CatalogSnapshot, AppError> {

@@ -4,6 +4,8 @@
 //! empty). `HEAD` is answered by every `GET` route (the edge drops the body). A path that matches
 //! some pattern but not with this method (any other method, known or not) is a 405 listing the
 //! methods it does accept; a path that matches nothing is a 404. One trailing slash is ignored.
+//! Where several patterns fit a path, the most specific own it (a literal segment beats a
+//! placeholder at the first segment where they differ), as OpenAPI matches paths.
 
 use crate::error::AppError;
 use crate::http::{percent_decode, Method};
@@ -47,6 +49,67 @@ pub enum RouteId {
     /// `GET /v1/services/{name}/{version}/instances/{id}/lease` (WebSocket): a lease held by
     /// the socket
     Lease,
+    /// `GET /v1/registration/{service}` (lyft/discovery): the service's live hosts
+    LyftHosts,
+    /// `GET /v1/registration/repo/{repo}` (lyft/discovery): the live hosts of a repo
+    LyftRepoHosts,
+    /// `POST /v1/registration/{service}` (lyft/discovery): register a host, or beat
+    LyftRegister,
+    /// `DELETE /v1/registration/{service}/{ip}` (lyft/discovery): delete a host (without the
+    /// ip, the original's 400)
+    LyftDeregister,
+    /// `POST /v1/loadbalancing/{service}[/{ip}]` (lyft/discovery): set the weight of one host
+    /// or of every host of the service
+    LyftWeight,
+    /// `GET /healthcheck` (lyft/discovery): `OK`
+    LyftHealthcheck,
+}
+
+impl RouteId {}
+
+impl RouteId {
+    /// Whether the route takes its token from a `token` query parameter too: WebSocket
+    /// routes (browsers cannot set headers on a WebSocket) and the foreign dialects, whose
+    /// tools may not either.
+    pub fn query_token(self) -> bool {
+        matches!(self, RouteId::Watch | RouteId::WatchAll | RouteId::Lease)
+            || self.dialect() != Dialect::Native
+    }
+
+    /// Which API dialect the route belongs to.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            RouteId::Health
+            | RouteId::OpenApi
+            | RouteId::Catalog
+            | RouteId::Instances
+            | RouteId::Lookup
+            | RouteId::Register
+            | RouteId::Deregister
+            | RouteId::SetStatus
+            | RouteId::Resolve
+            | RouteId::Watch
+            | RouteId::WatchAll
+            | RouteId::Lease => Dialect::Native,
+            RouteId::LyftHealthcheck
+            | RouteId::LyftHosts
+            | RouteId::LyftRepoHosts
+            | RouteId::LyftRegister
+            | RouteId::LyftDeregister
+            | RouteId::LyftWeight => Dialect::Lyft,
+        }
+    }
+}
+
+/// The API dialects one registry speaks: each answers errors the way its clients expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Vasco's own: JSON errors `{"error": {"code", "message"}}`, 401 for a bad token.
+    Native,
+    /// Consul's: plain-text errors, 403 for a bad token.
+    Consul,
+    /// lyft/discovery's: its own `{}` and `{"error": ...}` bodies.
+    Lyft,
 }
 
 /// One row of the route table.
@@ -136,11 +199,24 @@ pub fn route(table: &'static [RouteDef], method: &Method, path: &str) -> Result<
         Some(stripped) if !stripped.is_empty() => stripped,
         _ => path,
     };
-    let mut allow = Vec::new();
+    let mut matched = Vec::new();
     for def in table {
-        let Some(params) = match_pattern(def.pattern, path)? else {
-            continue;
-        };
+        if let Some(params) = match_pattern(def.pattern, path)? {
+            matched.push((def, params));
+        }
+    }
+    // The most specific patterns own the path, as in OpenAPI: at the first segment where two
+    // differ, a literal beats a placeholder (`/v1/registration/repo/{repo}` owns
+    // `/v1/registration/repo/x`, so a DELETE there is a 405, not `/v1/registration/{service}/{ip}`).
+    let specificity =
+        |pattern: &str| -> Vec<bool> { pattern.split('/').map(|s| !s.starts_with('{')).collect() };
+    let best = matched
+        .iter()
+        .map(|(def, _)| specificity(def.pattern))
+        .max();
+    matched.retain(|(def, _)| Some(specificity(def.pattern)) == best);
+    let mut allow = Vec::new();
+    for (def, params) in matched {
         let answered = answered_methods(def.method);
         if answered.contains(method) {
             return Ok(Matched { def, params });
@@ -160,13 +236,43 @@ pub fn route(table: &'static [RouteDef], method: &Method, path: &str) -> Result<
 }
 
 /// `Some(params)` when `path` fits `pattern`. A placeholder segment that is empty does not fit;
-/// one with a malformed escape is a 400 naming the placeholder.
+/// one with a malformed escape is a 400 naming the placeholder. A last segment `{*name}` takes
+/// the whole rest of the path, slashes included (Consul's IDs may contain them).
 fn match_pattern(pattern: &'static str, path: &str) -> Result<Option<Params>, AppError> {
-    if pattern.split('/').count() != path.split('/').count() {
+    let wanted = pattern.split('/').count();
+    let rest = pattern
+        .rsplit('/')
+        .next()
+        .and_then(|last| last.strip_prefix("{*"))
+        .and_then(|last| last.strip_suffix('}'));
+    let path_segments: Vec<&str> = match rest {
+        Some(_) => {
+            let mut parts: Vec<&str> = path.splitn(wanted, '/').collect();
+            if parts.len() != wanted {
+                return Ok(None);
+            }
+            // The rest, slashes included, as one segment.
+            let last = parts.pop().unwrap_or("");
+            parts.push(last);
+            parts
+        }
+        None => path.split('/').collect(),
+    };
+    if wanted != path_segments.len() {
         return Ok(None);
     }
     let mut raw = Vec::new();
-    for (want, got) in pattern.split('/').zip(path.split('/')) {
+    for (want, got) in pattern.split('/').zip(path_segments) {
+        let want = match want.strip_prefix("{*") {
+            Some(rest) => {
+                if got.is_empty() {
+                    return Ok(None);
+                }
+                raw.push((rest.strip_suffix('}').unwrap_or(rest), got));
+                continue;
+            }
+            None => want,
+        };
         if let Some(name) = want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
             if got.is_empty() {
                 return Ok(None);
@@ -269,6 +375,32 @@ mod tests {
             let err = route(ROUTES, &Method::Get, path).unwrap_err();
             assert_eq!(err.status(), 404, "{path}");
         }
+    }
+
+    #[test]
+    fn the_most_specific_pattern_owns_a_path() {
+        let repo = ok(Method::Get, "/v1/registration/repo/r1");
+        assert_eq!(repo.def.id, RouteId::LyftRepoHosts);
+        assert_eq!(repo.params.get("repo"), "r1");
+        let err = route(ROUTES, &Method::Delete, "/v1/registration/repo/r1").unwrap_err();
+        assert_eq!(err.allow_header().as_deref(), Some("GET, HEAD"));
+        let del = ok(Method::Delete, "/v1/registration/api/10.0.0.1");
+        assert_eq!(del.def.id, RouteId::LyftDeregister);
+        assert_eq!(del.params.get("ip"), "10.0.0.1");
+        assert_eq!(
+            ok(Method::Get, "/v1/registration/repo").def.id,
+            RouteId::LyftHosts
+        );
+        let weight = ok(Method::Post, "/v1/loadbalancing/api");
+        assert_eq!(
+            (weight.def.id, weight.params.get("ip")),
+            (RouteId::LyftWeight, "")
+        );
+        let err = route(ROUTES, &Method::Put, "/v1/registration/api").unwrap_err();
+        assert_eq!(
+            err.allow_header().as_deref(),
+            Some("GET, HEAD, POST, DELETE")
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl Harness {
             config: Config {
                 tokens: Tokens::new(Some(TOKEN.into()), None),
                 cache_ms,
+                lyft: Default::default(),
             },
         }
     }
@@ -517,8 +518,8 @@ fn the_isolate_cache_serves_repeated_reads_and_drops_on_writes() {
     assert_eq!(cached.kv_ops, 0);
     assert_eq!(ids(&cached), ["a"]);
     // Cache-Control: no-cache goes to KV.
-    let mut fresh = ApiRequest::new(Method::Get, "/v1/services/api");
-    fresh.no_cache = true;
+    let fresh =
+        ApiRequest::new(Method::Get, "/v1/services/api").with_header("Cache-Control", "no-cache");
     assert_eq!(h.send(fresh).kv_ops, 1);
     // A change through this isolate drops the cache; a renewal does not.
     h.register("api", "1.0.0", "a", json!({"url": "h:1"}));
@@ -982,7 +983,10 @@ fn concrete_routes() -> Vec<(&'static crate::router::RouteDef, String)> {
                 .pattern
                 .replace("{name}", "api")
                 .replace("{version}", "1.0.0")
-                .replace("{id}", "a");
+                .replace("{id}", "a")
+                .replace("{service}", "api")
+                .replace("{ip}", "10.0.0.1")
+                .replace("{repo}", "r");
             (def, path)
         })
         .collect()
@@ -1154,6 +1158,8 @@ fn configured_tokens_with_whitespace_authorize() {
     );
 }
 
+mod lyft;
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -1285,6 +1291,7 @@ mod interleaving {
         let config = Config {
             tokens: Tokens::new(Some(TOKEN.into()), None),
             cache_ms: 60_000,
+            ..Config::default()
         };
         let lookup = ApiRequest::new(Method::Get, "/v1/services/api");
         let put = ApiRequest::new(Method::Put, "/v1/services/api/1.0.0/instances/a")
@@ -1379,6 +1386,7 @@ mod locations {
         let config = Config {
             tokens: Tokens::new(Some(TOKEN.into()), None),
             cache_ms: 1_000,
+            ..Config::default()
         };
         // Three locations whose KV caches were filled at different phases.
         let locations: Vec<(Location, RefCell<SnapshotCache>)> = (0..3)

@@ -3,6 +3,7 @@
 //! answers.
 
 pub mod health;
+pub mod lyft;
 pub mod openapi;
 pub mod resolve;
 pub mod services;

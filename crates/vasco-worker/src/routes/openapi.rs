@@ -5,10 +5,12 @@ use serde_json::{json, Map, Value};
 use vasco_core::health::{MAX_DAMPING, REASON_LEN};
 use vasco_core::instance::limits;
 use vasco_core::name::{MAX_ID_LEN, MAX_NAME_LEN};
+use vasco_core::wire::lyft;
 
 use crate::error::AppError;
 use crate::http::{ApiResponse, KV_OPS_HEADER, MAX_BODY_BYTES, NOW_HEADER};
 use crate::router::{Access, RouteDef, RouteId};
+use crate::routes::lyft::ERROR_HEADER;
 use crate::routes::resolve::MAX_DEPENDENCIES;
 use crate::ROUTES;
 
@@ -146,6 +148,38 @@ fn instance_params() -> Value {
             id_schema(),
         ),
     ])
+}
+
+fn lyft_service_param() -> Value {
+    path_param(
+        "service",
+        &format!("Service name: lowercase letters, digits, '-', '_', '.'; 1 to {MAX_NAME_LEN}."),
+        name_schema(),
+    )
+}
+
+/// A dotted IPv4 address as `vasco_core::wire::lyft::parse_ip` reads it (no leading zeros).
+const IPV4: &str = "^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$";
+
+fn lyft_ip_param() -> Value {
+    path_param(
+        "ip",
+        "The host's dotted IPv4 address.",
+        json!({ "type": "string", "pattern": IPV4, "example": "10.0.0.1" }),
+    )
+}
+
+/// A lyft/discovery refusal: its own `{}` or `{"error": "..."}`, or (for a path Vasco cannot
+/// decode) the usual error body; the reason in `x-vasco-error`.
+fn lyft_error_response(description: &str) -> Value {
+    let mut headers = response_headers();
+    headers[ERROR_HEADER] =
+        json!({ "description": "Why the request was refused.", "schema": { "type": "string" } });
+    json!({
+        "description": description,
+        "headers": headers,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LyftError" } } },
+    })
 }
 
 fn operation(def: &RouteDef) -> Value {
@@ -309,10 +343,135 @@ fn operation(def: &RouteDef) -> Value {
             );
             responses.insert("413".into(), error_response("Body over 16 KiB."));
         }
+        RouteId::LyftHealthcheck => {
+            responses.insert(
+                "200".into(),
+                json!({ "description": "`OK`: the Worker is running (lyft/discovery's health check).",
+                        "headers": response_headers(),
+                        "content": { "text/plain": { "schema": { "type": "string", "enum": ["OK"] } } } }),
+            );
+        }
+        RouteId::LyftHosts => {
+            op.insert("parameters".into(), json!([lyft_service_param()]));
+            responses.insert(
+                "200".into(),
+                ok_response(
+                    "The service's live hosts (every instance whose url is an IPv4 address with a port). An unknown service has none.",
+                    "LyftHosts",
+                ),
+            );
+            responses.insert(
+                "400".into(),
+                lyft_error_response("A service name Vasco refuses: {\"error\": \"...\"}."),
+            );
+        }
+        RouteId::LyftRepoHosts => {
+            op.insert(
+                "parameters".into(),
+                json!([path_param(
+                    "repo",
+                    "The service_repo_name hosts registered with.",
+                    json!({ "type": "string", "minLength": 1 })
+                )]),
+            );
+            responses.insert(
+                "200".into(),
+                ok_response(
+                    "The live hosts registered with this repo, across services.",
+                    "LyftRepoHosts",
+                ),
+            );
+        }
+        RouteId::LyftRegister => {
+            op.insert("parameters".into(), json!([lyft_service_param()]));
+            op.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": {
+                    "application/x-www-form-urlencoded": { "schema": { "$ref": "#/components/schemas/LyftRegistrationForm" } },
+                    "application/json": { "schema": { "$ref": "#/components/schemas/LyftRegistrationJson" } },
+                } }),
+            );
+            responses.insert(
+                "200".into(),
+                ok_response("Registered, or the heartbeat taken: `{}`.", "LyftEmpty"),
+            );
+            responses.insert(
+                "400".into(),
+                lyft_error_response(
+                    "Refused: `{}` as the original answers (the reason in x-vasco-error), or `{\"error\": \"...\"}` (tags that are not JSON, or what Vasco cannot store).",
+                ),
+            );
+            responses.insert("413".into(), error_response("Body over 16 KiB."));
+        }
+        RouteId::LyftDeregister => {
+            let mut params = vec![lyft_service_param()];
+            if def.pattern.ends_with("{ip}") {
+                params.push(lyft_ip_param());
+                responses.insert("200".into(), ok_response("Deleted: `{}`.", "LyftEmpty"));
+            }
+            op.insert("parameters".into(), Value::Array(params));
+            responses.insert(
+                "400".into(),
+                lyft_error_response(
+                    "`{}`: no ip, an ip that is not dotted IPv4, or no such live host.",
+                ),
+            );
+        }
+        RouteId::LyftWeight => {
+            let mut params = vec![lyft_service_param()];
+            if def.pattern.ends_with("{ip}") {
+                params.push(lyft_ip_param());
+            }
+            op.insert("parameters".into(), Value::Array(params));
+            op.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": {
+                    "application/x-www-form-urlencoded": { "schema": { "$ref": "#/components/schemas/LyftWeight" } },
+                    "application/json": { "schema": { "$ref": "#/components/schemas/LyftWeight" } },
+                } }),
+            );
+            responses.insert(
+                "204".into(),
+                json!({ "description": "Weight set.", "headers": response_headers() }),
+            );
+            responses.insert(
+                "400".into(),
+                lyft_error_response(
+                    "A missing weight, or not an integer from 1 to 100: `{\"error\": \"...\"}`.",
+                ),
+            );
+            responses.insert(
+                "404".into(),
+                lyft_error_response("`{\"error\": \"Host not found\"}`."),
+            );
+            responses.insert("413".into(), error_response("Body over 16 KiB."));
+        }
     }
+    // The compatibility routes also take the token as `?token=` (RouteId::query_token).
+    let query = def.id.query_token();
     match def.access {
         Access::Open => {
             op.insert("security".into(), json!([]));
+        }
+        Access::Read if query => {
+            op.insert(
+                "security".into(),
+                json!([{}, { "bearer": [] }, { "query_token": [] }]),
+            );
+            responses.insert(
+                "401".into(),
+                error_response("VASCO_READ_TOKEN is set and no valid token was sent."),
+            );
+        }
+        Access::Write if query => {
+            op.insert(
+                "security".into(),
+                json!([{ "bearer": [] }, { "query_token": [] }]),
+            );
+            responses.insert(
+                "401".into(),
+                error_response("Missing or wrong token (bearer header or ?token=)."),
+            );
         }
         Access::Read => {
             op.insert("security".into(), json!([{}, { "bearer": [] }]));
@@ -347,7 +506,11 @@ fn operation(def: &RouteDef) -> Value {
 
 fn components() -> Value {
     json!({
-        "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+        "securitySchemes": {
+            "bearer": { "type": "http", "scheme": "bearer" },
+            "query_token": { "type": "apiKey", "in": "query", "name": "token",
+                             "description": "The token as ?token=, for clients that cannot set a header (lyft/discovery routes only)." }
+        },
         "headers": {
             "KvOps": { "description": "KV operations this request made.", "required": true, "schema": { "type": "integer", "minimum": 0 } },
             "Now": { "description": "The registry's clock for this request, ms since the Unix epoch; compare expires_at with it.", "required": true, "schema": { "type": "integer", "minimum": 0 } }
@@ -386,6 +549,50 @@ fn components() -> Value {
                 } } }
             },
             "ResolveBody": resolve_body(),
+            "LyftRegistrationForm": lyft_registration(false),
+            "LyftRegistrationJson": lyft_registration(true),
+            "LyftWeight": {
+                "type": "object", "required": ["load_balancing_weight"],
+                "properties": { "load_balancing_weight": { "type": "integer", "minimum": 1, "maximum": lyft::MAX_LB_WEIGHT } }
+            },
+            "LyftEmpty": { "type": "object", "additionalProperties": false },
+            "LyftError": {
+                "type": "object",
+                "properties": { "error": { "anyOf": [
+                    { "type": "string" },
+                    { "type": "object", "required": ["code", "message"],
+                      "properties": { "code": { "type": "string" }, "message": { "type": "string" } } }
+                ] } }
+            },
+            "LyftHost": {
+                "type": "object",
+                "required": ["service", "ip_address", "service_repo_name", "port", "revision", "last_check_in", "tags"],
+                "properties": {
+                    "service": { "type": "string" },
+                    "ip_address": { "type": "string", "pattern": IPV4 },
+                    "service_repo_name": { "type": "string", "nullable": true,
+                                           "description": "Empty when registered without one; null for hosts registered through another API." },
+                    "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
+                    "revision": { "type": "string" },
+                    "last_check_in": { "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}$",
+                                       "description": "UTC, as Python prints a datetime: the last registration or heartbeat." },
+                    "tags": { "type": "object", "properties": {
+                        "az": { "type": "string" }, "region": { "type": "string" }, "instance_id": { "type": "string" },
+                        "canary": { "type": "boolean" },
+                        "load_balancing_weight": { "type": "integer", "minimum": 1, "maximum": lyft::MAX_LB_WEIGHT }
+                    } }
+                }
+            },
+            "LyftHosts": {
+                "type": "object", "required": ["service", "env", "hosts"],
+                "properties": { "service": { "type": "string" }, "env": { "type": "string" },
+                                "hosts": { "type": "array", "items": { "$ref": "#/components/schemas/LyftHost" } } }
+            },
+            "LyftRepoHosts": {
+                "type": "object", "required": ["service_repo_name", "env", "hosts"],
+                "properties": { "service_repo_name": { "type": "string" }, "env": { "type": "string" },
+                                "hosts": { "type": "array", "items": { "$ref": "#/components/schemas/LyftHost" } } }
+            },
             "Resolution": {
                 "type": "object", "required": ["resolved", "missing"],
                 "properties": {
@@ -418,6 +625,8 @@ fn register_body() -> Value {
             "ttl": { "type": "number", "nullable": true,
                      "minimum": limits::TTL_MIN_S, "maximum": limits::TTL_MAX_S, "default": 10,
                      "description": "Lease in seconds (fractions allowed); beat every ttl/3." },
+            "persistent": { "type": "boolean", "nullable": true,
+                            "description": "true: no lease (give no ttl); held until deregistered, as Consul keeps a registration without checks." },
             "tags": { "type": "array", "nullable": true, "maxItems": limits::TAGS,
                       "items": { "type": "string", "minLength": 1, "maxLength": limits::TAG_LEN, "pattern": TAG,
                                  "description": "No comma and no whitespace at either end, so that `?tag=` can find it." } },
@@ -511,6 +720,42 @@ fn status_body() -> Value {
             "check": check_property(),
         },
         "example": { "status": "maintenance", "reason": "deploy" }
+    })
+}
+
+/// `POST /v1/registration/{service}` bodies, as `vasco_core::wire::lyft::Registration::parse`
+/// reads them: form fields are text (`tags` the JSON text of an object), a JSON body has the
+/// same fields with their JSON types (`tags` an object or its text). Optional fields may be
+/// `null` in JSON, meaning absent. Unknown fields are ignored, as the original ignored them.
+fn lyft_registration(json_body: bool) -> Value {
+    let nullable = |mut schema: Value| {
+        if json_body {
+            schema["nullable"] = json!(true);
+        }
+        schema
+    };
+    let tags = if json_body {
+        json!({ "anyOf": [{ "type": "string" }, { "type": "object" }],
+                "description": "An object with az, instance_id and region (strings), optional canary (boolean) and load_balancing_weight (1 to 100), other tags as strings; or its JSON text." })
+    } else {
+        json!({ "type": "string",
+                "description": "JSON text of an object with az, instance_id and region (strings), optional canary (boolean) and load_balancing_weight (1 to 100), other tags as strings." })
+    };
+    let auto_ip = if json_body {
+        json!({ "description": "Any truthy value: take the ip from CF-Connecting-IP, else the last X-Forwarded-For hop inside 192.168.0.0/16 (see the README)." })
+    } else {
+        json!({ "type": "string", "description": "Anything but empty, 0, false, no or off: take the ip from CF-Connecting-IP, else the last X-Forwarded-For hop inside 192.168.0.0/16 (see the README)." })
+    };
+    json!({
+        "type": "object", "required": ["port", "revision", "tags"],
+        "properties": {
+            "ip": nullable(json!({ "type": "string", "pattern": IPV4, "description": "The host's dotted IPv4 address (required unless auto_ip)." })),
+            "auto_ip": auto_ip,
+            "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
+            "revision": { "type": "string", "minLength": 1, "maxLength": limits::META_VALUE_LEN },
+            "tags": tags,
+            "service_repo_name": nullable(json!({ "type": "string", "maxLength": limits::META_VALUE_LEN })),
+        }
     })
 }
 

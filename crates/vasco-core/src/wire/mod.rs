@@ -1,0 +1,7 @@
+//! The request and response bodies of each API dialect the registry speaks besides its own,
+//! converted to and from the core's types in one place: each module maps one peer's model
+//! onto Vasco's (names, ids, addresses, tags, metadata, weights, health) and documents what
+//! differs, so that every dialect reads and writes the same registry.
+
+pub mod consul;
+pub mod lyft;
