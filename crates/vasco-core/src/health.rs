@@ -248,6 +248,7 @@ impl StatusCounts {
 /// `SuccessBeforePassing`, `FailuresBeforeWarning`, `FailuresBeforeCritical`). Each is
 /// 1 to [`MAX_DAMPING`]; 1 means at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Damping {
     /// Consecutive passing results before the check becomes passing.
     pub success_before_passing: u32,
@@ -1038,5 +1039,12 @@ mod tests {
         h.apply(&HealthUpdate::set(Status::Maintenance, Some("m".into())), 0);
         let back: Health = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
+        // Default damping is left out of the record and read back as the default.
+        let mut ttl = Health::default();
+        ttl.check.ttl_ms = Some(10_000);
+        ttl.apply(&HealthUpdate::check(Status::Critical, None), 5);
+        let json = serde_json::to_string(&ttl).unwrap();
+        assert!(!json.contains("success_before_passing"), "{json}");
+        assert_eq!(serde_json::from_str::<Health>(&json).unwrap(), ttl);
     }
 }

@@ -15,10 +15,10 @@ use vasco_core::wire::lyft;
 use vasco_core::{InstanceKey, ServiceName};
 
 use crate::backend::{Backend, Objects};
-use crate::http::{check_body_size, ApiRequest, ApiResponse};
+use crate::http::{check_body_size, ApiRequest, ApiResponse, Method};
 use crate::kv::{Kv, OpCounter};
-use crate::router::{route, RouteId};
-use crate::routes::{health, lyft as lyft_routes, openapi, resolve, services};
+use crate::router::{path_dialect, route, Dialect, RouteId};
+use crate::routes::{consul, health, lyft as lyft_routes, openapi, resolve, services};
 use crate::snapshot::{SnapshotCache, Snapshots};
 use crate::ROUTES;
 
@@ -86,7 +86,7 @@ pub async fn handle<K: Kv, O: Objects>(
     );
     let mut response = match dispatch(req, config, &backend).await {
         Ok(response) => response,
-        Err(err) => ApiResponse::from_error(&err),
+        Err(err) => render_error(&req.method, &req.path, &err),
     };
     response.kv_ops = ops.get();
     // The registry's clock is stamped with the other standard headers by
@@ -149,6 +149,19 @@ pub fn admit(
     Ok(())
 }
 
+/// The answer to `err` for a request to `path`: in the dialect of the route it reached
+/// (Consul's clients get plain text and 403 for a bad token), else Vasco's JSON error.
+pub fn render_error(method: &Method, path: &str, err: &AppError) -> ApiResponse {
+    let dialect = match route(ROUTES, method, path) {
+        Ok(matched) => Some(matched.def.id.dialect()),
+        Err(_) => path_dialect(ROUTES, path),
+    };
+    match dialect {
+        Some(Dialect::Consul) => consul::error(err),
+        _ => ApiResponse::from_error(err),
+    }
+}
+
 async fn dispatch<K: Kv, O: Objects>(
     req: &ApiRequest,
     config: &Config,
@@ -181,6 +194,19 @@ async fn dispatch<K: Kv, O: Objects>(
             Err(AppError::UpgradeRequired)
         }
         RouteId::WatchAll => Err(AppError::UpgradeRequired),
+        RouteId::ConsulRegister => consul::register(req, backend).await,
+        RouteId::ConsulDeregister => consul::deregister(params, backend).await,
+        RouteId::ConsulMaintenance => consul::maintenance(req, params, backend).await,
+        RouteId::ConsulCheck => consul::check(req, params, backend).await,
+        RouteId::ConsulHealthService => consul::health_service(req, params, backend).await,
+        RouteId::ConsulHealthChecks => consul::health_checks(req, params, backend).await,
+        RouteId::ConsulCatalogService => consul::catalog_service(req, params, backend).await,
+        RouteId::ConsulCatalogServices => consul::catalog_services(req, backend).await,
+        RouteId::ConsulDatacenters => consul::datacenters(),
+        RouteId::ConsulAgentSelf => consul::agent_self(),
+        RouteId::ConsulAgentServices => consul::agent_services(backend).await,
+        RouteId::ConsulAgentChecks => consul::agent_checks(backend).await,
+        RouteId::ConsulLeader => consul::leader(),
         RouteId::LyftHealthcheck => Ok(ApiResponse::text(200, "OK")),
         RouteId::LyftHosts => lyft_routes::hosts(params, &config.lyft, backend).await,
         RouteId::LyftRepoHosts => lyft_routes::repo_hosts(params, &config.lyft, backend).await,

@@ -26,6 +26,9 @@ pub trait Objects {
     async fn wait(&self, service: &ServiceName, query: BlockingQuery) -> Result<Reply, AppError>;
     /// Runs `command` in the catalog object (only [`CatalogCommand::Read`] from the Worker).
     async fn catalog(&self, command: &CatalogCommand) -> Result<CatalogSnapshot, AppError>;
+    /// A blocking read of the catalog: answers at once unless `query` holds at the catalog's
+    /// current index, else when it moves or the wait ends.
+    async fn catalog_wait(&self, query: BlockingQuery) -> Result<CatalogSnapshot, AppError>;
     /// Runs `command` in the Consul agent object ([`crate::agent`]).
     async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError>;
 }
@@ -144,6 +147,16 @@ impl<'a, K: Kv, O: Objects> Backend<'a, K, O> {
         self.snapshots.ops.add(reply.kv_ops);
         if reply.outcome != Some(vasco_core::Outcome::Renewed) {
             self.snapshots.forget(service);
+        }
+    }
+
+    /// The catalog (every service with members): from its KV snapshot, from the catalog
+    /// object (`Consistent`), or held until its index moves (`Blocking`).
+    pub async fn catalog_read(&self, mode: ReadMode) -> Result<CatalogSnapshot, AppError> {
+        match mode {
+            ReadMode::Snapshot => self.catalog(false).await,
+            ReadMode::Consistent => self.catalog(true).await,
+            ReadMode::Blocking(query) => self.objects.catalog_wait(query).await,
         }
     }
 

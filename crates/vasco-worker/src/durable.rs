@@ -243,6 +243,15 @@ impl Objects for DoObjects<'_> {
         call(self.catalog_stub()?, post("/command", body)?).await
     }
 
+    async fn catalog_wait(&self, query: BlockingQuery) -> Result<CatalogSnapshot, AppError> {
+        let url = format!(
+            "{INTERNAL}/wait?index={}&wait_ms={}",
+            query.index, query.wait_ms
+        );
+        let request = Request::new(&url, Method::Get).map_err(internal)?;
+        call(self.catalog_stub()?, request).await
+    }
+
     async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError> {
         let body = serde_json::to_string(command).map_err(internal)?;
         let stub = stub(self.0, AGENT_BINDING, AGENT_OBJECT_NAME)?;
@@ -687,7 +696,28 @@ pub struct CatalogObject {
     state: State,
     env: Env,
     inner: RefCell<CatalogKeeper<SqlRows>>,
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
     alarm_at: Cell<Option<Millis>>,
+}
+
+impl CatalogObject {
+    /// A blocking read of the catalog (Consul's `/v1/catalog/services?index=`).
+    async fn wait(&self, query: BlockingQuery) -> Result<CatalogSnapshot, AppError> {
+        let deadline = now_ms().saturating_add(query.wait_ms);
+        loop {
+            let snapshot = self.inner.borrow_mut().read(now_ms())?;
+            let now = now_ms();
+            if !query.holds(snapshot.index) || now >= deadline {
+                return Ok(snapshot);
+            }
+            let (sender, receiver) = oneshot::channel();
+            self.waiters.borrow_mut().push(sender);
+            let delay = Delay::from(Duration::from_millis(deadline - now));
+            if let Either::Right(_) = select(receiver, delay).await {
+                return self.inner.borrow_mut().read(now_ms());
+            }
+        }
+    }
 }
 
 impl CatalogHost for CatalogObject {
@@ -698,6 +728,9 @@ impl CatalogHost for CatalogObject {
     }
 
     fn publish(&self, event: &ChangeEvent) {
+        for waiter in self.waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
         broadcast(&self.state, event);
     }
 
@@ -713,6 +746,7 @@ impl DurableObject for CatalogObject {
             state,
             env,
             inner: RefCell::new(CatalogKeeper::new(rows)),
+            waiters: RefCell::default(),
             alarm_at: Cell::new(None),
         }
     }
@@ -720,6 +754,20 @@ impl DurableObject for CatalogObject {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let url = req.url()?;
         let now = now_ms();
+        if url.path() == "/wait" {
+            let query = BlockingQuery {
+                index: query_param(&url, "index")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                wait_ms: query_param(&url, "wait_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            };
+            return match self.wait(query).await {
+                Ok(catalog) => json_response(200, &catalog),
+                Err(err) => error_response(&err),
+            };
+        }
         if url.path() != "/command" {
             let pair = upgrade_pair()?;
             let catalog = self.inner.borrow_mut().read(now);

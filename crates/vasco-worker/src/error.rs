@@ -46,6 +46,13 @@ pub enum AppError {
         /// `name@version/id`.
         instance: String,
     },
+    /// A Consul service or check ID no registration made (or one deregistered); 404.
+    UnknownId {
+        /// `service` or `check`.
+        what: &'static str,
+        /// The ID asked for.
+        id: String,
+    },
     /// The path exists but not with this method; 405 with an `Allow` header.
     MethodNotAllowed {
         /// The method used.
@@ -125,7 +132,9 @@ impl AppError {
             },
             Self::Invalid { .. } | Self::BadJson { .. } => 400,
             Self::Unauthorized { .. } => 401,
-            Self::RouteNotFound { .. } | Self::InstanceNotFound { .. } => 404,
+            Self::RouteNotFound { .. } | Self::InstanceNotFound { .. } | Self::UnknownId { .. } => {
+                404
+            }
             Self::MethodNotAllowed { .. } => 405,
             Self::PayloadTooLarge { .. } => 413,
             Self::UpgradeRequired => 426,
@@ -149,7 +158,7 @@ impl AppError {
             Self::BadJson { .. } => "bad_json".into(),
             Self::Unauthorized { .. } => "unauthorized".into(),
             Self::RouteNotFound { .. } => "route_not_found".into(),
-            Self::InstanceNotFound { .. } => "not_found".into(),
+            Self::InstanceNotFound { .. } | Self::UnknownId { .. } => "not_found".into(),
             Self::MethodNotAllowed { .. } => "method_not_allowed".into(),
             Self::PayloadTooLarge { .. } => "payload_too_large".into(),
             Self::UpgradeRequired => "upgrade_required".into(),
@@ -212,6 +221,11 @@ impl fmt::Display for AppError {
                 f,
                 "instance `{instance}` is not registered (or its lease has lapsed)"
             ),
+            Self::UnknownId { what: "service", id } => write!(
+                f,
+                "Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."
+            ),
+            Self::UnknownId { what, id } => write!(f, "Unknown {what} ID {id:?}"),
             Self::MethodNotAllowed { method, allow } => {
                 write!(f, "method {} is not allowed here; use ", method.as_str())?;
                 let names: Vec<_> = allow.iter().map(|m| m.as_str()).collect();

@@ -131,6 +131,98 @@ pub const ROUTES: &[RouteDef] = &[
         access: Access::Write,
         summary: "Set an instance's health status (maintenance to drain it) or report a health-check result.",
     },
+    // Consul's HTTP API (routes::consul), on the same registry.
+    RouteDef {
+        method: RouteMethod::Put,
+        pattern: "/v1/agent/service/register",
+        id: RouteId::ConsulRegister,
+        access: Access::Write,
+        summary: "Consul: register a service instance (a TTL check is its lease; no check: held until deregistered).",
+    },
+    RouteDef {
+        method: RouteMethod::Put,
+        pattern: "/v1/agent/service/deregister/{*id}",
+        id: RouteId::ConsulDeregister,
+        access: Access::Write,
+        summary: "Consul: deregister a service instance by its ID.",
+    },
+    RouteDef {
+        method: RouteMethod::Put,
+        pattern: "/v1/agent/service/maintenance/{*id}",
+        id: RouteId::ConsulMaintenance,
+        access: Access::Write,
+        summary: "Consul: enter or leave maintenance mode (?enable=true|false&reason=).",
+    },
+    RouteDef {
+        method: RouteMethod::Put,
+        pattern: "/v1/agent/check/{verb}/{*check_id}",
+        id: RouteId::ConsulCheck,
+        access: Access::Write,
+        summary: "Consul: a TTL check result: pass, warn, fail (?note=) or update ({Status, Output}).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/health/service/{service}",
+        id: RouteId::ConsulHealthService,
+        access: Access::Read,
+        summary: "Consul: a service's instances with node and checks (?passing, ?tag=, blocking ?index=&wait=).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/health/checks/{service}",
+        id: RouteId::ConsulHealthChecks,
+        access: Access::Read,
+        summary: "Consul: the checks of a service's instances.",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/catalog/service/{service}",
+        id: RouteId::ConsulCatalogService,
+        access: Access::Read,
+        summary: "Consul: a service's instances, flat, whatever their health (?tag=, blocking ?index=&wait=).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/catalog/services",
+        id: RouteId::ConsulCatalogServices,
+        access: Access::Read,
+        summary: "Consul: every service with members and its tags (blocking ?index=&wait=).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/catalog/datacenters",
+        id: RouteId::ConsulDatacenters,
+        access: Access::Read,
+        summary: "Consul: the datacenters (one).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/agent/self",
+        id: RouteId::ConsulAgentSelf,
+        access: Access::Read,
+        summary: "Consul: the agent's configuration (datacenter and node name).",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/agent/services",
+        id: RouteId::ConsulAgentServices,
+        access: Access::Read,
+        summary: "Consul: the services registered through this API, by ID.",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/agent/checks",
+        id: RouteId::ConsulAgentChecks,
+        access: Access::Read,
+        summary: "Consul: the checks of the services registered through this API, by check ID.",
+    },
+    RouteDef {
+        method: RouteMethod::Get,
+        pattern: "/v1/status/leader",
+        id: RouteId::ConsulLeader,
+        access: Access::Read,
+        summary: "Consul: the leader's address.",
+    },
     RouteDef {
         method: RouteMethod::Post,
         pattern: "/v1/resolve",
@@ -233,7 +325,7 @@ mod edge {
     use futures_util::StreamExt;
     use worker::{event, Context, Date, Env, Headers, Request, Response};
 
-    use crate::app::{admit, handle, upgrade_target, Config};
+    use crate::app::{admit, handle, render_error, upgrade_target, Config};
     use crate::durable::{DoObjects, KV_BINDING};
     use crate::error::AppError;
     use crate::http::{ApiRequest, ApiResponse, BodyLimit, Method, WireResponse, DISCARD_BYTES};
@@ -291,7 +383,7 @@ mod edge {
                 let cache = CACHE.with(Rc::clone);
                 handle(&api_req, &config, &kv, &cache, &objects, now).await
             }
-            Err(err) => ApiResponse::from_error(&err),
+            Err(err) => render_error(&method, &req.path(), &err),
         };
         write_response(answer.into_wire(&method, now))
     }

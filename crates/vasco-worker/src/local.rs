@@ -246,6 +246,11 @@ impl<K: Kv> Objects for LocalObjects<K> {
         self.service(service, &Command::Read).await
     }
 
+    /// Never holds: a native test has no other request to wake it.
+    async fn catalog_wait(&self, _query: BlockingQuery) -> Result<CatalogSnapshot, AppError> {
+        self.catalog(&CatalogCommand::Read).await
+    }
+
     async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError> {
         self.agent.borrow_mut().apply(command.clone())
     }

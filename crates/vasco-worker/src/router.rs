@@ -40,6 +40,32 @@ pub enum RouteId {
     Deregister,
     /// `PUT /v1/services/{name}/{version}/instances/{id}/status`
     SetStatus,
+    /// Consul: `PUT /v1/agent/service/register`
+    ConsulRegister,
+    /// Consul: `PUT /v1/agent/service/deregister/{*id}`
+    ConsulDeregister,
+    /// Consul: `PUT /v1/agent/service/maintenance/{*id}`
+    ConsulMaintenance,
+    /// Consul: `PUT /v1/agent/check/{verb}/{*check_id}`
+    ConsulCheck,
+    /// Consul: `GET /v1/health/service/{service}`
+    ConsulHealthService,
+    /// Consul: `GET /v1/health/checks/{service}`
+    ConsulHealthChecks,
+    /// Consul: `GET /v1/catalog/service/{service}`
+    ConsulCatalogService,
+    /// Consul: `GET /v1/catalog/services`
+    ConsulCatalogServices,
+    /// Consul: `GET /v1/catalog/datacenters`
+    ConsulDatacenters,
+    /// Consul: `GET /v1/agent/self`
+    ConsulAgentSelf,
+    /// Consul: `GET /v1/agent/services`
+    ConsulAgentServices,
+    /// Consul: `GET /v1/agent/checks`
+    ConsulAgentChecks,
+    /// Consul: `GET /v1/status/leader`
+    ConsulLeader,
     /// `POST /v1/resolve`
     Resolve,
     /// `GET /v1/services/{name}/watch` (WebSocket): the service's change feed
@@ -91,6 +117,19 @@ impl RouteId {
             | RouteId::Watch
             | RouteId::WatchAll
             | RouteId::Lease => Dialect::Native,
+            RouteId::ConsulRegister
+            | RouteId::ConsulDeregister
+            | RouteId::ConsulMaintenance
+            | RouteId::ConsulCheck
+            | RouteId::ConsulHealthService
+            | RouteId::ConsulHealthChecks
+            | RouteId::ConsulCatalogService
+            | RouteId::ConsulCatalogServices
+            | RouteId::ConsulDatacenters
+            | RouteId::ConsulAgentSelf
+            | RouteId::ConsulAgentServices
+            | RouteId::ConsulAgentChecks
+            | RouteId::ConsulLeader => Dialect::Consul,
             RouteId::LyftHealthcheck
             | RouteId::LyftHosts
             | RouteId::LyftRepoHosts
@@ -233,6 +272,19 @@ pub fn route(table: &'static [RouteDef], method: &Method, path: &str) -> Result<
             allow,
         })
     }
+}
+
+/// The dialect of the routes `path` belongs to, whatever the method (so that a 405 on a
+/// Consul path answers as Consul would); `None` for a path no route has.
+pub fn path_dialect(table: &'static [RouteDef], path: &str) -> Option<Dialect> {
+    let path = match path.strip_suffix('/') {
+        Some(stripped) if !stripped.is_empty() => stripped,
+        _ => path,
+    };
+    table
+        .iter()
+        .find(|def| matches!(match_pattern(def.pattern, path), Ok(Some(_))))
+        .map(|def| def.id.dialect())
 }
 
 /// `Some(params)` when `path` fits `pattern`. A placeholder segment that is empty does not fit;

@@ -984,6 +984,9 @@ fn concrete_routes() -> Vec<(&'static crate::router::RouteDef, String)> {
                 .replace("{name}", "api")
                 .replace("{version}", "1.0.0")
                 .replace("{id}", "a")
+                .replace("{*id}", "a")
+                .replace("{verb}", "pass")
+                .replace("{*check_id}", "service:a")
                 .replace("{service}", "api")
                 .replace("{ip}", "10.0.0.1")
                 .replace("{repo}", "r");
@@ -1158,6 +1161,7 @@ fn configured_tokens_with_whitespace_authorize() {
     );
 }
 
+mod consul;
 mod lyft;
 
 mod properties {

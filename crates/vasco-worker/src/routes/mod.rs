@@ -2,6 +2,7 @@
 //! `vasco-core` for every decision, reaches the registry through [`crate::backend::Backend`] and
 //! answers.
 
+pub mod consul;
 pub mod health;
 pub mod lyft;
 pub mod openapi;

@@ -9,7 +9,7 @@ use vasco_core::wire::lyft;
 
 use crate::error::AppError;
 use crate::http::{ApiResponse, KV_OPS_HEADER, MAX_BODY_BYTES, NOW_HEADER};
-use crate::router::{Access, RouteDef, RouteId};
+use crate::router::{Access, Dialect, RouteDef, RouteId};
 use crate::routes::lyft::ERROR_HEADER;
 use crate::routes::resolve::MAX_DEPENDENCIES;
 use crate::ROUTES;
@@ -61,6 +61,12 @@ fn label_schema(max: usize) -> Value {
     json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": NO_CONTROL })
 }
 
+/// A route pattern as an OpenAPI path: a `{*rest}` capture is written `{rest}` (its value
+/// may hold slashes, which the parameter's description says).
+pub fn openapi_path(pattern: &str) -> String {
+    pattern.replace("{*", "{")
+}
+
 /// The document, served as is.
 pub fn get() -> Result<ApiResponse, AppError> {
     super::json(200, &document())
@@ -71,7 +77,7 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     for def in ROUTES {
         let item = paths
-            .entry(def.pattern.to_string())
+            .entry(openapi_path(def.pattern))
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(item) = item {
             item.insert(def.method.lower().to_string(), operation(def));
@@ -446,6 +452,19 @@ fn operation(def: &RouteDef) -> Value {
             );
             responses.insert("413".into(), error_response("Body over 16 KiB."));
         }
+        RouteId::ConsulRegister
+        | RouteId::ConsulDeregister
+        | RouteId::ConsulMaintenance
+        | RouteId::ConsulCheck
+        | RouteId::ConsulHealthService
+        | RouteId::ConsulHealthChecks
+        | RouteId::ConsulCatalogService
+        | RouteId::ConsulCatalogServices
+        | RouteId::ConsulDatacenters
+        | RouteId::ConsulAgentSelf
+        | RouteId::ConsulAgentServices
+        | RouteId::ConsulAgentChecks
+        | RouteId::ConsulLeader => consul_operation(def, &mut op, &mut responses),
     }
     // The compatibility routes also take the token as `?token=` (RouteId::query_token).
     let query = def.id.query_token();
@@ -500,8 +519,191 @@ fn operation(def: &RouteDef) -> Value {
         "405".into(),
         error_response("Wrong method for this path (see the Allow header)."),
     );
+    if def.id.dialect() == Dialect::Consul {
+        // Consul's clients read errors as plain text, and a bad token as 403.
+        if let Some(unauthorized) = responses.remove("401") {
+            responses.insert("403".into(), unauthorized);
+        }
+        for (status, response) in responses.iter_mut() {
+            if status.starts_with('4') || status.starts_with('5') {
+                let description = response["description"].as_str().unwrap_or("").to_string();
+                *response = json!({
+                    "description": description,
+                    "headers": response_headers(),
+                    "content": { "text/plain": { "schema": { "type": "string" } } },
+                });
+            }
+        }
+    }
     op.insert("responses".into(), Value::Object(responses));
     Value::Object(op)
+}
+
+/// The query parameters of Consul's reads that Vasco uses; the others are tolerated.
+fn consul_read_params(service: bool, blocking: bool) -> Value {
+    let mut params = Vec::new();
+    if service {
+        params.push(path_param(
+            "service",
+            "Consul service name (any case; lower-cased to a Vasco name; one without an equivalent has no instances).",
+            json!({ "type": "string", "minLength": 1 }),
+        ));
+        params.push(json!({ "name": "tag", "in": "query", "required": false, "schema": { "type": "string" },
+                            "description": "Only instances with this tag (repeat for several: all of them)." }));
+    }
+    if blocking {
+        params.push(json!({ "name": "index", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 },
+                            "description": "Blocking query: the X-Consul-Index of your last answer; held while it is current." }));
+        params.push(json!({ "name": "wait", "in": "query", "required": false,
+                            "schema": { "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)?([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))*$" },
+                            "description": "How long to hold (Go duration); at most 60 s here (Consul: 10 min)." }));
+    }
+    Value::Array(params)
+}
+
+/// The Go booleans `?passing=` accepts.
+const GO_BOOLS: [&str; 13] = [
+    "", "1", "t", "T", "true", "TRUE", "True", "0", "f", "F", "false", "FALSE", "False",
+];
+
+fn consul_read_ok(description: &str, schema: Value) -> Value {
+    let mut headers = response_headers();
+    headers["X-Consul-Index"] = json!({ "description": "The change index of this answer (at least 1).", "required": true,
+                                        "schema": { "type": "integer", "minimum": 1 } });
+    json!({ "description": description, "headers": headers, "content": { "application/json": { "schema": schema } } })
+}
+
+fn consul_written() -> Value {
+    json!({ "description": "Done (exactly 200, no body).", "headers": response_headers() })
+}
+
+/// The operations of Consul's routes ([`crate::routes::consul`]).
+fn consul_operation(
+    def: &RouteDef,
+    op: &mut Map<String, Value>,
+    responses: &mut Map<String, Value>,
+) {
+    let id_param = |name: &str, description: &str| {
+        path_param(
+            name,
+            description,
+            json!({ "type": "string", "minLength": 1 }),
+        )
+    };
+    let bad = |description: &str| error_response(description);
+    match def.id {
+        RouteId::ConsulRegister => {
+            op.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ConsulRegistration" } } } }),
+            );
+            responses.insert("200".into(), consul_written());
+            responses.insert("400".into(), bad("A body Vasco cannot take (the message says why: a name or ID without a Vasco equivalent, a check the edge cannot run, a limit)."));
+            responses.insert("413".into(), bad("Body over 16 KiB."));
+        }
+        RouteId::ConsulDeregister | RouteId::ConsulMaintenance => {
+            let mut params = vec![id_param("id", "Consul service ID (the rest of the path).")];
+            if def.id == RouteId::ConsulMaintenance {
+                params.push(json!({ "name": "enable", "in": "query", "required": true, "schema": { "type": "string", "enum": GO_BOOLS } }));
+                params.push(json!({ "name": "reason", "in": "query", "required": false, "schema": { "type": "string" } }));
+                responses.insert("400".into(), bad("enable missing or not a boolean."));
+            }
+            op.insert("parameters".into(), Value::Array(params));
+            responses.insert("200".into(), consul_written());
+            responses.insert("404".into(), bad("Unknown service ID."));
+        }
+        RouteId::ConsulCheck => {
+            op.insert(
+                "parameters".into(),
+                json!([
+                    path_param("verb", "pass, warn, fail or update.", json!({ "type": "string", "enum": ["pass", "warn", "fail", "update"] })),
+                    id_param("check_id", "Consul check ID (service:<service id> unless registered with CheckID)."),
+                    { "name": "note", "in": "query", "required": false, "schema": { "type": "string" } },
+                ]),
+            );
+            op.insert(
+                "requestBody".into(),
+                json!({ "required": false, "content": { "application/json": { "schema": {
+                    "type": "object", "description": "For update: {Status, Output}.",
+                    "properties": { "Status": { "type": "string", "enum": ["passing", "warning", "critical"] }, "Output": { "type": "string" } } } } } }),
+            );
+            responses.insert("200".into(), consul_written());
+            responses.insert("400".into(), bad("A bad update body."));
+            responses.insert(
+                "404".into(),
+                bad("Unknown check ID, or a verb other than pass, warn, fail, update."),
+            );
+            responses.insert("413".into(), bad("Body over 16 KiB."));
+        }
+        RouteId::ConsulHealthService
+        | RouteId::ConsulHealthChecks
+        | RouteId::ConsulCatalogService => {
+            let mut params = consul_read_params(true, true);
+            if def.id == RouteId::ConsulHealthService {
+                if let Value::Array(list) = &mut params {
+                    list.push(json!({ "name": "passing", "in": "query", "required": false, "allowEmptyValue": true,
+                                      "schema": { "type": "string", "enum": GO_BOOLS },
+                                      "description": "Only instances whose every check passes." }));
+                }
+            }
+            op.insert("parameters".into(), params);
+            responses.insert(
+                "200".into(),
+                consul_read_ok(
+                    "Consul's answer (an array).",
+                    json!({ "type": "array", "items": { "type": "object" } }),
+                ),
+            );
+            responses.insert("400".into(), bad("A bad index, wait or passing value."));
+        }
+        RouteId::ConsulCatalogServices => {
+            op.insert("parameters".into(), consul_read_params(false, true));
+            responses.insert("200".into(), consul_read_ok("Service name to its tags.", json!({ "type": "object", "additionalProperties": { "type": "array", "items": { "type": "string" } } })));
+            responses.insert("400".into(), bad("A bad index or wait value."));
+        }
+        RouteId::ConsulAgentServices | RouteId::ConsulAgentChecks | RouteId::ConsulAgentSelf => {
+            responses.insert(
+                "200".into(),
+                consul_read_ok("Consul's answer (an object).", json!({ "type": "object" })),
+            );
+        }
+        RouteId::ConsulDatacenters => {
+            responses.insert(
+                "200".into(),
+                consul_read_ok(
+                    "The datacenters.",
+                    json!({ "type": "array", "items": { "type": "string" } }),
+                ),
+            );
+        }
+        RouteId::ConsulLeader => {
+            responses.insert(
+                "200".into(),
+                consul_read_ok("The leader's address.", json!({ "type": "string" })),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// `PUT /v1/agent/service/register` bodies, as `vasco_core::wire::consul::ServiceRegistration`
+/// reads them: keys in any case, with or without `_` (py-consul's snake case); fields Vasco
+/// does not use are ignored, as Consul's agent ignores some.
+fn consul_registration() -> Value {
+    json!({
+        "type": "object", "required": ["Name"],
+        "properties": {
+            "Name": { "type": "string", "minLength": 1, "maxLength": MAX_NAME_LEN },
+            "ID": { "type": "string", "maxLength": MAX_ID_LEN },
+            "Tags": { "type": "array", "items": { "type": "string" } },
+            "Address": { "type": "string" },
+            "Port": { "type": "integer", "minimum": 1, "maximum": 65535 },
+            "Meta": { "type": "object", "additionalProperties": { "type": "string" } },
+            "Weights": { "type": "object" },
+            "Check": { "type": "object", "description": "TTL (Go duration) with optional Status, CheckID, Name, DeregisterCriticalServiceAfter, SuccessBeforePassing, FailuresBeforeWarning, FailuresBeforeCritical. HTTP and TCP checks are refused on the edge." },
+            "Checks": { "type": "array", "maxItems": 1, "items": { "type": "object" } }
+        }
+    })
 }
 
 fn components() -> Value {
@@ -549,6 +751,7 @@ fn components() -> Value {
                 } } }
             },
             "ResolveBody": resolve_body(),
+            "ConsulRegistration": consul_registration(),
             "LyftRegistrationForm": lyft_registration(false),
             "LyftRegistrationJson": lyft_registration(true),
             "LyftWeight": {
@@ -809,7 +1012,7 @@ mod tests {
         }
         let served: BTreeSet<_> = ROUTES
             .iter()
-            .map(|def| (def.method.lower().to_string(), def.pattern.to_string()))
+            .map(|def| (def.method.lower().to_string(), openapi_path(def.pattern)))
             .collect();
         assert_eq!(documented, served);
     }
@@ -875,7 +1078,7 @@ mod tests {
     fn path_parameters_match_placeholders() {
         let doc = document();
         for def in ROUTES {
-            let op = &doc["paths"][def.pattern][def.method.lower()];
+            let op = &doc["paths"][openapi_path(def.pattern).as_str()][def.method.lower()];
             let declared: BTreeSet<&str> = op["parameters"]
                 .as_array()
                 .map(|params| {
@@ -890,6 +1093,7 @@ mod tests {
                 .pattern
                 .split('/')
                 .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .map(|s| s.trim_start_matches('*'))
                 .collect();
             assert_eq!(declared, placeholders, "{}", def.pattern);
         }
