@@ -1,9 +1,10 @@
 // py-consul (1.8.0, installed into .venv by scripts/setup.sh from tests/requirements.txt) against
 // the Worker's Consul-compatible API: tests/consul/fixtures/py_client.py registers with a TTL
 // check, passes it, reads health.service (plain, passing=True, blocking with index and wait),
-// catalog.services and catalog.service, and deregisters; it prints one JSON line per step and
-// this test asserts on them. It talks through a counting proxy, so the test can register a second
-// instance exactly while py-consul's blocking call is held.
+// catalog.services and catalog.service, re-registers (the status stays), filters by tags, and
+// deregisters; it prints one JSON line per step and this test asserts on them. It talks through a
+// counting proxy, so the test can register a second instance exactly while py-consul's blocking
+// call is held.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,6 +76,8 @@ test('py-consul registers, passes, reads, blocks and deregisters', { timeout: 12
   assert.equal(check.ServiceName, 'billing');
   assert.equal(check.Output, 'ready', 'the pass note becomes the check output');
 
+  assert.deepEqual((await step('reregistered')).ids, ['billing-1'], 're-registering keeps the passing status');
+
   const services = (await step('catalog_services')).result;
   assert.ok(Array.isArray(services) && services.length === 2, `catalog.services() is (index, services): ${JSON.stringify(services)}`);
   assert.deepEqual([...services[1].billing].sort(), ['py', 'v1'], JSON.stringify(services[1]));
@@ -113,6 +116,11 @@ test('py-consul registers, passes, reads, blocks and deregisters', { timeout: 12
   assert.deepEqual(changed.ids, ['billing-1', 'billing-2'], 'the held call returns with the new instance');
   assert.ok(Number(changed.index) > Number(changed.sent_index), `a greater index: ${changed.sent_index} -> ${changed.index}`);
   assert.ok(changed.elapsed < 20, `returned on the change, well before the 30s wait: ${changed.elapsed} s`);
+
+  const tags = await step('tag_filters');
+  assert.deepEqual(tags.both, ['billing-1'], 'tag=py&tag=v1');
+  assert.deepEqual(tags.node, ['billing-2'], 'tag=node');
+  assert.deepEqual(tags.none, [], 'tag=py&tag=node: no instance has both');
 
   assert.equal((await step('deregister')).result, true, 'agent.service.deregister returns True (HTTP 200)');
   assert.equal((await step('deregister_unknown')).result, false, 'deregistering an unknown id is a 404 (False)');
