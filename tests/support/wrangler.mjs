@@ -86,6 +86,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {string} [options.readToken] VASCO_READ_TOKEN; default none.
  * @param {boolean} [options.publicReads] VASCO_PUBLIC_READS: reads need no token; default true
  *   unless a readToken is given (the deployed default is closed reads: see the README).
+ * @param {boolean} [options.rateLimit] VASCO_RATE_LIMIT: the per-client limit of wrangler.toml
+ *   (600 a minute); default off, since a suite sends many requests from one address.
  * @param {number} [options.cacheMs] VASCO_CACHE_MS, the isolate cache lifetime; default 0 (off).
  * @param {Record<string,string>} [options.vars] more `--var`s.
  * @param {number} [options.timeoutMs] how long to wait for /health; default 90 s.
@@ -101,6 +103,7 @@ export async function startWrangler(options = {}) {
     token = `test-${randomBytes(12).toString('hex')}`,
     readToken = '',
     publicReads = !readToken,
+    rateLimit = false,
     cacheMs = 0,
     vars = {},
     timeoutMs = 90_000,
@@ -121,6 +124,7 @@ export async function startWrangler(options = {}) {
     VASCO_TOKEN: token ?? '',
     VASCO_READ_TOKEN: readToken,
     VASCO_PUBLIC_READS: publicReads ? 'true' : 'false',
+    VASCO_RATE_LIMIT: rateLimit ? 'on' : 'off',
     VASCO_CACHE_MS: String(cacheMs),
     ...vars,
   };

@@ -32,6 +32,8 @@ pub const TOKEN_VAR: &str = "VASCO_TOKEN";
 pub const READ_TOKEN_VAR: &str = "VASCO_READ_TOKEN";
 /// The variable that opens reads to anyone (`true`); unset, reads need a token.
 pub const PUBLIC_READS_VAR: &str = "VASCO_PUBLIC_READS";
+/// The variable that turns the per-client rate limit off (`off`); on otherwise.
+pub const RATE_LIMIT_VAR: &str = "VASCO_RATE_LIMIT";
 /// The longest cache lifetime accepted (a minute, KV's own propagation bound).
 pub const MAX_CACHE_MS: u64 = 60_000;
 /// The variable holding lyft/discovery's host TTL in seconds (default 600, the original's).
@@ -48,6 +50,8 @@ pub struct Config {
     pub cache_ms: u64,
     /// lyft/discovery's host TTL and `env`.
     pub lyft: lyft::Settings,
+    /// Whether the edge asks the rate-limiting binding (`RATE_LIMITER`) before each request.
+    pub rate_limit: bool,
 }
 
 impl Config {
@@ -62,10 +66,13 @@ impl Config {
             .min(MAX_CACHE_MS);
         let public_reads =
             lookup(PUBLIC_READS_VAR).is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
+        let rate_limit =
+            !lookup(RATE_LIMIT_VAR).is_some_and(|v| matches!(v.trim(), "off" | "false" | "0"));
         Self {
             tokens: Tokens::new(lookup(TOKEN_VAR), lookup(READ_TOKEN_VAR))
                 .with_public_reads(public_reads),
             cache_ms,
+            rate_limit,
             lyft: lyft::Settings::from_vars(
                 lookup(LYFT_HOST_TTL_VAR).as_deref(),
                 lookup(LYFT_ENV_VAR).as_deref(),

@@ -386,6 +386,13 @@ mod edge {
             answer.kv_ops = 1;
             return write_response(answer.into_wire(&method, now));
         }
+        if config.rate_limit {
+            if let Some(retry_after_s) = rate_limited(&env, &req).await {
+                let err = AppError::RateLimited { retry_after_s };
+                let answer = render_error(&method, &req.path(), &err);
+                return write_response(answer.into_wire(&method, now));
+            }
+        }
         if upgrade {
             let answer = match head(&req, method.clone()) {
                 Ok(api_req) => match upgrade_target(&api_req, &config, &objects, now).await {
@@ -408,6 +415,26 @@ mod edge {
             Err(err) => render_error(&method, &req.path(), &err),
         };
         write_response(answer.into_wire(&method, now))
+    }
+
+    /// The binding of Cloudflare's rate limiting (`[[ratelimits]]` in wrangler.toml).
+    const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";
+    /// The binding's period (s): what `Retry-After` says.
+    const RATE_LIMIT_PERIOD_S: u64 = 60;
+
+    /// `Some(retry_after_s)` when the client (by `CF-Connecting-IP`, which Cloudflare sets and
+    /// clients cannot forge) is over the binding's limit. Without the binding, or when it
+    /// fails, nothing is limited: a broken limiter must not take the registry down.
+    async fn rate_limited(env: &Env, req: &Request) -> Option<u64> {
+        let limiter = env.rate_limiter(RATE_LIMITER_BINDING).ok()?;
+        let client = req
+            .headers()
+            .get("cf-connecting-ip")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "local".into());
+        let outcome = limiter.limit(format!("ip:{client}")).await.ok()?;
+        (!outcome.success).then_some(RATE_LIMIT_PERIOD_S)
     }
 
     /// Method, path, query and every header (no body).

@@ -49,6 +49,7 @@ impl Harness {
                 tokens: Tokens::new(Some(TOKEN.into()), None).with_public_reads(true),
                 cache_ms,
                 lyft: Default::default(),
+                rate_limit: false,
             },
         }
     }
