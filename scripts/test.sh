@@ -59,6 +59,8 @@ node_tests() {
 step "setup (install what is missing)" bash scripts/setup.sh
 step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy (host, all targets)" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo clippy (wasm32: the Worker's and the package's wasm-only code)" \
+  cargo clippy -p vasco-worker -p vasco-wasm --target wasm32-unknown-unknown -- -D warnings
 step "cargo doc (warnings denied)" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "vasco-core no_std build for wasm32" cargo build -p vasco-core --no-default-features --target wasm32-unknown-unknown
 step "cargo test --workspace (native)" cargo test --workspace
