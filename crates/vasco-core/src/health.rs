@@ -244,6 +244,9 @@ impl StatusCounts {
 /// `SuccessBeforePassing`, `FailuresBeforeWarning`, `FailuresBeforeCritical`). Each is
 /// 1 to [`MAX_DAMPING`]; 1 means at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+// Flattened into `CheckState`, which leaves the defaults out of records: a field that is not
+// there is its default (the field-level `default` of a flattened struct is not applied).
+#[serde(default)]
 pub struct Damping {
     /// Consecutive passing results before the check becomes passing.
     pub success_before_passing: u32,
@@ -852,6 +855,13 @@ mod tests {
         h.apply(&HealthUpdate::check(Status::Critical, Some("x".into())));
         h.apply(&HealthUpdate::set(Status::Maintenance, Some("m".into())));
         let back: Health = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
+        // A check state without damping (the defaults are left out of the record) reads back.
+        let mut h = Health::default();
+        h.apply(&HealthUpdate::check(Status::Critical, Some("db".into())));
+        let json = serde_json::to_string(&h).unwrap();
+        assert!(!json.contains("before"), "{json}");
+        let back: Health = serde_json::from_str(&json).unwrap();
         assert_eq!(back, h);
     }
 }

@@ -35,5 +35,5 @@ mod web;
 pub use api::{strategy_uses_key, Client, HealthUpdateHandle, Registration};
 pub use web::{
     heartbeat_period, key_movement, newest_version, normalize_version, pick_pool, service_name,
-    strategies, version_matches, Backoff, Registry, Selector,
+    status_selectable, statuses, strategies, version_matches, Backoff, Registry, Selector,
 };

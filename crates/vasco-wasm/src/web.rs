@@ -606,6 +606,24 @@ impl Backoff {
     }
 }
 
+/// The health statuses, best first (`passing`, `warning`, `critical`, `maintenance`): the
+/// core's names, for pickers of a status.
+#[wasm_bindgen]
+pub fn statuses() -> Vec<String> {
+    Status::ALL.iter().map(|s| s.name().to_string()).collect()
+}
+
+/// Whether selection may ever pick an instance in `status` (passing or warning: the core's
+/// rule); false for critical and maintenance, which are out of rotation. Throws
+/// `invalid_status` for an unknown name.
+#[wasm_bindgen(js_name = statusSelectable)]
+pub fn status_selectable(status: &str) -> Result<bool, JsValue> {
+    status
+        .parse::<Status>()
+        .map(Status::is_selectable)
+        .map_err(core_error)
+}
+
 /// The names of every selection strategy.
 #[wasm_bindgen]
 pub fn strategies() -> Vec<String> {
