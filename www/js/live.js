@@ -40,7 +40,7 @@ class Row {
     /** The health status and reason shown; whether it is out of rotation (null: not known yet). */
     this.health = '';
     this.out = null;
-    this.statusCell = h('td', { class: 'status', 'data-label': 'Status' });
+    this.statusCell = h('td', { class: 'health', 'data-label': 'Status' });
     /** Less time left than this means a heartbeat is late (the core's period; null until known). */
     this.period = null;
     this.remaining = h('span', { class: 'remaining' });

@@ -428,7 +428,7 @@ export class Simulator {
       h('td', { 'data-label': 'Version' }, node.version),
       h('td', { 'data-label': 'Weight' }, weight),
       h('td', { 'data-label': 'Zone' }, zone),
-      h('td', { 'data-label': 'Status' }, status),
+      h('td', { class: 'health', 'data-label': 'Status' }, status),
       h('td', { class: 'lease', 'data-label': 'Lease' }, h('span', {}, remaining, h('span', { class: 'bar', 'aria-hidden': 'true' }, fill))),
       h('td', { 'data-label': 'State' }, state),
       h('td', { 'data-label': 'Actions' }, h('span', { class: 'actions' }, toggle, remove)),
