@@ -2362,7 +2362,7 @@ mod tests {
         );
         let fresh = leased(&reg, 1_000, &[]);
         assert_eq!(reg.follow_up(&fresh), Some(update.clone()));
-        let warned = leased(&reg, 1_000, &[update.clone()]);
+        let warned = leased(&reg, 1_000, std::slice::from_ref(&update));
         reg.applied(&warned);
         // A check moves it later on the same instance: not undone.
         let moved = leased(
