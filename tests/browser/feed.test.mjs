@@ -114,7 +114,7 @@ const saved = {};
 function fakeFetch(path) {
   requests.push(`GET ${path}`);
   const answer = () => {
-    const name = decodeURIComponent(/^\/v1\/services\/([^?]+)\?consistent$/.exec(path)?.[1] ?? '');
+    const name = decodeURIComponent(/^\/v1\/services\/([^?]+)\?consistent&all$/.exec(path)?.[1] ?? '');
     const service = registry.get(name) ?? { index: 1, instances: [] };
     return new Response(JSON.stringify({ service: name, instances: service.instances }), {
       headers: { 'x-vasco-index': String(service.index), 'x-vasco-now': '1000', 'content-type': 'application/json' },
@@ -181,7 +181,7 @@ describe('Feed', () => {
   test('loads each catalog service once, applies changes meanwhile by index, then reads nothing', async () => {
     registry.set('api', { index: 4, instances: [inst('1.0.0', 'a')] });
     registry.set('web', { index: 9, instances: [{ ...inst('1.0.0', 'w'), service: 'web' }] });
-    held.set('/v1/services/api?consistent', null);
+    held.set('/v1/services/api?consistent&all', null);
     const { feed, last } = makeFeed();
     feed.start();
     const socket = FakeSocket.all[0];
@@ -193,10 +193,10 @@ describe('Feed', () => {
     registry.get('api').instances.push(inst('1.0.0', 'b'));
     socket.push({ type: 'change', service: 'api', index: 4, added: [inst('1.0.0', 'stale')] });
     socket.push({ type: 'change', service: 'api', index: 5, added: [inst('1.0.0', 'b')] });
-    held.get('/v1/services/api?consistent')();
+    held.get('/v1/services/api?consistent&all')();
     await settle();
     assert.equal(last(), '1.0.0/a 1.0.0/b 1.0.0/w');
-    assert.deepEqual(requests.sort(), ['GET /v1/services/api?consistent', 'GET /v1/services/web?consistent']);
+    assert.deepEqual(requests.sort(), ['GET /v1/services/api?consistent&all', 'GET /v1/services/web?consistent&all']);
 
     // Steady state: each change is applied from the message alone.
     requests = [];
@@ -218,13 +218,13 @@ describe('Feed', () => {
     requests = [];
     // 4 overtakes 3: the service is read (at 4), and 3, arriving late, changes nothing.
     registry.set('api', { index: 4, instances: [inst('1.0.0', 'a'), inst('1.0.0', 'b'), inst('1.0.0', 'c')] });
-    held.set('/v1/services/api?consistent', null);
+    held.set('/v1/services/api?consistent&all', null);
     socket.push({ type: 'change', service: 'api', index: 4, added: [inst('1.0.0', 'c')] });
     socket.push({ type: 'change', service: 'api', index: 3, added: [inst('1.0.0', 'b')] });
     await settle();
-    held.get('/v1/services/api?consistent')();
+    held.get('/v1/services/api?consistent&all')();
     await settle();
-    assert.deepEqual(requests, ['GET /v1/services/api?consistent']);
+    assert.deepEqual(requests, ['GET /v1/services/api?consistent&all']);
     assert.equal(last(), '1.0.0/a 1.0.0/b 1.0.0/c');
     socket.push({ type: 'change', service: 'api', index: 5, removed: [{ service: 'api', version: '1.0.0', id: 'b' }] });
     await settle();

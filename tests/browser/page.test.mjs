@@ -69,6 +69,7 @@ async function write(method, path, body, expected) {
 }
 
 const put = (name, version, id, body) => write('PUT', `/v1/services/${name}/${version}/instances/${id}`, body, 200);
+const setStatus = (name, version, id, body) => write('PUT', `/v1/services/${name}/${version}/instances/${id}/status`, body, 200);
 const del = (name, version, id) => write('DELETE', `/v1/services/${name}/${version}/instances/${id}`, undefined, 204);
 
 /** Runs `task` over `items`, `limit` at a time. */
@@ -126,6 +127,24 @@ function chartCounts(page, strategy) {
 }
 
 const sum = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/**
+ * Submits the resolve box until the line of `name` matches `pattern`: `POST /v1/resolve` reads
+ * the KV snapshot, which a change reaches within about a second (writes are coalesced to one a
+ * second). Polls against a deadline.
+ */
+async function resolveUntil(page, name, pattern, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    await page.locator('#resolve-form button[type="submit"]').click();
+    await page.waitForFunction(() => document.querySelector('#resolve-output')?.getAttribute('aria-busy') !== 'true');
+    const line = page.locator(`.resolved-list li[data-name="${name}"]`);
+    const text = (await line.count()) ? await line.textContent() : '';
+    if (pattern.test(text)) return;
+    assert.ok(Date.now() < deadline, `the resolve box never matched ${pattern} (last: ${text})`);
+    await page.waitForTimeout(100);
+  }
+}
 
 async function noHorizontalScroll(page, label) {
   const { scroll, client } = await page.evaluate(() => ({
@@ -232,7 +251,7 @@ test('live view follows the change feed: changes need no reload and no request; 
       // Loaded once: the catalog from the feed, then each service from its object, no KV.
       await row(page, 'feedy@1.0.0', 'f0').waitFor();
       assert.deepEqual(sockets, ['/v1/watch']);
-      assert.ok(requests.includes('GET /v1/services/feedy?consistent'), requests.join(', '));
+      assert.ok(requests.includes('GET /v1/services/feedy?consistent&all'), requests.join(', '));
       assert.ok(!requests.includes('GET /v1/instances'), 'no /v1/instances with a feed');
       assert.equal(kvOps.reduce((a, b) => a + b, 0), 0, 'loading cost no KV operation');
 
@@ -404,7 +423,10 @@ test('resolve box: the registry answer, and the instance each strategy of the wa
     await page.locator('#resolve-problem', { hasText: 'is not a service name' }).waitFor();
     assert.equal(await page.locator('#resolve-input').getAttribute('aria-invalid'), 'true');
 
-    // The README screenshot of the live view: groups, countdowns and a resolved box.
+    // The README screenshot of the live view: groups, countdowns, a status badge (the old
+    // version drained) and a resolved box.
+    await setStatus('pay', '3.0.0', 'p0', { status: 'maintenance', reason: 'drained before removal' });
+    await row(page, 'pay@3.0.0', 'p0').locator('.badge', { hasText: 'maintenance' }).waitFor();
     await page.locator('#resolve-input').fill('pay@^3, auth@1.0.0, db@^1');
     await page.locator('#resolve-input').press('Enter');
     await page.locator('#resolve-picks').waitFor();
@@ -412,6 +434,74 @@ test('resolve box: the registry answer, and the instance each strategy of the wa
     await page.locator('#resolve-input').blur();
     await screenshot(page, 'live', { fullPage: true, doc: true });
   });
+});
+
+test('live view: a status set through the API shows as a badge on the feed; the resolve box skips it', async () => {
+  await Promise.all([
+    put('stat', '1.0.0', 's1', { url: '10.6.0.1:80', ttl: 120 }),
+    put('stat', '1.0.0', 's2', { url: '10.6.0.2:80', ttl: 120 }),
+  ]);
+  const requests = [];
+  await withPage(
+    {
+      setup: async (page) => {
+        page.on('request', (request) => {
+          const url = new URL(request.url());
+          if (url.pathname.startsWith('/v1/')) requests.push(`${request.method()} ${url.pathname}${url.search}`);
+        });
+      },
+    },
+    async (page) => {
+      const s1 = row(page, 'stat@1.0.0', 's1');
+      const s2 = row(page, 'stat@1.0.0', 's2');
+      await s2.waitFor();
+      assert.equal(await s1.locator('.badge').textContent(), 'passing');
+      assert.equal(await s1.getAttribute('data-status'), 'passing');
+      await s1.evaluate((el) => {
+        el.dataset.marked = 'yes';
+      });
+
+      // Maintenance, set through the API: the badge and the reason change through the feed,
+      // with no request, and the row is greyed out of rotation (the core's rule).
+      requests.length = 0;
+      await setStatus('stat', '1.0.0', 's1', { status: 'maintenance', reason: 'deploy', by: 'ci' });
+      await s1.locator('.badge', { hasText: 'maintenance' }).waitFor();
+      assert.equal(await s1.locator('.reason').textContent(), 'deploy');
+      await page.waitForFunction(() => document.querySelector('#live-groups tr[data-id="s1"]')?.classList.contains('out'));
+      assert.match(await s1.locator('.health').textContent(), /out of rotation/);
+      assert.equal(await s1.getAttribute('data-marked'), 'yes', 'the same row, updated in place');
+      assert.doesNotMatch((await s2.getAttribute('class')) ?? '', /\bout\b/);
+      assert.match(await page.locator('#live-announcer').textContent(), /Status: stat@1\.0\.0 s1 maintenance \(deploy\)/);
+      assert.deepEqual(requests, [], 'the change came on the feed');
+      await screenshot(page.locator('#live-groups section.group[data-key="stat@1.0.0"]'), 'live-status');
+
+      // The resolve box: the registry resolves s2 only, and every strategy of the core picks it.
+      const picks = () =>
+        page.$$eval('#resolve-picks td[data-name="stat"]', (cells) => cells.map((td) => td.querySelector('.picked')?.textContent));
+      await page.locator('#resolve-input').fill('stat@^1');
+      await resolveUntil(page, 'stat', /1 instance:/);
+      assert.equal(await page.locator('.resolved-list li[data-name="stat"]').textContent(), 'stat@^1 → 1.0.0 (1 instance: s2 10.6.0.2:80)');
+      assert.deepEqual(await picks(), ['s2', 's2', 's2', 's2', 's2', 's2']);
+
+      // s1 passing again and s2 warning: both resolve, and the core picks the passing one.
+      await setStatus('stat', '1.0.0', 's1', { status: 'passing' });
+      await setStatus('stat', '1.0.0', 's2', { status: 'warning', reason: 'slow' });
+      await s2.locator('.badge', { hasText: 'warning' }).waitFor();
+      await s1.locator('.badge', { hasText: 'passing' }).waitFor();
+      await page.waitForFunction(() => !document.querySelector('#live-groups tr[data-id="s1"]')?.classList.contains('out'));
+      assert.doesNotMatch((await s2.getAttribute('class')) ?? '', /\bout\b/, 'warning is in rotation');
+      await resolveUntil(page, 'stat', /2 instances/);
+      assert.match(await page.locator('.resolved-list li[data-name="stat"]').textContent(), /s2 10\.6\.0\.2:80 \[warning\]/);
+      assert.deepEqual(await picks(), ['s1', 's1', 's1', 's1', 's1', 's1'], 'warning only when no passing one is left');
+
+      // A failed check result (not a status set) is critical too, with its note.
+      await setStatus('stat', '1.0.0', 's2', { check: { status: 'critical', note: 'db down' } });
+      await s2.locator('.badge', { hasText: 'critical' }).waitFor();
+      assert.equal(await s2.locator('.reason').textContent(), 'db down');
+      await page.waitForFunction(() => document.querySelector('#live-groups tr[data-id="s2"]')?.classList.contains('out'));
+    },
+  );
+  await Promise.all([del('stat', '1.0.0', 's1'), del('stat', '1.0.0', 's2')]);
 });
 
 test('live view with hundreds of instances: rendered incrementally, no rebuild on each change', async () => {
@@ -737,7 +827,61 @@ test('simulator: the wasm core picks, moves keys and expires leases on the page 
     await page.locator('#sim-move-target').selectOption('d');
     await page.getByRole('button', { name: 'Measure its removal' }).click();
     await moves.locator('.moves-result', { hasText: 'If removed: d' }).waitFor();
+    // e drained: the charts are drawn again and e gets no pick.
+    await page.getByLabel('Status of e').selectOption('maintenance');
+    await page.locator('#sim-charts [data-strategy="weighted"] li[data-id="e"][data-count="0"]').waitFor();
+    assert.deepEqual(await chartCounts(page, 'weighted'), { a: 333, d: 667, e: 0 });
     await screenshot(page, 'simulator', { fullPage: true, doc: true });
+  });
+});
+
+test('simulator: a status set takes an instance out of the core\'s picks', async () => {
+  await withPage({ hash: '#simulator' }, async (page) => {
+    await page.locator('#sim-body').waitFor({ state: 'visible' });
+    await page.locator('#sim-play').click();
+    // a and b weigh 1, c weighs 2.
+    await page.locator('#sim-n').fill('300');
+    await page.locator('#sim-fire').click();
+    await page.locator('#sim-charts [data-strategy="round-robin"]').waitFor();
+    assert.deepEqual(await chartCounts(page, 'round-robin'), { a: 100, b: 100, c: 100 });
+    assert.deepEqual(await chartCounts(page, 'weighted'), { a: 75, b: 75, c: 150 });
+    const status = page.getByLabel('Status of b');
+    assert.deepEqual(await status.locator('option').allTextContents(), ['passing', 'warning', 'critical', 'maintenance']);
+
+    // Maintenance: still registered (its row stays, greyed), never picked; charts drawn again.
+    await status.selectOption('maintenance');
+    await page.locator('#sim-log li', { hasText: 'b: status set to maintenance (out of rotation)' }).waitFor();
+    await page.locator('#sim-picks-summary', { hasText: 'drawn again' }).waitFor();
+    const b = page.locator('#sim-rows tr[data-id="b"]');
+    assert.match((await b.getAttribute('class')) ?? '', /\bout\b/);
+    assert.equal(await b.locator('.state').textContent(), 'running');
+    for (const strategy of ['random', 'round-robin', 'weighted', 'least-request', 'maglev', 'ring', 'zone']) {
+      const counts = await chartCounts(page, strategy);
+      assert.equal(counts.b, 0, `${strategy} never picks b in maintenance`);
+      assert.equal(sum(counts), 300, strategy);
+    }
+    assert.deepEqual(await chartCounts(page, 'round-robin'), { a: 150, b: 0, c: 150 });
+    assert.equal(await page.locator('#sim-charts [data-strategy="round-robin"] li[data-id="b"] .badge').textContent(), 'maintenance');
+    assert.match(await page.locator('#sim-picks-summary').textContent(), /1 instance out of rotation, never picked/);
+
+    // Warning: picked only when no passing instance is left.
+    await status.selectOption('warning');
+    await page.locator('#sim-log li', { hasText: 'b: status set to warning' }).first().waitFor();
+    await page.waitForFunction(() => !document.querySelector('#sim-rows tr[data-id="b"]').classList.contains('out'));
+    assert.deepEqual(await chartCounts(page, 'round-robin'), { a: 150, b: 0, c: 150 });
+    await page.getByLabel('Status of a').selectOption('critical');
+    await page.getByLabel('Status of c').selectOption('maintenance');
+    await page.locator('#sim-charts [data-strategy="round-robin"] li[data-id="b"][data-count="300"]').waitFor();
+    assert.deepEqual(await chartCounts(page, 'weighted'), { a: 0, b: 300, c: 0 });
+
+    // Every one back to passing: the first counts again. Statuses survive heartbeats.
+    for (const id of ['a', 'b', 'c']) await page.getByLabel(`Status of ${id}`).selectOption('passing');
+    await page.getByRole('button', { name: '+30 s' }).click();
+    assert.deepEqual(await chartCounts(page, 'round-robin'), { a: 100, b: 100, c: 100 });
+    await page.getByLabel('Status of c').selectOption('maintenance');
+    await page.getByRole('button', { name: '+30 s' }).click();
+    assert.equal(await page.getByLabel('Status of c').inputValue(), 'maintenance');
+    assert.deepEqual(await chartCounts(page, 'round-robin'), { a: 150, b: 150, c: 0 });
   });
 });
 

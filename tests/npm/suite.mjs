@@ -463,6 +463,41 @@ export function defineSuite(mode) {
     }
   });
 
+  test(`${prefix} health status: setStatus, a health check and drain() decide picks and lookups`, async () => {
+    const name = unique('health');
+    let healthy = true;
+    const a = await client.register({ name, version: '1.0.0', url: '127.0.0.1:6901', ttl: 3, healthCheck: () => healthy });
+    const b = await client.register({ name, version: '1.0.0', url: '127.0.0.1:6902', ttl: 3 });
+    const picked = async (n = 20) => {
+      const urls = new Set();
+      for (let i = 0; i < n; i += 1) urls.add((await client.pick(name, { strategy: 'round-robin' })).url);
+      return [...urls].sort();
+    };
+    await waitFor(async () => (await picked()).length === 2, { message: 'both picked' });
+    await a.setStatus('maintenance', 'deploy');
+    await waitFor(async () => (await picked()).join() === b.url, { message: 'a out of picks' });
+    assert.deepEqual((await client.instances(name)).map((i) => i.url), [b.url]);
+    assert.deepEqual((await client.instances(name, { all: true })).map((i) => [i.url, i.status, i.reason ?? null]), [
+      [a.url, 'maintenance', 'deploy'],
+      [b.url, 'passing', null],
+    ]);
+    await a.setStatus('passing');
+    await waitFor(async () => (await picked()).length === 2, { message: 'a back' });
+
+    // The check fails: critical at the next beat (every ttl/3), with its note; then passing.
+    healthy = false;
+    await waitFor(() => a.status === 'critical', { timeout: 5000, message: 'a critical' });
+    assert.equal(a.instance.reason, 'the health check returned false');
+    await waitFor(async () => (await picked()).join() === b.url, { message: 'a out of picks after its check failed' });
+    healthy = true;
+    await waitFor(() => a.status === 'passing', { timeout: 5000, message: 'a passing again' });
+
+    await b.drain({ timeout: 100 });
+    assert.equal(b.active, false);
+    assert.deepEqual(await mode.ids(name), [a.id]);
+    await a.deregister();
+  });
+
   test(`${prefix} reportFailure ejects an instance from picks`, async () => {
     const name = unique('flaky');
     const regs = [];

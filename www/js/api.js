@@ -81,7 +81,10 @@ export async function request(path, options = {}) {
   };
 }
 
-/** `GET /v1/instances`: `{instances: [...]}`, every live instance, by service, newest version first. */
+/**
+ * `GET /v1/instances`: `{instances: [...]}`, every live instance (whatever its health status),
+ * by service, newest version first.
+ */
 export function instances(options) {
   return request('/v1/instances', options);
 }
@@ -89,12 +92,14 @@ export function instances(options) {
 /**
  * `GET /v1/services/{name}`: `{service, instances}`, the service's live instances, newest
  * version first, then by id. With `consistent`, from the service's object (current, with its
- * index; no KV operation).
+ * index; no KV operation); with `all`, every leased instance, critical and maintenance ones
+ * included (by default the registry lists passing and warning ones).
  * @param {string} name
- * @param {{token?: string, signal?: AbortSignal, consistent?: boolean}} [options]
+ * @param {{token?: string, signal?: AbortSignal, consistent?: boolean, all?: boolean}} [options]
  */
 export function service(name, options = {}) {
-  return request(`/v1/services/${encodeURIComponent(name)}${options.consistent ? '?consistent' : ''}`, options);
+  const flags = [options.consistent && 'consistent', options.all && 'all'].filter(Boolean);
+  return request(`/v1/services/${encodeURIComponent(name)}${flags.length ? `?${flags.join('&')}` : ''}`, options);
 }
 
 /** `POST /v1/resolve` with `{dependencies: {name: range}}`. */

@@ -128,6 +128,33 @@ export class Core {
     return this.wasm.serviceName(name);
   }
 
+  /** The health statuses, best first (the core's names). */
+  statuses() {
+    return this.wasm.statuses();
+  }
+
+  /**
+   * Whether selection may ever pick an instance in `status` (the core's rule: passing and
+   * warning yes, critical and maintenance never); false for an unknown status.
+   * @param {string} status
+   */
+  selectable(status) {
+    try {
+      return this.wasm.statusSelectable(status);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The instances a pick over `instances` (any statuses) chooses among, the core's rule: those
+   * of the newest version with a passing or warning instance, every status of it included.
+   * @param {any[]} instances
+   */
+  pickPool(instances) {
+    return this.wasm.pickPool(instances);
+  }
+
   /** How often a client renews a lease of `ttlMs`: less left than this means a beat is late. */
   heartbeatPeriod(ttlMs) {
     return this.wasm.heartbeatPeriod(ttlMs);

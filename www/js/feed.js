@@ -282,9 +282,13 @@ export class Feed {
     }
   }
 
-  /** One service, fresh from its object: `{index, instances}`. */
+  /**
+   * One service, fresh from its object: `{index, instances}`, every leased instance (the page
+   * shows critical and maintenance ones too, marked out of rotation; the feed sends their
+   * changes as it sends any other).
+   */
   async read(name) {
-    const answer = await api.service(name, { token: this.options.token(), consistent: true });
+    const answer = await api.service(name, { token: this.options.token(), consistent: true, all: true });
     this.options.clock.observe(answer.sentAt, answer.receivedAt, answer.date, answer.now);
     const instances = Array.isArray(answer.body?.instances) ? answer.body.instances : [];
     return { index: Number(answer.index) || 0, instances };

@@ -23,15 +23,24 @@ const RETRY_WITHOUT_CORE_MS = 5000;
  */
 const RENEWED = 'renewed';
 
+/**
+ * The core's rules the rows use, once it has loaded (null before).
+ * @typedef {{heartbeatPeriod(ttlMs: number): number | null, selectable(status: string): boolean | null}} Rules
+ */
+
 /** One row of an instance table. */
 class Row {
   /**
    * @param {any} instance
-   * @param {{heartbeatPeriod(ttlMs: number): number | null}} leases the core's lease rules
+   * @param {Rules} leases the core's lease and selection rules
    */
   constructor(instance, leases) {
     this.id = instance.id;
     this.leases = leases;
+    /** The health status and reason shown; whether it is out of rotation (null: not known yet). */
+    this.health = '';
+    this.out = null;
+    this.statusCell = h('td', { class: 'health', 'data-label': 'Status' });
     /** Less time left than this means a heartbeat is late (the core's period; null until known). */
     this.period = null;
     this.remaining = h('span', { class: 'remaining' });
@@ -45,6 +54,7 @@ class Row {
       'tr',
       { 'data-id': instance.id },
       h('th', { scope: 'row', class: 'id', 'data-label': 'Instance' }, instance.id),
+      this.statusCell,
       this.url,
       this.zone,
       this.weight,
@@ -64,8 +74,12 @@ class Row {
     this.update(instance);
   }
 
-  /** Applies a fresh copy of the instance; only changed cells are written. */
+  /**
+   * Applies a fresh copy of the instance; only changed cells are written. Returns the new
+   * health status (with its reason) when it changed, else null.
+   */
   update(instance) {
+    const moved = this.updateHealth(instance);
     this.expiresAt = Number(instance.expires_at);
     const ttlMs = Math.max(1, Number(instance.ttl_ms) || 1);
     if (ttlMs !== this.ttlMs) this.period = null;
@@ -73,7 +87,7 @@ class Row {
     const tags = Array.isArray(instance.tags) ? instance.tags : [];
     const meta = instance.meta && typeof instance.meta === 'object' ? Object.entries(instance.meta) : [];
     const signature = JSON.stringify([instance.url, instance.zone, instance.weight, tags, meta]);
-    if (signature === this.signature) return;
+    if (signature === this.signature) return moved;
     this.signature = signature;
     setText(this.url, String(instance.url));
     setText(this.zone, instance.zone ?? '—');
@@ -87,10 +101,42 @@ class Row {
         ? h('span', {}, ...meta.map(([key, value]) => h('span', { class: 'tag meta-entry', 'data-key': key }, `${key}=${value}`)))
         : '—',
     );
+    return moved;
+  }
+
+  /** The status badge and reason; returns `status (reason)` when they changed, else null. */
+  updateHealth(instance) {
+    const status = String(instance.status ?? 'passing');
+    const reason = instance.reason ? String(instance.reason) : '';
+    const health = reason ? `${status} (${reason})` : status;
+    if (health === this.health) return null;
+    const first = this.health === '';
+    this.health = health;
+    this.status = status;
+    this.el.dataset.status = status;
+    this.badge = h('span', { class: `badge badge-${status}` }, status);
+    this.statusCell.replaceChildren(this.badge, reason ? h('span', { class: 'reason' }, reason) : '');
+    this.out = null;
+    this.markRotation();
+    return first ? null : health;
+  }
+
+  /**
+   * Greys the row out when selection never picks its status (the core's rule; decided once the
+   * core has loaded, by the next tick if not yet).
+   */
+  markRotation() {
+    if (this.out !== null) return;
+    const selectable = this.leases.selectable(this.status);
+    if (selectable === null) return;
+    this.out = !selectable;
+    this.el.classList.toggle('out', this.out);
+    if (this.out) this.statusCell.append(h('span', { class: 'rotation' }, 'out of rotation'));
   }
 
   /** Updates the countdown for the server time `now`. */
   tick(now) {
+    this.markRotation();
     const left = this.expiresAt - now;
     const text = formatRemaining(left);
     if (this.period === null) this.period = this.leases.heartbeatPeriod(this.ttlMs);
@@ -149,6 +195,7 @@ class Group {
               'tr',
               {},
               h('th', { scope: 'col' }, 'Instance'),
+              h('th', { scope: 'col' }, 'Status'),
               h('th', { scope: 'col' }, 'URL'),
               h('th', { scope: 'col' }, 'Zone'),
               h('th', { scope: 'col', class: 'num' }, 'Weight'),
@@ -165,18 +212,21 @@ class Group {
 
   /**
    * Brings the rows in line with `instances` (in display order).
-   * @returns {{added: string[], removed: string[]}}
+   * @returns {{added: string[], removed: string[], moved: string[]}} `moved`: `id status (reason)`
+   *   of each row whose health status changed
    */
   sync(instances) {
     const added = [];
     const removed = [];
+    const moved = [];
     const seen = new Set();
     const ordered = [];
     for (const instance of instances) {
       seen.add(instance.id);
       let row = this.rows.get(instance.id);
       if (row) {
-        row.update(instance);
+        const health = row.update(instance);
+        if (health) moved.push(`${instance.id} ${health}`);
       } else {
         row = new Row(instance, this.leases);
         this.rows.set(instance.id, row);
@@ -193,7 +243,7 @@ class Group {
     }
     syncOrder(this.tbody, ordered);
     setText(this.count, plural(this.rows.size, 'instance'));
-    return { added, removed };
+    return { added, removed, moved };
   }
 
   tick(now) {
@@ -220,8 +270,11 @@ export class LiveView {
       },
       () => {},
     );
-    /** The core's lease rules, once it has loaded. */
-    this.leases = { heartbeatPeriod: (ttlMs) => this.core?.heartbeatPeriod(ttlMs) ?? null };
+    /** The core's lease and selection rules, once it has loaded. */
+    this.leases = {
+      heartbeatPeriod: (ttlMs) => this.core?.heartbeatPeriod(ttlMs) ?? null,
+      selectable: (status) => (this.core ? this.core.selectable(status) : null),
+    };
     /** The core's retry backoff, made on the first failure. */
     this.backoff = null;
     this.clock = new ServerClock();
@@ -397,6 +450,7 @@ export class LiveView {
 
     const added = [];
     const removed = [];
+    const moved = [];
     const ordered = [];
     for (const [key, entry] of wanted) {
       let group = this.groups.get(key);
@@ -407,6 +461,7 @@ export class LiveView {
       const change = group.sync(entry.list);
       for (const id of change.added) added.push(`${key} ${id}`);
       for (const id of change.removed) removed.push(`${key} ${id}`);
+      for (const what of change.moved) moved.push(`${key} ${what}`);
       ordered.push(group.el);
     }
     for (const [key, group] of this.groups) {
@@ -428,7 +483,7 @@ export class LiveView {
     );
     setText(ui.status, 'Connected');
     ui.status.dataset.state = 'ok';
-    if (this.loaded) announce(ui.announcer, describeChanges(added, removed));
+    if (this.loaded) announce(ui.announcer, describeChanges(added, removed, moved));
     this.loaded = true;
   }
 
@@ -446,8 +501,10 @@ export class LiveView {
 }
 
 /** A short sentence for screen readers about what one update changed. */
-function describeChanges(added, removed) {
+function describeChanges(added, removed, moved) {
   const parts = [];
+  if (moved.length > 0 && moved.length <= 3) parts.push(`Status: ${moved.join(', ')}.`);
+  else if (moved.length > 3) parts.push(`${plural(moved.length, 'instance')} changed status.`);
   if (added.length > 0 && added.length <= 3) parts.push(`Registered: ${added.join(', ')}.`);
   else if (added.length > 3) parts.push(`${plural(added.length, 'instance')} registered.`);
   if (removed.length > 0 && removed.length <= 3) parts.push(`Gone: ${removed.join(', ')}.`);

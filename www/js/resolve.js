@@ -90,7 +90,7 @@ export class ResolveBox {
       const instances = entry.instances ?? [];
       const detail = entry.mock
         ? ` mocked to ${entry.mock}`
-        : ` → ${entry.version} (${plural(instances.length, 'instance')}: ${instances.map((i) => `${i.id} ${i.url}`).join(', ')})`;
+        : ` → ${entry.version} (${plural(instances.length, 'instance')}: ${instances.map((i) => `${i.id} ${i.url}${i.status && i.status !== 'passing' ? ` [${i.status}]` : ''}`).join(', ')})`;
       list.append(h('li', { 'data-name': name }, h('code', {}, asked(name)), detail));
     }
 
@@ -130,7 +130,8 @@ export class ResolveBox {
       body.append(h('tr', { 'data-strategy': mode.id }, h('th', { scope: 'row' }, mode.label), ...cells));
     }
     const note = `One pick per strategy by the wasm core. Consistent hashing hashes the key “${key}”; ` +
-      (zone ? `zone preference prefers “${zone}”.` : 'zone preference needs a local zone.');
+      (zone ? `zone preference prefers “${zone}”.` : 'zone preference needs a local zone.') +
+      ' Critical and maintenance instances are not resolved and never picked; warning ones only when no passing one is left.';
     return h(
       'div',
       { class: 'picks-block' },

@@ -1,7 +1,9 @@
 // The simulator: the core's in-memory registry and selector (wasm) on a clock this page owns.
 // Instances heartbeat while running; a killed one stops beating and its lease lapses in the
-// core at `expires_at`. Time only moves when the page moves it (playing, or the +N s buttons),
-// and every call into the core gets that simulated `now`.
+// core at `expires_at`. Each instance's health status can be set (the core's status set, as
+// `PUT .../status`); the charts show the core's selector leaving critical and maintenance
+// instances out. Time only moves when the page moves it (playing, or the +N s buttons), and
+// every call into the core gets that simulated `now`.
 
 import { PICK_MODES } from './core.js';
 import { h, setText, syncOrder } from './dom.js';
@@ -38,6 +40,8 @@ class Node {
     this.nextBeat = firstBeat;
     this.expiresAt = 0;
     this.killedAt = 0;
+    /** Its health status, as the core last said. */
+    this.status = 'passing';
     this.row = null;
   }
 
@@ -292,8 +296,22 @@ export class Simulator {
     this.syncLive();
   }
 
+  /** Every live instance, whatever its health status (the table shows them all). */
   syncLive() {
-    this.live = this.registry.instances(SERVICE, undefined, {}, this.now);
+    this.live = this.registry.instances(SERVICE, undefined, { all: true }, this.now);
+  }
+
+  /** Sets an instance's health status in the core (a status set, at once). */
+  setStatus(node, select) {
+    const status = select.value;
+    try {
+      const instance = this.registry.setStatus(SERVICE, node.version, node.id, { status, by: 'simulator' }, this.now);
+      node.expiresAt = instance.expires_at;
+      this.log(`${node.id}: status set to ${status}${this.core.selectable(status) ? '' : ' (out of rotation)'}`);
+    } catch (err) {
+      this.log(`${node.id}: status refused: ${coreMessage(err)}`);
+    }
+    this.render();
   }
 
   kill(node) {
@@ -341,9 +359,9 @@ export class Simulator {
     this.render();
   }
 
-  /** What the charts and the movement panel depend on: each live instance's id, version, weight, zone. */
+  /** What the charts and the movement panel depend on: each live instance's id, version, weight, zone, status. */
   liveSignature() {
-    return JSON.stringify(this.live.map((i) => [i.id, i.version, i.weight, i.zone ?? null]));
+    return JSON.stringify(this.live.map((i) => [i.id, i.version, i.weight, i.zone ?? null, i.status]));
   }
 
   render() {
@@ -365,6 +383,7 @@ export class Simulator {
       const node = this.nodes.get(instance.id);
       if (!node) continue;
       node.expiresAt = instance.expires_at;
+      node.status = instance.status;
       if (!node.row) node.row = this.makeRow(node);
       this.updateRow(node);
       ordered.push(node.row.el);
@@ -392,6 +411,13 @@ export class Simulator {
     toggle.addEventListener('click', () => (node.running ? this.kill(node) : this.revive(node)));
     const remove = h('button', { type: 'button', class: 'small', 'aria-label': `Remove ${node.id}` }, 'Remove');
     remove.addEventListener('click', () => this.remove(node));
+    const status = h(
+      'select',
+      { 'aria-label': `Status of ${node.id}`, class: 'status-select' },
+      ...this.core.statuses().map((name) => h('option', { value: name }, name)),
+    );
+    status.value = node.status ?? 'passing';
+    status.addEventListener('change', () => this.setStatus(node, status));
     const remaining = h('span', { class: 'remaining' });
     const fill = h('span', { class: 'fill' });
     const state = h('span', { class: 'state' });
@@ -402,11 +428,12 @@ export class Simulator {
       h('td', { 'data-label': 'Version' }, node.version),
       h('td', { 'data-label': 'Weight' }, weight),
       h('td', { 'data-label': 'Zone' }, zone),
+      h('td', { class: 'health', 'data-label': 'Status' }, status),
       h('td', { class: 'lease', 'data-label': 'Lease' }, h('span', {}, remaining, h('span', { class: 'bar', 'aria-hidden': 'true' }, fill))),
       h('td', { 'data-label': 'State' }, state),
       h('td', { 'data-label': 'Actions' }, h('span', { class: 'actions' }, toggle, remove)),
     );
-    return { el, weight, zone, toggle, remaining, fill, state, shown: '' };
+    return { el, weight, zone, status, toggle, remaining, fill, state, shown: '', health: '' };
   }
 
   updateRow(node) {
@@ -416,6 +443,14 @@ export class Simulator {
     row.fill.style.transform = `scaleX(${Math.min(1, Math.max(0, left / (node.ttl * 1000))).toFixed(3)})`;
     // Ending: less than one heartbeat period left (the core's period), so a beat is late.
     row.el.classList.toggle('ending', left < this.heartbeatPeriod(node.ttl));
+    const health = node.status ?? 'passing';
+    if (row.health !== health) {
+      row.health = health;
+      row.status.value = health;
+      row.el.dataset.status = health;
+      // Out of rotation: the core's selector never picks this status.
+      row.el.classList.toggle('out', !this.core.selectable(health));
+    }
     const state = node.running ? 'running' : 'killed';
     if (row.shown !== state) {
       row.shown = state;
@@ -451,8 +486,10 @@ export class Simulator {
     const { n, range, zone, seed } = settings;
     let instances;
     try {
-      // A range picks among its newest live version: the core's rule, as in findDependencies.
-      instances = this.core.wasm.newestVersion(this.registry.instances(SERVICE, range, {}, this.now));
+      // A range picks among its newest live version with an instance in rotation, every status
+      // of it shown: the core's rule, as in the npm client's pick (critical and maintenance
+      // instances get no pick from the core's selector, and show as zero).
+      instances = this.core.pickPool(this.registry.instances(SERVICE, range, { all: true }, this.now));
     } catch (err) {
       return setText(ui.picksProblem, `Version range: ${coreMessage(err)}`);
     }
@@ -465,16 +502,18 @@ export class Simulator {
     setText(ui.picksProblem, '');
     const started = performance.now();
     const charts = [];
+    const out = new Set(instances.filter((i) => !this.core.selectable(i.status)).map((i) => i.id));
     for (const mode of PICK_MODES) {
       if (mode.zone && !zone) continue;
       const counts = this.core.pickCounts(mode, instances, n, { zone, seed });
-      charts.push(chart(mode, instances, counts, n, zone));
+      charts.push(chart(mode, instances, counts, n, zone, out));
     }
     ui.charts.replaceChildren(...charts);
     const took = performance.now() - started;
     setText(
       ui.picksSummary,
       `${number.format(n)} picks with each of ${charts.length} strategies over ${plural(instances.length, 'instance')} at t = ${((this.now - this.start) / 1000).toFixed(1)} s, in ${took.toFixed(0)} ms` +
+        (out.size ? ` (${plural(out.size, 'instance')} out of rotation, never picked)` : '') +
         (redraw ? ', drawn again because the live instances changed.' : '.'),
     );
   }
@@ -536,8 +575,11 @@ const NOTES = {
   ring: 'keys key-0 … key-(n−1), weighted virtual nodes',
 };
 
-/** A bar chart of pick counts, with the numbers in the text (and in data attributes). */
-function chart(mode, instances, counts, n, zone) {
+/**
+ * A bar chart of pick counts, with the numbers in the text (and in data attributes); instances
+ * in `out` (out of rotation) are marked with their status.
+ */
+function chart(mode, instances, counts, n, zone, out) {
   const max = Math.max(1, ...counts);
   const note = mode.zone ? `weighted, local zone “${zone}”` : NOTES[mode.id];
   const titleId = `chart-${mode.id}`;
@@ -553,8 +595,8 @@ function chart(mode, instances, counts, n, zone) {
         fill.style.transform = `scaleX(${(counts[i] / max).toFixed(4)})`;
         return h(
           'li',
-          { 'data-id': instance.id, 'data-count': counts[i] },
-          h('span', { class: 'who' }, instance.id),
+          { 'data-id': instance.id, 'data-count': counts[i], 'data-status': instance.status, class: out.has(instance.id) ? 'out' : null },
+          h('span', { class: 'who' }, instance.id, instance.status === 'passing' ? '' : h('span', { class: `badge badge-${instance.status}` }, instance.status)),
           h('span', { class: 'track', 'aria-hidden': 'true' }, fill),
           h('span', { class: 'value' }, `${number.format(counts[i])} · ${percent(counts[i] / n)}`),
         );

@@ -248,6 +248,8 @@ impl StatusCounts {
 /// `SuccessBeforePassing`, `FailuresBeforeWarning`, `FailuresBeforeCritical`). Each is
 /// 1 to [`MAX_DAMPING`]; 1 means at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+// Flattened into `CheckState`, which leaves the defaults out of records: a field that is not
+// there is its default (the field-level `default` of a flattened struct is not applied).
 #[serde(default)]
 pub struct Damping {
     /// Consecutive passing results before the check becomes passing.
@@ -506,6 +508,39 @@ impl HealthUpdate {
                 "is required (passing, warning, critical or maintenance), or a check result",
             )),
         }
+    }
+
+    /// The wire form [`HealthUpdate::from_value`] reads back: a status set `{"status",
+    /// "reason"?, "by"?}`, a check result `{"check": {"status", "note"?}, "by"?}`, a resume
+    /// `{"maintenance": false, "by"?}`.
+    pub fn to_value(&self) -> Value {
+        let mut body = serde_json::Map::new();
+        let by = match self {
+            HealthUpdate::Set { status, reason, by } => {
+                body.insert("status".into(), Value::from(status.name()));
+                if let Some(reason) = reason {
+                    body.insert("reason".into(), Value::from(reason.as_str()));
+                }
+                by
+            }
+            HealthUpdate::Check { status, note, by } => {
+                let mut check = serde_json::Map::new();
+                check.insert("status".into(), Value::from(status.name()));
+                if let Some(note) = note {
+                    check.insert("note".into(), Value::from(note.as_str()));
+                }
+                body.insert("check".into(), Value::Object(check));
+                by
+            }
+            HealthUpdate::Resume { by } => {
+                body.insert("maintenance".into(), Value::Bool(false));
+                by
+            }
+        };
+        if let Some(by) = by {
+            body.insert("by".into(), Value::from(by.as_str()));
+        }
+        Value::Object(body)
     }
 
     /// The status this update names (`None` for [`HealthUpdate::Resume`]).
@@ -1001,6 +1036,24 @@ mod tests {
             HealthUpdate::from_json(&long).unwrap_err().code(),
             "invalid_reason"
         );
+    }
+
+    #[test]
+    fn updates_round_trip_through_their_wire_form() {
+        for update in [
+            HealthUpdate::Set {
+                status: Status::Maintenance,
+                reason: Some("deploy".into()),
+                by: Some("ci".into()),
+            },
+            HealthUpdate::check(Status::Critical, Some("db".into())),
+            HealthUpdate::Resume { by: None },
+        ] {
+            assert_eq!(
+                HealthUpdate::from_value(&update.to_value()).unwrap(),
+                update
+            );
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub use health::{Health, HealthUpdate, Status, StatusCounts, StatusFilter};
 pub use instance::{heartbeat_period_ms, parse_tags, Instance, InstanceKey, InstanceSpec, Millis};
 pub use name::{InstanceId, ServiceName};
 pub use registry::{Catalog, Change, Query, Registry};
-pub use resolve::{newest_version, Dependencies, Mocks, Resolution, Resolved};
+pub use resolve::{newest_version, pick_pool, Dependencies, Mocks, Resolution, Resolved};
 pub use retry::{heartbeat_delay_ms, Backoff};
 pub use rng::{Rng, SplitMix64};
 pub use service::{ChangeEvent, Outcome, ServiceLeases};

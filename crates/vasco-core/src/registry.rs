@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::query::{live_all, live_matching, Query};
 use crate::{
     error::{Error, Result},
-    health::{Status, StatusCounts},
+    health::{HealthUpdate, Status, StatusCounts},
     instance::{Instance, InstanceKey, InstanceSpec, Millis},
     name::{InstanceId, ServiceName},
     resolve::{self, Dependencies, Mocks, Resolution},
@@ -132,6 +132,33 @@ impl Registry {
         Ok(instance)
     }
 
+    /// Applies a health update (a status set or a check result, see [`crate::health`]) to a
+    /// live instance without renewing its lease. A change readers can see (status, reason,
+    /// by) is recorded as [`Change::Insert`] of the new record; a damped result that only
+    /// advances a counter is stored without one. Returns the record and whether it changed.
+    ///
+    /// Errors: `NotFound` when the instance is unknown or its lease has lapsed.
+    pub fn set_health(
+        &mut self,
+        key: &InstanceKey,
+        update: &HealthUpdate,
+        now: Millis,
+    ) -> Result<(&Instance, bool)> {
+        let slot = (key.version.clone(), key.id.clone());
+        let instance = self
+            .services
+            .get_mut(&key.service)
+            .and_then(|versions| versions.get_mut(&slot))
+            .filter(|instance| instance.is_live(now))
+            .ok_or_else(|| not_found(key))?;
+        let changed = instance.health.apply(update, now);
+        if changed {
+            self.changes
+                .push(Change::Insert(Box::new(instance.clone())));
+        }
+        Ok((instance, changed))
+    }
+
     /// Removes an instance. Unknown (or already lapsed) instances are `NotFound`.
     pub fn deregister(&mut self, key: &InstanceKey, now: Millis) -> Result<Instance> {
         let slot = (key.version.clone(), key.id.clone());
@@ -239,6 +266,49 @@ mod tests {
             .iter()
             .map(|i| alloc::format!("{}", i.key()))
             .collect()
+    }
+
+    #[test]
+    fn a_status_set_takes_an_instance_out_of_lookups_and_records_one_change() {
+        let mut r = Registry::new();
+        let a = key("api", "1.0.0", "a");
+        r.register(a.clone(), spec("h:1", 10_000), 0).unwrap();
+        r.register(key("api", "1.0.0", "b"), spec("h:2", 10_000), 0)
+            .unwrap();
+        r.take_changes();
+        let api = ServiceName::parse("api").unwrap();
+        let drain = HealthUpdate::set(Status::Maintenance, Some("deploy".into()));
+        let (instance, changed) = r.set_health(&a, &drain, 100).unwrap();
+        assert!(changed);
+        assert_eq!(instance.health.status, Status::Maintenance);
+        assert_eq!(instance.expires_at, 10_000, "a status set renews nothing");
+        assert_eq!(ids(&r.instances(&api, &Query::any(), 200)), ["api@1.0.0/b"]);
+        let all = Query {
+            statuses: crate::health::StatusFilter::ALL,
+            ..Query::any()
+        };
+        assert_eq!(r.instances(&api, &all, 200).len(), 2);
+        assert!(matches!(&r.take_changes()[..], [Change::Insert(i)] if i.id.as_str() == "a"));
+        // A repeat changes nothing and records nothing.
+        assert!(!r.set_health(&a, &drain, 200).unwrap().1);
+        assert!(r.take_changes().is_empty());
+        // A check result never ends maintenance; a set does.
+        let check = HealthUpdate::check(Status::Passing, None);
+        assert!(!r.set_health(&a, &check, 300).unwrap().1);
+        let back = HealthUpdate::set(Status::Passing, None);
+        assert!(r.set_health(&a, &back, 300).unwrap().1);
+        assert_eq!(r.instances(&api, &Query::any(), 300).len(), 2);
+        // A lapsed or unknown instance is not found.
+        assert_eq!(
+            r.set_health(&a, &drain, 10_000).unwrap_err().code(),
+            "not_found"
+        );
+        assert_eq!(
+            r.set_health(&key("api", "1.0.0", "zz"), &drain, 0)
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
     }
 
     #[test]

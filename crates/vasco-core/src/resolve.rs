@@ -4,6 +4,7 @@
 //! lists every missing name, so a service can start, register itself and keep retrying.
 
 use alloc::{collections::BTreeMap, string::String, vec::Vec};
+use core::borrow::Borrow;
 
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +160,28 @@ pub fn newest_version<T: core::borrow::Borrow<Instance>>(instances: &[T]) -> Vec
         .collect()
 }
 
+/// The instances a pick chooses among when `instances` may hold some that selection never
+/// picks (critical or in maintenance, listed by a lookup with `?all` or `?status=`): the
+/// instances of the newest version that has a selectable (passing or warning) instance, every
+/// status of that version included, so a chart or a selector sees them and the core's
+/// [`crate::select::Selector`] leaves them out. Without any selectable instance it is
+/// [`newest_version`] (and the selector picks nothing). For lists of selectable instances only
+/// (every default lookup) it is exactly [`newest_version`], the version resolution picks.
+pub fn pick_pool<T: core::borrow::Borrow<Instance>>(instances: &[T]) -> Vec<usize> {
+    let newest = instances
+        .iter()
+        .map(Borrow::borrow)
+        .filter(|i| i.health.status.is_selectable())
+        .map(|i| &i.version)
+        .max();
+    match newest {
+        Some(newest) => (0..instances.len())
+            .filter(|&i| instances[i].borrow().version == *newest)
+            .collect(),
+        None => newest_version(instances),
+    }
+}
+
 /// Resolves every dependency at once. Mocks win; otherwise the newest version with a live
 /// instance matching the requirement is chosen and all of its live instances returned.
 /// `lookup` yields the stored instances of one service (live or not; filtering happens here).
@@ -289,6 +312,60 @@ mod tests {
         let resolved = registry.resolve(&deps, &Mocks::default(), 5_000);
         assert_eq!(resolved.resolved["api"].urls(), picked, "resolve agrees");
         assert!(newest_version::<Instance>(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_pick_pool_is_the_newest_version_with_a_selectable_instance() {
+        use crate::health::{HealthUpdate, Status, StatusFilter};
+        let mut registry = registry();
+        let api = ServiceName::parse("api").unwrap();
+        let all = Query {
+            statuses: StatusFilter::ALL,
+            ..Query::version(VersionReq::parse("^2").unwrap())
+        };
+        // Default lookups hold selectable instances only: the pool is newest_version.
+        let live = registry.instances(&api, &Query::version(VersionReq::parse("^2").unwrap()), 0);
+        assert_eq!(pick_pool(&live), newest_version(&live));
+        // Both 2.1.0 instances in maintenance: the pool is 2.0.0, as resolution says.
+        for id in ["b", "c"] {
+            let key = InstanceKey {
+                service: api.clone(),
+                version: Version::parse("2.1.0").unwrap(),
+                id: InstanceId::parse(id).unwrap(),
+            };
+            registry
+                .set_health(&key, &HealthUpdate::set(Status::Maintenance, None), 0)
+                .unwrap();
+        }
+        let listed = registry.instances(&api, &all, 0);
+        let pool: Vec<&str> = pick_pool(&listed)
+            .into_iter()
+            .map(|i| listed[i].url.as_str())
+            .collect();
+        assert_eq!(pool, ["h:1"]);
+        let deps = Dependencies::parse([("api", "^2")]).unwrap();
+        assert_eq!(
+            registry.resolve(&deps, &Mocks::default(), 0).resolved["api"].urls(),
+            pool
+        );
+        // One 2.1.0 instance back: its version again, the one in maintenance included.
+        let b = InstanceKey {
+            service: api.clone(),
+            version: Version::parse("2.1.0").unwrap(),
+            id: InstanceId::parse("b").unwrap(),
+        };
+        registry
+            .set_health(&b, &HealthUpdate::set(Status::Warning, None), 0)
+            .unwrap();
+        let listed = registry.instances(&api, &all, 0);
+        let pool: Vec<&str> = pick_pool(&listed)
+            .into_iter()
+            .map(|i| listed[i].url.as_str())
+            .collect();
+        assert_eq!(pool, ["h:2", "h:3"]);
+        // Nothing selectable: the newest version, from which the selector picks nothing.
+        let only = [listed[1]];
+        assert_eq!(pick_pool(&only), [0]);
     }
 
     #[test]

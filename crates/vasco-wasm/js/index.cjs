@@ -106,11 +106,14 @@ function makeSend(timeoutMs) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Signals: on SIGINT/SIGTERM, registrations that asked for it are deregistered before the
-// process exits with the signal's default behaviour (unless the application has its own
-// handler, which then decides when to exit).
+// Signals: on SIGINT/SIGTERM, registrations that asked for it are drained (set to maintenance,
+// so consumers stop picking them at once, and kept renewing for their drainMs while requests
+// in flight finish) and deregistered before the process exits with the signal's default
+// behaviour (unless the application has its own handler, which then decides when to exit).
+// A second signal during the drain finds no handler of ours and ends the process at once.
 
 const SIGNALS = ['SIGINT', 'SIGTERM']
+/** How long deregistering may take after the drain before the process exits anyway. */
 const SIGNAL_DEADLINE_MS = 3000
 const signalled = new Set()
 let signalsInstalled = false
@@ -120,13 +123,20 @@ function onSignal(signal) {
   signalsInstalled = false
   const registrations = [...signalled]
   signalled.clear()
-  log('%s: deregistering %d instance(s)', signal, registrations.length)
-  const done = Promise.allSettled(registrations.map((r) => r.deregister()))
+  const drainMs = Math.max(0, ...registrations.map((r) => r.drainMs))
+  const done = (async () => {
+    if (drainMs > 0) {
+      log('%s: draining %d instance(s) for %d ms', signal, registrations.length, drainMs)
+      await Promise.allSettled(registrations.map((r) => r._hold(r.drainMs, 'shutdown')))
+    }
+    log('%s: deregistering %d instance(s)', signal, registrations.length)
+    await Promise.allSettled(registrations.map((r) => r.deregister()))
+  })()
   // Referenced: once the lease socket closes nothing else may keep Node running, and the
   // process must live to re-raise the signal (so it ends by the signal, as without us).
   let timer
   const deadline = new Promise((resolve) => {
-    timer = setTimeout(resolve, SIGNAL_DEADLINE_MS)
+    timer = setTimeout(resolve, drainMs + SIGNAL_DEADLINE_MS)
   })
   Promise.race([done, deadline]).then(() => {
     clearTimeout(timer)
@@ -171,8 +181,13 @@ class Registration extends EventEmitter {
   #keepAlive
   /** Codes already reported as a process warning (no 'error' listener); cleared on success. */
   #warned = new Set()
+  /** The application's health check, run before each beat (null: none). */
+  #healthCheck
+  /** Set once a drain began: health checks stop, the status stays maintenance. */
+  #holding = null
+  #drained = null
 
-  constructor(client, core, spec, handleSignals, leaseTimeoutMs, keepAlive = false) {
+  constructor(client, core, spec, handleSignals, leaseTimeoutMs, keepAlive = false, extras = {}) {
     super()
     // Over HTTP the lease is held on a WebSocket (HTTP PUT renewals as the fallback).
     if (leaseTimeoutMs) this.#lease = new SocketLease(core, spec, log, leaseTimeoutMs, () => this.#lost(), keepAlive)
@@ -197,6 +212,14 @@ class Registration extends EventEmitter {
     this.missing = []
     this.#handleSignals = handleSignals
     this.#keepAlive = keepAlive
+    this.#healthCheck = extras.healthCheck ?? null
+    /** How long a SIGINT/SIGTERM drain keeps it registered in maintenance (ms; 0: none). */
+    this.drainMs = spec.drainMs ?? core.drainMs
+  }
+
+  /** Its health status as the registry last answered (`passing` until registered). */
+  get status() {
+    return this.instance ? this.instance.status ?? 'passing' : 'passing'
   }
 
   #handleSignals
@@ -281,16 +304,145 @@ class Registration extends EventEmitter {
   }
 
   async #beatOnce() {
-    const pending = this.#lease ? this.#lease.beat() : this.#core.register(this.#spec)
+    const pending = this.#beatAndFollow()
     this.#inflight = pending
     try {
-      this.instance = await pending
+      const instance = await pending
       this.#beatAttempt = 0
       this.#warned.clear()
-      return this.instance
+      return instance
     } finally {
       if (this.#inflight === pending) this.#inflight = null
     }
+  }
+
+  /** One beat: the health check, the renewal (or registration), then what must follow it. */
+  async #beatAndFollow() {
+    await this.#check()
+    const instance = await (this.#lease ? this.#lease.beat() : this.#core.register(this.#spec))
+    this.#observe(instance)
+    // The registration's status set, when its instance is new; else its latest check result,
+    // when the registry's differs (a WebSocket renewal carries no body). The core decides.
+    const next = this.#spec.followUp(instance)
+    if (next) {
+      try {
+        return await this.#send(next)
+      } catch (error) {
+        if (!this.#stopped) this.#report(error)
+      }
+    }
+    return this.instance
+  }
+
+  /**
+   * Runs the health check (at most a heartbeat period) and records its result, which the
+   * next registration body or status message carries. Not while draining.
+   */
+  async #check() {
+    if (this.#healthCheck === null || this.#holding) return
+    const limit = this.#period()
+    let timer
+    let outcome
+    let thrown = false
+    const healthCheck = this.#healthCheck
+    try {
+      outcome = await Promise.race([
+        Promise.resolve().then(() => healthCheck()),
+        new Promise((resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`the health check took longer than ${limit} ms`)), limit)
+          timer.unref()
+        }),
+      ])
+    } catch (error) {
+      thrown = true
+      outcome = error instanceof Error ? error.message : String(error)
+    } finally {
+      clearTimeout(timer)
+    }
+    if (this.#holding) return
+    const result = this.#spec.reportCheck(outcome, thrown)
+    log('%s@%s: health check %s%s', this.name, this.version, result.status, result.note ? ` (${result.note})` : '')
+  }
+
+  /** Sends a status set or check result: on the lease socket when it holds the lease, else `PUT .../status`. */
+  async #send(update) {
+    let instance = null
+    if (this.#lease && this.#lease.connected) {
+      try {
+        instance = await this.#lease.status(update.message)
+      } catch (error) {
+        log('%s: status over the lease socket failed (%s); using HTTP', this.name, error.message)
+      }
+    }
+    if (instance === null) instance = await this.#core.setStatus(this.#spec, update)
+    this.#spec.applied(instance)
+    this.#observe(instance)
+    return instance
+  }
+
+  /** Takes the registry's answer about the instance; emits 'status' when its status moved. */
+  #observe(instance) {
+    const before = this.instance ? this.status : null
+    this.instance = instance
+    if (before !== null && instance && instance.status !== before) {
+      log('%s@%s/%s: %s -> %s', this.name, this.version, this.id, before, instance.status)
+      this.emit('status', instance)
+    }
+  }
+
+  /**
+   * Sets the instance's health status (`passing`, `warning`, `critical` or `maintenance`, with
+   * an optional reason), on the lease socket or with `PUT .../status`; resolves to the stored
+   * instance. Maintenance takes it out of every consumer's picks until another status is set;
+   * a health check never ends it. The status is kept: an instance registered anew (a lost
+   * lease) gets it back.
+   */
+  async setStatus(status, reason, options) {
+    if (this.#stopped) throw vascoError('closed', `setStatus: ${this.name}@${this.version}/${this.id} is no longer registered`)
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw vascoError('invalid_argument', 'options: must be an object ({by})', { field: 'options' })
+    }
+    const update = this.#spec.setStatus(String(status), reason ?? undefined, options?.by ?? undefined)
+    // After a beat in flight (the first registration, say), so the instance exists.
+    if (this.#inflight) await this.#inflight.catch(() => {})
+    return this.#send(update)
+  }
+
+  /**
+   * Drains the instance: sets it to maintenance (so consumers stop picking it), keeps renewing
+   * its lease for `timeout` ms (default `drainMs`) while requests in flight finish, then
+   * deregisters. Health checks stop. Resolves once deregistered. Idempotent.
+   */
+  drain(options = {}) {
+    if (this.#drained) return this.#drained
+    if (options === null || typeof options !== 'object') {
+      return Promise.reject(vascoError('invalid_argument', 'options: must be an object ({timeout, reason})', { field: 'options' }))
+    }
+    const timeout = options.timeout ?? this.drainMs
+    if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
+      return Promise.reject(vascoError('invalid_argument', 'timeout: must be a number of milliseconds, 0 or more', { field: 'timeout' }))
+    }
+    this.#drained = this._hold(timeout, options.reason ?? 'drain').then(() => this.deregister())
+    return this.#drained
+  }
+
+  /** The drain before deregistering: maintenance, then `ms` of renewals. */
+  _hold(ms, reason) {
+    if (this.#holding) return this.#holding
+    this.#holding = (async () => {
+      if (this.#stopped) return
+      log('%s@%s/%s: draining for %d ms (%s)', this.name, this.version, this.id, ms, reason)
+      try {
+        await this.setStatus('maintenance', reason)
+      } catch (error) {
+        // Unreachable or gone: still wait, the lease is renewed meanwhile if it can be.
+        this.#report(error)
+      }
+      this.emit('draining', ms)
+      // Referenced: the drain keeps the process alive until it is over.
+      if (ms > 0 && !this.#stopped) await new Promise((resolve) => setTimeout(resolve, ms))
+    })()
+    return this.#holding
   }
 
   #scheduleBeat(delay) {
@@ -483,6 +635,8 @@ class VascoClient {
     const params = { ...options }
     if (url !== undefined) params.url = url
     if (token !== undefined) params.token = token
+    // How long registrations drain on SIGINT/SIGTERM: the option, else VASCO_DRAIN_MS.
+    if (options.drainMs === undefined && env.VASCO_DRAIN_MS !== undefined) params.drainMs = env.VASCO_DRAIN_MS
     this.#core = new wasm.Client(params, makeSend(timeout), () => {
       this.#changes += 1
     })
@@ -503,27 +657,30 @@ class VascoClient {
     return this.#core.url
   }
 
-  #slot(name, range, tag, zone) {
-    if (range === undefined && tag === undefined && zone === undefined) {
+  /** The slot of `name`, `range` and the filters of `options` ({tag, zone, status, passing, all}). */
+  #slot(name, range, options) {
+    const { tag, zone, status, passing, all } = options
+    const statuses = status === undefined && passing === undefined && all === undefined ? undefined : { status, passing, all }
+    if (range === undefined && tag === undefined && zone === undefined && statuses === undefined) {
       let slot = this.#plainSlots.get(name)
       if (slot === undefined) {
-        slot = this.#newSlot(name, undefined, undefined, undefined)
+        slot = this.#newSlot(name, undefined, undefined, undefined, undefined)
         this.#plainSlots.set(name, slot)
       }
       return slot
     }
-    const key = `${name}\u0000${range ?? ''}\u0000${tag ?? ''}\u0000${zone ?? ''}`
+    const key = `${name}\u0000${range ?? ''}\u0000${tag ?? ''}\u0000${zone ?? ''}\u0000${statuses === undefined ? '' : JSON.stringify(statuses)}`
     let slot = this.#slots.get(key)
     if (slot === undefined) {
-      slot = this.#newSlot(name, range, tag, zone)
+      slot = this.#newSlot(name, range, tag, zone, statuses)
       this.#slots.set(key, slot)
     }
     return slot
   }
 
-  #newSlot(name, range, tag, zone) {
+  #newSlot(name, range, tag, zone, statuses) {
     if (typeof name !== 'string') throw vascoError('invalid_name', 'invalid name: must be a string', { field: 'name' })
-    return this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined)
+    return this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined, statuses)
   }
 
   #strategy(name) {
@@ -535,10 +692,13 @@ class VascoClient {
     return code
   }
 
-  /** Live instances of `name` matching `range` (and `{tag, zone}`), newest version first. */
+  /**
+   * Live instances of `name` matching `range` (and `{tag, zone}`), newest version first;
+   * passing and warning ones unless `{status, passing, all}` ask for others.
+   */
   async instances(name, range, options) {
     ;[range, options] = splitRange(range, options)
-    const slot = this.#slot(name, range, options.tag, options.zone)
+    const slot = this.#slot(name, range, options)
     const feed = this.#feeds.settled(name)
     if (feed) await feed
     return this.#core.instances(slot)
@@ -554,7 +714,7 @@ class VascoClient {
     }
     let slot, strategy, key, instance
     try {
-      slot = this.#slot(name, range, options.tag, options.zone)
+      slot = this.#slot(name, range, options)
       strategy = options.strategy === undefined ? this.#defaultStrategy : this.#strategy(options.strategy)
       key = options.key
       if (key != null && typeof key !== 'string') key = String(key)
@@ -617,9 +777,10 @@ class VascoClient {
 
   /** Registers an instance and keeps it alive; resolves to its Registration handle. */
   async register(options) {
-    const spec = wasm.Registration.fromOptions(options ?? null)
+    const { healthCheck, rest } = takeHealthCheck(options)
+    const spec = wasm.Registration.fromOptions(rest ?? null)
     const handleSignals = options.handleSignals !== undefined ? options.handleSignals !== false : this.#handleSignals
-    const registration = this._track(spec, handleSignals)
+    const registration = this._track(spec, handleSignals, false, healthCheck)
     try {
       await registration._start()
     } catch (error) {
@@ -634,8 +795,8 @@ class VascoClient {
     return registration
   }
 
-  _track(spec, handleSignals, keepAlive = false) {
-    const registration = new Registration(this, this.#core, spec, handleSignals, this.#leaseTimeoutMs, keepAlive)
+  _track(spec, handleSignals, keepAlive = false, healthCheck = null) {
+    const registration = new Registration(this, this.#core, spec, handleSignals, this.#leaseTimeoutMs, keepAlive, { healthCheck })
     if (spec.hasDependencies) registration._feeds = this.#feeds.wantAll(spec.dependencies, spec.mocks)
     this.#registrations.add(registration)
     return registration
@@ -657,7 +818,7 @@ class VascoClient {
     if (typeof listener !== 'function') {
       throw vascoError('invalid_argument', 'listener: must be a function', { field: 'listener' })
     }
-    const slot = this.#slot(name, range, options.tag, options.zone)
+    const slot = this.#slot(name, range, options)
     return this.#feeds.watch(name, slot, listener)
   }
 
@@ -734,10 +895,26 @@ function getDefaultClient() {
   return defaultClient
 }
 
-/** Only the fields of package.json the registration reads. */
+/**
+ * A registration's `healthCheck` option (a function, run in JavaScript) apart from the rest of
+ * the options (plain data, read by the wasm core).
+ */
+function takeHealthCheck(options) {
+  if (options === null || typeof options !== 'object' || !Object.prototype.hasOwnProperty.call(options, 'healthCheck')) {
+    return { healthCheck: null, rest: options }
+  }
+  const { healthCheck, ...rest } = options
+  if (healthCheck !== undefined && healthCheck !== null && typeof healthCheck !== 'function') {
+    throw vascoError('invalid_argument', 'healthCheck: must be a function (returning true, false or {status, note})', { field: 'healthCheck' })
+  }
+  return { healthCheck: healthCheck ?? null, rest }
+}
+
+/** Only the fields of package.json the registration reads (and `vasco.healthCheck` apart). */
 function packageFields(pkg) {
-  if (pkg === null || typeof pkg !== 'object') return pkg === undefined ? null : pkg
-  return { name: pkg.name, version: pkg.version, vasco: pkg.vasco }
+  if (pkg === null || typeof pkg !== 'object') return { fields: pkg === undefined ? null : pkg, healthCheck: null }
+  const { healthCheck, rest } = takeHealthCheck(pkg.vasco)
+  return { fields: { name: pkg.name, version: pkg.version, vasco: rest }, healthCheck }
 }
 
 function settle(promise, done) {
@@ -756,10 +933,11 @@ function register(url, pkg, done) {
   let registration = null
   let result
   try {
-    const spec = wasm.Registration.fromPackage(url, packageFields(pkg))
+    const { fields, healthCheck } = packageFields(pkg)
+    const spec = wasm.Registration.fromPackage(url, fields)
     const client = getDefaultClient()
     const handleSignals = !(pkg.vasco && pkg.vasco.handleSignals === false)
-    registration = client._track(spec, handleSignals, true)
+    registration = client._track(spec, handleSignals, true, healthCheck)
     result = registration._start()
   } catch (error) {
     result = Promise.reject(error)

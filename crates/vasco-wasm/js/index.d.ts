@@ -13,10 +13,20 @@ import type {
   Candidate,
   Strategy,
   KeyMovement,
+  Status,
+  StatusUpdate,
+  QueryOptions,
 } from "./wasm/vasco_wasm.js";
 
-export type { Instance, Resolved, Resolution, Catalog, InstanceSpec, Change, Candidate, Strategy, KeyMovement };
+export type { Instance, Resolved, Resolution, Catalog, InstanceSpec, Change, Candidate, Strategy, KeyMovement, Status, StatusUpdate, QueryOptions };
 export { Registry, Selector, versionMatches, normalizeVersion, keyMovement, strategies } from "./wasm/vasco_wasm.js";
+
+/**
+ * What a registration's `healthCheck` gives (or resolves to): `true` or nothing for passing,
+ * `false` for critical, or a check result `{status, note}` (passing, warning or critical).
+ * Throwing (or rejecting) is critical with the error's message as the note.
+ */
+export type HealthCheckResult = boolean | void | undefined | null | { status: "passing" | "warning" | "critical"; note?: string };
 
 /**
  * Every error of the package is an `Error` with `name` `"VascoError"` and a stable `code`:
@@ -75,6 +85,10 @@ export interface VascoPackageConfig {
   id?: string;
   /** Deregister on SIGINT/SIGTERM (default true). */
   handleSignals?: boolean;
+  /** On SIGINT/SIGTERM, stay registered in maintenance this long first (ms; default VASCO_DRAIN_MS, else 3000; 0: none). */
+  drainMs?: number;
+  /** Run before each heartbeat; its result is reported as the instance's check result. */
+  healthCheck?: () => HealthCheckResult | Promise<HealthCheckResult>;
 }
 
 /** The parts of package.json that register() reads. */
@@ -94,8 +108,9 @@ export type Callback<T> = (error: VascoError | null, value?: T) => void;
  * heartbeat did); one of `connect().register()` does not (its timers are unref'd).
  *
  * Events: `'heartbeat'` (instance), `'dependencies'` (urls, once all resolved), `'deregistered'`,
- * `'error'` (registry errors of background heartbeats and retries; never thrown: without a
- * listener, each kind of failure is emitted once as a process warning instead).
+ * `'status'` (instance, when its health status moved), `'draining'` (ms, once maintenance is set
+ * by a drain), `'error'` (registry errors of background heartbeats and retries; never thrown:
+ * without a listener, each kind of failure is emitted once as a process warning instead).
  */
 export declare class Registration extends EventEmitter {
   private constructor();
@@ -118,6 +133,10 @@ export declare class Registration extends EventEmitter {
    * `lease: 'http'`, in `memory:` mode, or while renewals fall back to HTTP PUTs).
    */
   readonly socket: boolean;
+  /** Its health status as the registry last answered (`passing` until registered). */
+  readonly status: Status;
+  /** How long a SIGINT/SIGTERM drain keeps it registered in maintenance, in ms (0: none). */
+  readonly drainMs: number;
   /** Stops heartbeats and removes the instance from the registry. Idempotent. */
   deregister(): Promise<void>;
   /**
@@ -125,15 +144,33 @@ export declare class Registration extends EventEmitter {
    * left open, unreferenced, until the registry closes it at the lapse).
    */
   stop(): void;
+  /**
+   * Sets the instance's health status at once (over the lease socket, else `PUT .../status`);
+   * resolves to the stored instance. `maintenance` takes it out of every consumer's picks until
+   * another status is set (its health check never ends it); `critical` too, until a check or a
+   * set says otherwise; `warning` is picked only when no passing instance is left. Rejects
+   * `invalid_status` / `invalid_reason` for bad input, `closed` after deregister().
+   */
+  setStatus(status: Status, reason?: string, options?: { by?: string }): Promise<Instance>;
+  /**
+   * Sets maintenance (`reason`, default `"drain"`), keeps renewing the lease for `timeout` ms
+   * (default `drainMs`) while requests in flight finish, then deregisters; health checks stop.
+   * Resolves once deregistered. Idempotent.
+   */
+  drain(options?: { timeout?: number; reason?: string }): Promise<void>;
 
   on(event: "heartbeat", listener: (instance: Instance) => void): this;
   on(event: "dependencies", listener: (urls: DependencyUrls) => void): this;
   on(event: "deregistered", listener: () => void): this;
+  on(event: "status", listener: (instance: Instance) => void): this;
+  on(event: "draining", listener: (ms: number) => void): this;
   on(event: "error", listener: (error: VascoError) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: "heartbeat", listener: (instance: Instance) => void): this;
   once(event: "dependencies", listener: (urls: DependencyUrls) => void): this;
   once(event: "deregistered", listener: () => void): this;
+  once(event: "status", listener: (instance: Instance) => void): this;
+  once(event: "draining", listener: (ms: number) => void): this;
   once(event: "error", listener: (error: VascoError) => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
@@ -173,6 +210,12 @@ export interface ConnectOptions {
   /** Deregister this client's registrations on SIGINT/SIGTERM (default true). */
   handleSignals?: boolean;
   /**
+   * On SIGINT/SIGTERM, registrations first stay registered in maintenance this long (ms), still
+   * renewing, so consumers stop picking them before they leave (default: VASCO_DRAIN_MS, else
+   * 3000; 0 deregisters at once).
+   */
+  drainMs?: number;
+  /**
    * How registrations hold their lease over HTTP: `'websocket'` (the default: one socket per
    * registration; closing it, even by a crash, deregisters at once; HTTP PUT renewals when the
    * socket cannot be opened) or `'http'` (PUT renewals only).
@@ -204,12 +247,15 @@ export interface RegisterOptions {
   mocks?: Mocks;
   /** Default: the client's handleSignals. */
   handleSignals?: boolean;
-}
-
-/** Filters of instances() and pick(). */
-export interface QueryOptions {
-  tag?: string;
-  zone?: string;
+  /** Default: the client's drainMs. */
+  drainMs?: number;
+  /**
+   * Run before each heartbeat (at most a heartbeat period); its result is the instance's check
+   * result: `true`/nothing passing, `false` or a throw critical (the message as note), or
+   * `{status, note}`. Sent with the renewal, or as a status message on a lease socket when it
+   * differs from the registry's. Stops while draining.
+   */
+  healthCheck?: () => HealthCheckResult | Promise<HealthCheckResult>;
 }
 
 /** Options of pick(). */
@@ -227,10 +273,17 @@ export declare class VascoClient {
   readonly url: string;
   /** Registrations of this client that are still running. */
   readonly registrations: Registration[];
-  /** Live instances of `name` matching `range` (default any), newest version first. */
+  /**
+   * Live instances of `name` matching `range` (default any), newest version first: passing and
+   * warning ones, unless `{status, passing, all}` ask for others.
+   */
   instances(name: string, range?: string, options?: QueryOptions): Promise<Instance[]>;
   instances(name: string, options: QueryOptions): Promise<Instance[]>;
-  /** One instance of `name`; rejects `No url for: <name>` (code `no_url`) when there is none. */
+  /**
+   * One instance of `name`, by the core's selector: never a critical or maintenance one, a
+   * warning one only when no passing one is left; rejects `No url for: <name>` (code `no_url`)
+   * when there is none.
+   */
   pick(name: string, range?: string, options?: PickOptions): Promise<Instance>;
   pick(name: string, options: PickOptions): Promise<Instance>;
   /** Resolves every dependency in at most one round trip; never rejects for missing names. */

@@ -35,6 +35,8 @@ class SocketLease {
   #held = false
   /** The pending reply: {resolve, reject, timer}. */
   #waiting = null
+  /** Exchanges go one at a time (a beat, a status update): each waits for the one before. */
+  #queue = Promise.resolve()
   #stopped = false
   /** Set when the registry refused the upgrade (4xx): HTTP renewals only from then on. */
   #unsupported = false
@@ -83,7 +85,7 @@ class SocketLease {
       return this.#core.register(this.#spec)
     }
     try {
-      return await this.#exchange(this.#held ? '{"type":"renew"}' : this.#target.register)
+      return await this.#exchange(() => (this.#held ? '{"type":"renew"}' : this.#target.register))
     } catch (error) {
       if (error.code === 'lease_lost' || error.code === 'timeout') {
         // The socket died under the beat: the HTTP renewal keeps the lease meanwhile.
@@ -131,8 +133,29 @@ class SocketLease {
     return this.#opening
   }
 
+  /**
+   * Sends a status set or check result (`{"type":"status", ...}`) on the socket that holds the
+   * lease; resolves to the stored instance. Rejects (code `lease_lost`) when no socket holds it
+   * now, so the caller uses `PUT .../status` instead.
+   */
+  status(message) {
+    if (!this.connected) return Promise.reject(Object.assign(new Error('no lease socket'), { code: 'lease_lost' }))
+    return this.#exchange(() => message)
+  }
+
+  /** Sends the message `text()` once the exchanges before it are over; resolves to the reply's instance. */
   #exchange(text) {
+    const run = () => this.#exchangeNow(text())
+    const next = this.#queue.then(run, run)
+    this.#queue = next.catch(() => {})
+    return next
+  }
+
+  #exchangeNow(text) {
     const ws = this.#ws
+    if (ws === null || ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(Object.assign(new Error('lease socket closed'), { code: 'lease_lost' }))
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting = null

@@ -31,8 +31,8 @@ use crate::{
     },
     error::{Error, Result, Wanted},
     transport::{
-        already_gone, read_response, registry_now, Call, CatalogCall, DeregisterCall, HttpEndpoint,
-        InstancesCall, MemoryRegistry, RegisterCall, ResolveCall,
+        already_gone, read_response, registry_now, update_json, Call, CatalogCall, DeregisterCall,
+        HttpEndpoint, InstancesCall, MemoryRegistry, RegisterCall, ResolveCall, StatusCall,
     },
 };
 
@@ -274,6 +274,9 @@ fn config_from(options: &JsValue) -> Result<Config> {
         local_zone: opt_string(options, "zone")?,
         ..Config::default()
     };
+    if let Some(ms) = client::drain_ms(&from_js(get(options, "drainMs"), "drainMs")?)? {
+        config.drain_ms = ms;
+    }
     if let Some(threshold) = opt_number(options, "protectionThreshold")? {
         config.protection_threshold = threshold;
     }
@@ -401,13 +404,19 @@ impl Client {
     }
 
     /// A handle for the question "live instances of `name` matching `range` (and `tag`,
-    /// `zone`)", for [`Client::instances`] and [`Client::pick`]. Validates its arguments.
+    /// `zone`, and the health statuses `options` asks for: `{status?, passing?, all?}`, passing
+    /// and warning by default)", for [`Client::instances`] and [`Client::pick`]. Validates its
+    /// arguments.
     pub fn slot(
         &self,
         name: &str,
         range: Option<String>,
         tag: Option<String>,
         zone: Option<String>,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ status?: string | string[]; passing?: boolean; all?: boolean } | undefined"
+        )]
+        options: JsValue,
     ) -> Result<u32, JsValue> {
         let service = ServiceName::parse(name).map_err(core_error)?;
         let version = match range.as_deref() {
@@ -419,11 +428,12 @@ impl Client {
             None => Vec::new(),
             Some(tag) => vasco_core::parse_tags(tag).map_err(core_error)?,
         };
+        let statuses = status_options(&options).map_err(|e| js_error(&e))?;
         let query = Query {
             version,
             tags,
             zone,
-            statuses: vasco_core::StatusFilter::DEFAULT,
+            statuses,
         };
         let mut state = self.shared.state.borrow_mut();
         Ok(state.cache.slot(Kind::Instances, service, query) as u32)
@@ -668,6 +678,31 @@ impl Client {
             let (instance, _) = call(&shared, &call_).await?;
             Ok(to_js(&instance))
         })
+    }
+
+    /// Sends a status set or check result of `registration` (`update`, from
+    /// [`Registration::set_status`] or [`Registration::follow_up`]) with `PUT .../status`;
+    /// resolves to the stored instance. Rejects `not_found` when the instance is not
+    /// registered (or its lease lapsed).
+    #[wasm_bindgen(js_name = setStatus, unchecked_return_type = "Promise<Instance>")]
+    pub fn set_status(&self, registration: &Registration, update: &HealthUpdateHandle) -> Promise {
+        let shared = self.shared.clone();
+        let call_ = StatusCall {
+            key: registration.inner.key.clone(),
+            update: update.update.clone(),
+        };
+        promise(async move {
+            shared.check_open()?;
+            let (instance, _) = call(&shared, &call_).await?;
+            Ok(to_js(&instance))
+        })
+    }
+
+    /// How long a registration drains on SIGINT/SIGTERM unless it says otherwise (ms): the
+    /// `drainMs` option, else `VASCO_DRAIN_MS` (as the JavaScript layer passes it), else 3000.
+    #[wasm_bindgen(getter, js_name = drainMs)]
+    pub fn drain_ms(&self) -> f64 {
+        self.shared.state.borrow().config.drain_ms as f64
     }
 
     /// Deregisters `registration`; an instance the registry no longer knows is not an error.
@@ -1154,4 +1189,115 @@ impl Registration {
     pub fn has_dependencies(&self) -> bool {
         !self.inner.dependencies.is_empty()
     }
+
+    /// Its own drain time (`drainMs`, ms), or `undefined` for the client's.
+    #[wasm_bindgen(getter, js_name = drainMs)]
+    pub fn drain_ms(&self) -> Option<f64> {
+        self.inner.drain_ms.map(|ms| ms as f64)
+    }
+
+    /// Records the status set `status` (`passing`, `warning`, `critical`, `maintenance`) with
+    /// an optional `reason` and `by` as this registration's (see
+    /// [`client::Registration::set_status`]); returns the update to send. Throws
+    /// `invalid_status`, `invalid_reason` or `invalid_by`.
+    #[wasm_bindgen(js_name = setStatus)]
+    pub fn set_status(
+        &mut self,
+        status: &str,
+        reason: Option<String>,
+        by: Option<String>,
+    ) -> Result<HealthUpdateHandle, JsValue> {
+        self.inner
+            .set_status(status, reason, by)
+            .map(|update| HealthUpdateHandle { update })
+            .map_err(|e| js_error(&e))
+    }
+
+    /// Records what the registration's `healthCheck` function gave: its value, or with
+    /// `thrown` the message of what it threw (see [`client::check_outcome`]). Returns the
+    /// check result, `{status, note?}`.
+    #[wasm_bindgen(js_name = reportCheck, unchecked_return_type = "{ status: string; note?: string }")]
+    pub fn report_check(&mut self, outcome: JsValue, thrown: bool) -> JsValue {
+        // A value that is not plain data (a function, a symbol) is reported as such.
+        let value = from_js(outcome, "outcome")
+            .unwrap_or_else(|e| serde_json::Value::String(format!("<{e}>")));
+        let check = self.inner.report_check(&value, thrown);
+        match update_json(&check) {
+            serde_json::Value::Object(mut body) => to_js(&body.remove("check")),
+            _ => JsValue::UNDEFINED,
+        }
+    }
+
+    /// What to send after a beat answered `instance` (see
+    /// [`client::Registration::follow_up`]), or `undefined`.
+    #[wasm_bindgen(js_name = followUp)]
+    pub fn follow_up(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Instance")] instance: JsValue,
+    ) -> Option<HealthUpdateHandle> {
+        let instance = instance_from(instance)?;
+        self.inner
+            .follow_up(&instance)
+            .map(|update| HealthUpdateHandle { update })
+    }
+
+    /// A status update reached `instance` (the registry's answer to it).
+    pub fn applied(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Instance")] instance: JsValue,
+    ) {
+        if let Some(instance) = instance_from(instance) {
+            self.inner.applied(&instance);
+        }
+    }
+}
+
+/// An instance as the registry answered it, from its JavaScript object.
+fn instance_from(value: JsValue) -> Option<vasco_core::Instance> {
+    serde_json::from_value(from_js(value, "instance").ok()?).ok()
+}
+
+/// One health update to send: a status set or a check result, validated.
+#[wasm_bindgen]
+pub struct HealthUpdateHandle {
+    update: vasco_core::HealthUpdate,
+}
+
+#[wasm_bindgen]
+impl HealthUpdateHandle {
+    /// The body of `PUT .../status`.
+    #[wasm_bindgen(getter)]
+    pub fn body(&self) -> String {
+        update_json(&self.update).to_string()
+    }
+
+    /// The same update as a message on a WebSocket lease (`{"type": "status", ...}`).
+    #[wasm_bindgen(getter)]
+    pub fn message(&self) -> String {
+        let mut body = update_json(&self.update);
+        body["type"] = "status".into();
+        body.to_string()
+    }
+
+    /// Whether it is a status set (else a check result).
+    #[wasm_bindgen(getter, js_name = isSet)]
+    pub fn is_set(&self) -> bool {
+        matches!(self.update, vasco_core::HealthUpdate::Set { .. })
+    }
+
+    /// The status it names.
+    #[wasm_bindgen(getter)]
+    pub fn status(&self) -> String {
+        self.update
+            .status()
+            .map_or("resume", vasco_core::Status::name)
+            .into()
+    }
+}
+
+/// The status filter of a lookup's options: `{status?, passing?, all?}` (see
+/// [`client::status_filter`]).
+pub(crate) fn status_options(options: &JsValue) -> Result<vasco_core::StatusFilter> {
+    let field = |name: &'static str| from_js(get(options, name), name);
+    client::status_filter(&field("status")?, &field("passing")?, &field("all")?)
 }

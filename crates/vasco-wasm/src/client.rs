@@ -22,10 +22,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 use vasco_core::{
+    health::{Damping, REASON_LEN},
     outlier::{OutlierConfig, OutlierDetector},
     select::{Candidate, Selector, SelectorConfig, Strategy},
-    Backoff, CachePolicy, Dependencies, Freshness, Instance, InstanceId, InstanceKey, InstanceSpec,
-    Millis, Mocks, Query, RegistryClock, Resolution, Rng, ServiceName, Version, VersionReq,
+    Backoff, CachePolicy, Dependencies, Freshness, HealthUpdate, Instance, InstanceId, InstanceKey,
+    InstanceSpec, Millis, Mocks, Query, RegistryClock, Resolution, Rng, ServiceName, Status,
+    StatusFilter, Version, VersionReq,
 };
 
 use crate::error::{Error, Result};
@@ -149,6 +151,9 @@ pub struct Config {
     pub protection_threshold: f64,
     /// When a failing instance is ejected, and for how long.
     pub outlier: OutlierConfig,
+    /// How long a registration stays registered in maintenance on SIGINT/SIGTERM before it
+    /// deregisters, unless it says otherwise (ms; 0: deregister at once).
+    pub drain_ms: u64,
 }
 
 impl Default for Config {
@@ -163,7 +168,152 @@ impl Default for Config {
                 always_eject_one: true,
                 ..OutlierConfig::default()
             },
+            drain_ms: DEFAULT_DRAIN_MS,
         }
+    }
+}
+
+/// How long a shutdown drain keeps an instance registered in maintenance by default (ms):
+/// time for every consumer to see the status change on its feed or its next lookup.
+pub const DEFAULT_DRAIN_MS: u64 = 3_000;
+
+/// The longest drain accepted (ms): an hour, the longest lease.
+pub const MAX_DRAIN_MS: u64 = 3_600_000;
+
+/// Reads a drain time (`drainMs`, `VASCO_DRAIN_MS`): milliseconds from 0 to
+/// [`MAX_DRAIN_MS`], as a number or a numeric string (an environment variable); absent
+/// (`null`) is `None`. Errors: `invalid_argument` naming `drainMs`.
+pub fn drain_ms(value: &Value) -> Result<Option<u64>> {
+    let bad = || {
+        Error::argument(
+            "drainMs",
+            format!(
+                "must be a number of milliseconds from 0 to {MAX_DRAIN_MS} (also from \
+                 VASCO_DRAIN_MS); 0 deregisters at once"
+            ),
+        )
+    };
+    let ms = match value {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_f64().ok_or_else(bad)?,
+        Value::String(text) if text.trim().is_empty() => return Ok(None),
+        Value::String(text) => text.trim().parse::<f64>().map_err(|_| bad())?,
+        _ => return Err(bad()),
+    };
+    if !(0.0..=MAX_DRAIN_MS as f64).contains(&ms) {
+        return Err(bad());
+    }
+    Ok(Some(ms.round() as u64))
+}
+
+/// Which health statuses a lookup lists, from its `status` (`"passing,warning"`, or an array
+/// of names), `passing` (`true`: passing only) and `all` (`true`: every leased instance)
+/// options, as the registry's `?status=`, `?passing` and `?all` (at most one of them; `false`
+/// is the same as leaving it out). Passing and warning when none is given: the core's
+/// [`StatusFilter::DEFAULT`]. Errors: `invalid_status`.
+pub fn status_filter(status: &Value, passing: &Value, all: &Value) -> Result<StatusFilter> {
+    let invalid = |message: &str| Error::from(vasco_core::Error::invalid("status", message));
+    let mut chosen: Vec<(&str, StatusFilter)> = Vec::new();
+    match status {
+        Value::Null => {}
+        Value::String(text) => chosen.push(("status", StatusFilter::parse(text)?)),
+        Value::Array(names) => {
+            let mut joined = Vec::with_capacity(names.len());
+            for name in names {
+                match name {
+                    Value::String(name) => joined.push(name.as_str()),
+                    _ => return Err(invalid("status: each entry must be a status name")),
+                }
+            }
+            chosen.push(("status", StatusFilter::parse(&joined.join(","))?));
+        }
+        _ => {
+            return Err(invalid(
+                "status: must be a status name, a comma-separated list or an array of names",
+            ))
+        }
+    }
+    for (name, value, filter) in [
+        ("passing", passing, StatusFilter::PASSING),
+        ("all", all, StatusFilter::ALL),
+    ] {
+        match value {
+            Value::Null | Value::Bool(false) => {}
+            Value::Bool(true) => chosen.push((name, filter)),
+            _ => return Err(invalid(&format!("{name}: must be a boolean"))),
+        }
+    }
+    match chosen[..] {
+        [] => Ok(StatusFilter::DEFAULT),
+        [(_, filter)] => Ok(filter),
+        [(first, _), (second, _), ..] => Err(invalid(&format!(
+            "give one of status, passing and all, not {first} and {second}"
+        ))),
+    }
+}
+
+/// What a registration's `healthCheck` function said, as a check result: `true` (or nothing)
+/// is passing; `false` is critical; `{status, note?}` is that (passing, warning or critical);
+/// a thrown error (`thrown`, with `outcome` its message) is critical with the message as its
+/// note. Anything else is critical too, saying what came back, so that a broken check takes
+/// its instance out of rotation rather than keeping it in. Notes are cut to the registry's
+/// limit ([`REASON_LEN`] characters, control characters as spaces).
+pub fn check_outcome(outcome: &Value, thrown: bool) -> (Status, Option<String>) {
+    let note = |text: &str| -> Option<String> {
+        let clean: String = text
+            .trim()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(REASON_LEN)
+            .collect();
+        (!clean.is_empty()).then_some(clean)
+    };
+    if thrown {
+        let text = match outcome {
+            Value::String(text) => text.clone(),
+            Value::Null => "the health check threw".into(),
+            other => other.to_string(),
+        };
+        return (Status::Critical, note(&text));
+    }
+    let invalid = |what: &Value| {
+        let mut shown = what.to_string();
+        if shown.len() > 64 {
+            shown = format!("{}...", shown.chars().take(60).collect::<String>());
+        }
+        (
+            Status::Critical,
+            note(&format!(
+                "the health check returned {shown}, not true, false or {{status, note}}"
+            )),
+        )
+    };
+    match outcome {
+        Value::Null | Value::Bool(true) => (Status::Passing, None),
+        Value::Bool(false) => (Status::Critical, note("the health check returned false")),
+        Value::Object(object) => {
+            if object
+                .keys()
+                .any(|key| !matches!(key.as_str(), "status" | "note"))
+            {
+                return invalid(outcome);
+            }
+            let status = match object.get("status") {
+                Some(Value::String(name)) => match name.parse::<Status>() {
+                    Ok(status) if status != Status::Maintenance => status,
+                    _ => return invalid(outcome),
+                },
+                None | Some(Value::Null) => Status::Passing,
+                Some(_) => return invalid(outcome),
+            };
+            let text = match object.get("note") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(text)) => note(text),
+                Some(other) => note(&other.to_string()),
+            };
+            (status, text)
+        }
+        other => invalid(other),
     }
 }
 
@@ -184,6 +334,13 @@ pub struct Registration {
     pub dependencies: Dependencies,
     /// Fixed urls for some of them (`vasco.mocks`).
     pub mocks: Mocks,
+    /// How long a shutdown drain lasts for this registration (`drainMs`, ms), when it says.
+    pub drain_ms: Option<u64>,
+    /// The last status this registration set (`setStatus`, a drain), kept so that an
+    /// instance registered again (its lease lost and taken anew) gets it back.
+    pub desired: Option<HealthUpdate>,
+    /// The `registered_at` of the instance [`Registration::desired`] was last applied to.
+    applied_to: Option<Millis>,
 }
 
 impl Registration {
@@ -310,6 +467,7 @@ impl Registration {
         let spec = InstanceSpec::from_json_value(&Value::Object(body))?;
         let dependencies = Dependencies::from_json_value(dependencies.unwrap_or(&Value::Null))?;
         let mocks = Mocks::from_json_value(mocks.unwrap_or(&Value::Null))?;
+        let drain_ms = drain_ms(extras.get("drainMs").unwrap_or(&Value::Null))?;
         Ok(Self {
             key: InstanceKey {
                 service,
@@ -319,7 +477,94 @@ impl Registration {
             spec,
             dependencies,
             mocks,
+            drain_ms,
+            desired: None,
+            applied_to: None,
         })
+    }
+
+    /// Records a status set (`status` with an optional `reason` and `by`) as this
+    /// registration's wish, and answers the update to send (validated as the registry
+    /// validates it). While the wish is maintenance, every registration body carries it (a
+    /// lease registered again stays out of rotation from its first moment); any other status
+    /// is sent once, and again only to an instance registered anew (see
+    /// [`Registration::follow_up`]), so that renewals never undo a status someone else set.
+    /// Errors: `invalid_status`, `invalid_reason`, `invalid_by`.
+    pub fn set_status(
+        &mut self,
+        status: &str,
+        reason: Option<String>,
+        by: Option<String>,
+    ) -> Result<HealthUpdate> {
+        let mut body = Map::new();
+        body.insert("status".into(), Value::String(status.into()));
+        if let Some(reason) = reason {
+            body.insert("reason".into(), Value::String(reason));
+        }
+        if let Some(by) = by {
+            body.insert("by".into(), Value::String(by));
+        }
+        let update = HealthUpdate::from_value(&Value::Object(body))?;
+        self.spec.health.set =
+            (update.status() == Some(Status::Maintenance)).then(|| update.clone());
+        self.desired = Some(update.clone());
+        self.applied_to = None;
+        Ok(update)
+    }
+
+    /// Records the result of this registration's health check (see [`check_outcome`]); it
+    /// goes with every registration and HTTP renewal from now on, and on a WebSocket lease as
+    /// a status message when the registry's check status differs (see
+    /// [`Registration::follow_up`]). Returns the result.
+    pub fn report_check(&mut self, outcome: &Value, thrown: bool) -> HealthUpdate {
+        let (status, note) = check_outcome(outcome, thrown);
+        let check = HealthUpdate::check(status, note);
+        self.spec.health.check = Some(check.clone());
+        check
+    }
+
+    /// What to send after a beat answered `instance`, if anything: this registration's status
+    /// set, when the instance does not show it and it was not applied to this instance yet
+    /// (a lease registered anew starts passing); else its latest check result, when the
+    /// instance's check status differs from it (or the instance damps its checks, where each
+    /// result counts). At most one update per beat.
+    pub fn follow_up(&mut self, instance: &Instance) -> Option<HealthUpdate> {
+        if let Some(set) = &self.desired {
+            if self.applied_to != Some(instance.registered_at) {
+                if shows(set, instance) {
+                    self.applied_to = Some(instance.registered_at);
+                } else {
+                    return Some(set.clone());
+                }
+            }
+        }
+        match &self.spec.health.check {
+            Some(check @ HealthUpdate::Check { status, .. })
+                if instance.health.check.status != *status
+                    || instance.health.check.damping != Damping::default() =>
+            {
+                Some(check.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// A status update of this registration reached `instance` (the registry's answer).
+    pub fn applied(&mut self, instance: &Instance) {
+        if self.desired.is_some() {
+            self.applied_to = Some(instance.registered_at);
+        }
+    }
+}
+
+/// Whether `instance` shows the status set `set` (maintenance on for a maintenance set; else
+/// that status as its check status, maintenance off).
+fn shows(set: &HealthUpdate, instance: &Instance) -> bool {
+    let health = &instance.health;
+    match set.status() {
+        Some(Status::Maintenance) => health.maintenance.is_some(),
+        Some(status) => health.maintenance.is_none() && health.check.status == status,
+        None => health.maintenance.is_none(),
     }
 }
 
@@ -334,6 +579,8 @@ const PACKAGE_KEYS: &[&str] = &[
     "zone",
     "id",
     "handleSignals",
+    "drainMs",
+    "healthCheck",
 ];
 
 /// The keys of `client.register(options)`.
@@ -350,6 +597,8 @@ const OPTION_KEYS: &[&str] = &[
     "dependencies",
     "mocks",
     "handleSignals",
+    "drainMs",
+    "healthCheck",
 ];
 
 /// The keys of `connect(options)`, and of its `outlier` option.
@@ -366,6 +615,7 @@ pub const CONNECT_KEYS: &[&str] = &[
     "seed",
     "lease",
     "feeds",
+    "drainMs",
 ];
 
 /// The keys of `connect({outlier})`.
@@ -526,6 +776,8 @@ struct SlotKey {
     version: String,
     tags: Vec<String>,
     zone: Option<String>,
+    /// The statuses listed, as a bit set (`StatusFilter` is not ordered).
+    statuses: u8,
 }
 
 /// What a caller does with a slot right now (the core's [`Freshness`] plus this client's
@@ -614,6 +866,10 @@ impl<P> Cache<P> {
             version: query.version.as_str().into(),
             tags: query.tags.clone(),
             zone: query.zone.clone(),
+            statuses: query
+                .statuses
+                .iter()
+                .fold(0, |bits, status| bits | 1 << status as u8),
         };
         if let Some(&index) = self.index.get(&key) {
             return index;
@@ -967,10 +1223,11 @@ impl Picker {
         config: &Config,
         outliers: &Outliers,
     ) -> Self {
-        // The core's rules: a range picks among its newest live version, candidates are
-        // built from instances in one way, and health (ejection, the protection threshold)
-        // is applied by the selector.
-        let map = vasco_core::newest_version(instances);
+        // The core's rules: a range picks among its newest live version (with a selectable
+        // instance, when the answer lists critical or maintenance ones too), candidates are
+        // built from instances in one way, and health (registry status, ejection, the
+        // protection threshold) is applied by the selector.
+        let map = vasco_core::pick_pool(instances);
         let (excluded, recheck_at) = ejected(instances, &map, now, outliers);
         let by_url = if strategy == Strategy::LeastRequest {
             map.iter()
@@ -1938,5 +2195,294 @@ mod tests {
             state.answer(&other, &Mocks::default(), later).unknown,
             vec!["billing".to_string()]
         );
+    }
+
+    #[test]
+    fn status_options_read_as_the_registry_reads_its_query() {
+        let none = Value::Null;
+        let f = |status: Value, passing: Value, all: Value| status_filter(&status, &passing, &all);
+        assert_eq!(
+            f(none.clone(), none.clone(), none.clone()).unwrap(),
+            StatusFilter::DEFAULT
+        );
+        assert_eq!(
+            f(json!("passing, warning"), none.clone(), none.clone()).unwrap(),
+            StatusFilter::DEFAULT
+        );
+        let critical = f(
+            json!(["critical", "maintenance"]),
+            json!(false),
+            none.clone(),
+        )
+        .unwrap();
+        assert!(critical.contains(Status::Critical) && !critical.contains(Status::Passing));
+        assert_eq!(
+            f(none.clone(), json!(true), none.clone()).unwrap(),
+            StatusFilter::PASSING
+        );
+        assert_eq!(
+            f(none.clone(), json!(false), json!(true)).unwrap(),
+            StatusFilter::ALL
+        );
+        for (status, passing, all) in [
+            (json!("sick"), none.clone(), none.clone()),
+            (json!(""), none.clone(), none.clone()),
+            (json!([1]), none.clone(), none.clone()),
+            (json!(3), none.clone(), none.clone()),
+            (none.clone(), json!("yes"), none.clone()),
+            (json!("passing"), none.clone(), json!(true)),
+            (none.clone(), json!(true), json!(true)),
+        ] {
+            let err = f(status.clone(), passing.clone(), all.clone()).unwrap_err();
+            assert_eq!(err.code(), "invalid_status", "{status} {passing} {all}");
+        }
+        let both = f(json!("passing"), Value::Null, json!(true)).unwrap_err();
+        assert!(both.to_string().contains("not status and all"), "{both}");
+    }
+
+    #[test]
+    fn slots_are_distinct_per_status_filter() {
+        let mut cache: Cache<()> = Cache::default();
+        let api = ServiceName::parse("api").unwrap();
+        let default = cache.slot(Kind::Instances, api.clone(), Query::any());
+        let all = Query {
+            statuses: StatusFilter::ALL,
+            ..Query::any()
+        };
+        let every = cache.slot(Kind::Instances, api.clone(), all.clone());
+        assert_ne!(default, every);
+        assert_eq!(cache.slot(Kind::Instances, api, all), every);
+    }
+
+    #[test]
+    fn health_check_outcomes_become_check_results() {
+        let r = |value: Value, thrown: bool| check_outcome(&value, thrown);
+        assert_eq!(r(json!(true), false), (Status::Passing, None));
+        assert_eq!(r(Value::Null, false), (Status::Passing, None));
+        assert_eq!(
+            r(json!(false), false),
+            (
+                Status::Critical,
+                Some("the health check returned false".into())
+            )
+        );
+        assert_eq!(
+            r(json!("db down\nretrying"), true),
+            (Status::Critical, Some("db down retrying".into()))
+        );
+        assert_eq!(
+            r(json!({"status": "warning", "note": "slow"}), false),
+            (Status::Warning, Some("slow".into()))
+        );
+        assert_eq!(
+            r(json!({"status": "passing"}), false),
+            (Status::Passing, None)
+        );
+        // Not a result a check may give: critical, saying what came back.
+        for bad in [
+            json!({"status": "maintenance"}),
+            json!({"status": "fine"}),
+            json!({"state": "passing"}),
+            json!("ok"),
+            json!(1),
+        ] {
+            let (status, note) = r(bad.clone(), false);
+            assert_eq!(status, Status::Critical, "{bad}");
+            assert!(
+                note.unwrap().starts_with("the health check returned "),
+                "{bad}"
+            );
+        }
+        // Notes fit the registry's limit.
+        let (_, note) = r(json!("x".repeat(1000)), true);
+        assert_eq!(note.unwrap().chars().count(), REASON_LEN);
+    }
+
+    fn registration() -> Registration {
+        Registration::from_options(&json!({"name": "api", "version": "1.0.0", "url": "h:1"}))
+            .unwrap()
+    }
+
+    /// The registration's instance as the registry stores it, registered at `at`, with
+    /// `updates` applied.
+    fn leased(reg: &Registration, at: Millis, updates: &[HealthUpdate]) -> Instance {
+        let mut instance = Instance::lease(reg.key.clone(), reg.spec.clone(), at, None);
+        for update in updates {
+            instance.health.apply(update, 0);
+        }
+        instance
+    }
+
+    #[test]
+    fn a_maintenance_set_rides_every_registration_and_comes_back_after_a_lost_lease() {
+        let mut reg = registration();
+        let update = reg
+            .set_status("maintenance", Some("shutdown".into()), None)
+            .unwrap();
+        assert_eq!(reg.spec.health.set.as_ref(), Some(&update));
+        // The instance as it was before the set: the set is to be sent.
+        let before = Instance::lease(
+            reg.key.clone(),
+            InstanceSpec::new("h:1").unwrap(),
+            1_000,
+            None,
+        );
+        assert_eq!(reg.follow_up(&before), Some(update.clone()));
+        let after = leased(&reg, 1_000, &[]);
+        assert_eq!(
+            after.health.status,
+            Status::Maintenance,
+            "the body carries it"
+        );
+        reg.applied(&after);
+        assert_eq!(reg.follow_up(&after), None);
+        // A lease registered anew carries it from its registration: nothing to send.
+        let again = leased(&reg, 9_000, &[]);
+        assert_eq!(reg.follow_up(&again), None);
+        // Bad input is refused as the registry refuses it.
+        assert_eq!(
+            reg.set_status("sleeping", None, None).unwrap_err().code(),
+            "invalid_status"
+        );
+        assert_eq!(
+            reg.set_status("warning", Some("x".repeat(REASON_LEN + 1)), None)
+                .unwrap_err()
+                .code(),
+            "invalid_reason"
+        );
+    }
+
+    #[test]
+    fn another_set_is_sent_once_and_again_only_to_an_instance_registered_anew() {
+        let mut reg = registration();
+        let update = reg
+            .set_status("warning", Some("degraded".into()), None)
+            .unwrap();
+        assert_eq!(
+            reg.spec.health.set, None,
+            "renewals must not undo others' sets"
+        );
+        let fresh = leased(&reg, 1_000, &[]);
+        assert_eq!(reg.follow_up(&fresh), Some(update.clone()));
+        let warned = leased(&reg, 1_000, std::slice::from_ref(&update));
+        reg.applied(&warned);
+        // A check moves it later on the same instance: not undone.
+        let moved = leased(
+            &reg,
+            1_000,
+            &[update.clone(), HealthUpdate::check(Status::Passing, None)],
+        );
+        assert_eq!(reg.follow_up(&moved), None);
+        // The lease was lost and taken anew: passing again, so the set goes again.
+        let anew = leased(&reg, 5_000, &[]);
+        assert_eq!(reg.follow_up(&anew), Some(update));
+    }
+
+    #[test]
+    fn check_results_go_in_bodies_and_as_messages_when_the_registry_differs() {
+        let mut reg = registration();
+        let check = reg.report_check(&json!(false), false);
+        assert_eq!(check.status(), Some(Status::Critical));
+        // A first registration takes it undamped.
+        let first = leased(&reg, 1_000, &[]);
+        assert_eq!(first.health.status, Status::Critical);
+        assert_eq!(reg.follow_up(&first), None);
+        // Back to passing: the registry still says critical, so it is sent.
+        let ok = reg.report_check(&Value::Null, false);
+        assert_eq!(reg.follow_up(&first), Some(ok.clone()));
+        let healed = leased(&reg, 1_000, &[check, ok.clone()]);
+        assert_eq!(reg.follow_up(&healed), None);
+        // An instance that damps its checks gets every result.
+        let mut damped = healed.clone();
+        damped.health.check.damping.success_before_passing = 3;
+        assert_eq!(reg.follow_up(&damped), Some(ok));
+    }
+
+    #[test]
+    fn drain_times_read_numbers_and_environment_strings() {
+        assert_eq!(drain_ms(&Value::Null).unwrap(), None);
+        assert_eq!(drain_ms(&json!(0)).unwrap(), Some(0));
+        assert_eq!(drain_ms(&json!(1500.4)).unwrap(), Some(1500));
+        assert_eq!(drain_ms(&json!(" 250 ")).unwrap(), Some(250));
+        assert_eq!(drain_ms(&json!("")).unwrap(), None);
+        for bad in [
+            json!(-1),
+            json!("soon"),
+            json!(true),
+            json!(MAX_DRAIN_MS + 1),
+        ] {
+            assert_eq!(
+                drain_ms(&bad).unwrap_err().code(),
+                "invalid_argument",
+                "{bad}"
+            );
+        }
+        let reg = Registration::from_options(
+            &json!({"name": "api", "version": "1.0.0", "url": "h:1", "drainMs": 0}),
+        )
+        .unwrap();
+        assert_eq!(reg.drain_ms, Some(0));
+        let pkg = json!({"name": "api", "version": "1.0.0", "vasco": {"drainMs": 100}});
+        assert_eq!(
+            Registration::from_package(&json!("h:1"), &pkg)
+                .unwrap()
+                .drain_ms,
+            Some(100)
+        );
+    }
+
+    #[test]
+    fn picks_never_return_critical_or_maintenance_and_warning_only_as_a_last_resort() {
+        let t0 = 1_000_000;
+        let with = |mut i: Instance, status: Status| {
+            i.health.apply(&HealthUpdate::set(status, None), 0);
+            i
+        };
+        let a = instance("api", "1.0.0", "a", "h:1", t0);
+        let b = with(
+            instance("api", "2.0.0", "b", "h:2", t0),
+            Status::Maintenance,
+        );
+        let c = with(instance("api", "2.0.0", "c", "h:3", t0), Status::Warning);
+        let d = instance("api", "2.0.0", "d", "h:4", t0);
+        let config = Config::default();
+        let outliers = Outliers::new(config.outlier.clone());
+        let mut rng = SplitMix64::from_seed(9);
+        let picked = |list: Vec<Instance>, rng: &mut SplitMix64| {
+            let (mut cache, slot) = stored_list(list.clone(), t0);
+            let mut seen = BTreeSet::new();
+            for &strategy in Strategy::ALL {
+                for k in 0..100u32 {
+                    let key = k.to_le_bytes();
+                    if let Some(i) =
+                        cache.pick(slot, strategy, Some(&key), t0, &config, &outliers, rng)
+                    {
+                        seen.insert(list[i].id.to_string());
+                    }
+                }
+            }
+            seen
+        };
+        let all = vec![a.clone(), b.clone(), c.clone(), d.clone()];
+        assert_eq!(picked(all, &mut rng), BTreeSet::from(["d".to_string()]));
+        let d_critical = with(d.clone(), Status::Critical);
+        let list = vec![a.clone(), b.clone(), c.clone(), d_critical.clone()];
+        assert_eq!(picked(list, &mut rng), BTreeSet::from(["c".to_string()]));
+        // Nothing selectable in 2.0.0: the pool is 1.0.0, the version resolution picks.
+        let c_down = with(c, Status::Maintenance);
+        let list = vec![a, b.clone(), c_down.clone(), d_critical.clone()];
+        assert_eq!(picked(list, &mut rng), BTreeSet::from(["a".to_string()]));
+        assert!(picked(vec![b, c_down, d_critical], &mut rng).is_empty());
+    }
+
+    fn stored_list(list: Vec<Instance>, t0: Millis) -> (Cache<()>, usize) {
+        let mut cache: Cache<()> = Cache::default();
+        let query = Query {
+            statuses: StatusFilter::ALL,
+            ..Query::any()
+        };
+        let slot = cache.slot(Kind::Instances, ServiceName::parse("api").unwrap(), query);
+        cache.store(slot, list, None, (), t0, 0, RegistryClock::LOCAL);
+        (cache, slot)
     }
 }

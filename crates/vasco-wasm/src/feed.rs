@@ -164,8 +164,8 @@ impl FeedMessage {
 /// What the owner of a lease socket does after a message from the registry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LeaseStep {
-    /// The lease is held (after `registered` or `renewed`): keep renewing at the core's
-    /// heartbeat period.
+    /// The lease is held (after `registered`, `renewed`, or `status`, the answer to a status
+    /// set or check result sent on the lease): keep renewing at the core's heartbeat period.
     Held(Box<Instance>),
     /// The registry no longer knows the instance (`not_found`: the lease lapsed between two
     /// renewals): send the registration again on the same socket.
@@ -187,7 +187,7 @@ impl LeaseStep {
             return Self::Nothing;
         };
         match value.get("type").and_then(Value::as_str) {
-            Some("registered") | Some("renewed") => {
+            Some("registered") | Some("renewed") | Some("status") => {
                 match value
                     .get("instance")
                     .cloned()
@@ -318,6 +318,43 @@ mod tests {
     }
 
     #[test]
+    fn an_update_to_maintenance_leaves_default_answers_at_once() {
+        let mut m = Membership::from_snapshot(
+            3,
+            vec![
+                instance("1.0.0", "a", "h:1", &[]),
+                instance("1.0.0", "b", "h:2", &[]),
+            ],
+        );
+        let any = Query::any();
+        let mut drained = instance("1.0.0", "a", "h:1", &[]);
+        drained.health.apply(
+            &vasco_core::HealthUpdate::set(
+                vasco_core::Status::Maintenance,
+                Some("shutdown".into()),
+            ),
+            0,
+        );
+        assert!(m.apply(ChangeEvent {
+            service: ServiceName::parse("api").unwrap(),
+            index: 4,
+            added: vec![],
+            updated: vec![drained],
+            removed: vec![],
+        }));
+        assert_eq!(urls(&m.answer(Kind::Instances, &any).0), ["h:2"]);
+        let caret1 = Query::version(VersionReq::parse("^1").unwrap());
+        assert_eq!(urls(&m.answer(Kind::Resolve, &caret1).0), ["h:2"]);
+        let all = Query {
+            statuses: vasco_core::StatusFilter::ALL,
+            ..Query::any()
+        };
+        let listed = m.answer(Kind::Instances, &all).0;
+        assert_eq!(urls(&listed), ["h:1", "h:2"]);
+        assert_eq!(listed[0].health.reason.as_deref(), Some("shutdown"));
+    }
+
+    #[test]
     fn answers_follow_queries_and_resolution() {
         let m = Membership::from_snapshot(
             1,
@@ -405,6 +442,12 @@ mod tests {
             LeaseStep::Refused(e) => assert!(e.is_unavailable()),
             other => panic!("{other:?}"),
         }
+        let status = json!({"type": "status", "index": 3, "now": 4, "instance": record,
+                            "outcome": "updated"});
+        assert!(matches!(
+            LeaseStep::parse(&status.to_string()),
+            LeaseStep::Held(_)
+        ));
         assert_eq!(LeaseStep::parse(r#"{"type":"closed"}"#), LeaseStep::Ended);
         assert_eq!(
             LeaseStep::parse(r#"{"type":"deregistered"}"#),

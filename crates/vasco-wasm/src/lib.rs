@@ -32,8 +32,8 @@ mod convert;
 mod types;
 mod web;
 
-pub use api::{strategy_uses_key, Client, Registration};
+pub use api::{strategy_uses_key, Client, HealthUpdateHandle, Registration};
 pub use web::{
-    heartbeat_period, key_movement, newest_version, normalize_version, service_name, strategies,
-    version_matches, Backoff, Registry, Selector,
+    heartbeat_period, key_movement, newest_version, normalize_version, pick_pool, service_name,
+    status_selectable, statuses, strategies, version_matches, Backoff, Registry, Selector,
 };

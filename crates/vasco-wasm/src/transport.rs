@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use vasco_core::{
-    Catalog, Dependencies, Instance, InstanceKey, InstanceSpec, Millis, Mocks, Query, Registry,
-    Resolution, ServiceName,
+    Catalog, Dependencies, HealthUpdate, Instance, InstanceKey, InstanceSpec, Millis, Mocks, Query,
+    Registry, Resolution, ServiceName, StatusFilter,
 };
 
 use crate::error::{Error, Result};
@@ -230,6 +230,16 @@ impl Call for InstancesCall {
         if let Some(zone) = &self.query.zone {
             params.push(format!("zone={}", encode(zone)));
         }
+        // The registry's own spellings of the status filter; the default says nothing.
+        let statuses = self.query.statuses;
+        if statuses == StatusFilter::PASSING {
+            params.push("passing".into());
+        } else if statuses == StatusFilter::ALL {
+            params.push("all".into());
+        } else if statuses != StatusFilter::DEFAULT {
+            let names: Vec<&str> = statuses.iter().map(|s| s.name()).collect();
+            params.push(format!("status={}", names.join(",")));
+        }
         if !params.is_empty() {
             path.push('?');
             path.push_str(&params.join("&"));
@@ -288,6 +298,12 @@ impl Call for RegisterCall {
         if let Some(zone) = &spec.zone {
             body["zone"] = json!(zone);
         }
+        // The health fields the registration carries (a maintenance set, its latest check).
+        for update in [&spec.health.set, &spec.health.check].into_iter().flatten() {
+            if let (Value::Object(body), Value::Object(fields)) = (&mut body, update_json(update)) {
+                body.extend(fields);
+            }
+        }
         endpoint.request("PUT", &instance_path(&self.key), Some(body.to_string()))
     }
 
@@ -308,6 +324,41 @@ impl Call for RegisterCall {
             .registry
             .register(self.key.clone(), self.spec.clone(), now)?
             .clone();
+        memory.changed();
+        Ok(instance)
+    }
+}
+
+/// The wire form of a health update ([`HealthUpdate::to_value`]).
+pub fn update_json(update: &HealthUpdate) -> Value {
+    update.to_value()
+}
+
+/// `PUT /v1/services/{name}/{version}/instances/{id}/status`: a status set or a check result
+/// for a live instance (its lease is not renewed). Answers the stored instance.
+#[derive(Debug, Clone)]
+pub struct StatusCall {
+    /// Who.
+    pub key: InstanceKey,
+    /// What.
+    pub update: HealthUpdate,
+}
+
+impl Call for StatusCall {
+    type Output = Instance;
+
+    fn request(&self, endpoint: &HttpEndpoint) -> HttpRequest {
+        let path = format!("{}/status", instance_path(&self.key));
+        endpoint.request("PUT", &path, Some(update_json(&self.update).to_string()))
+    }
+
+    fn parse(&self, body: &str) -> Result<Instance> {
+        serde_json::from_str(body).map_err(|e| bad("status", e))
+    }
+
+    fn run(&self, memory: &mut MemoryRegistry, now: Millis) -> Result<Instance> {
+        let (instance, _) = memory.registry.set_health(&self.key, &self.update, now)?;
+        let instance = instance.clone();
         memory.changed();
         Ok(instance)
     }
@@ -502,5 +553,119 @@ mod tests {
         assert!(memory.generation() > after_register);
         // Gone twice is fine.
         DeregisterCall { key: key() }.run(&mut memory, now).unwrap();
+    }
+
+    #[test]
+    fn status_filters_and_health_fields_on_the_wire() {
+        let call = |statuses| InstancesCall {
+            service: ServiceName::parse("api").unwrap(),
+            query: Query {
+                statuses,
+                ..Query::any()
+            },
+        };
+        let url = |statuses| call(statuses).request(&endpoint()).url;
+        assert_eq!(
+            url(StatusFilter::DEFAULT),
+            "http://127.0.0.1:8787/v1/services/api"
+        );
+        assert!(url(StatusFilter::PASSING).ends_with("/v1/services/api?passing"));
+        assert!(url(StatusFilter::ALL).ends_with("/v1/services/api?all"));
+        let custom = StatusFilter::parse("critical,passing").unwrap();
+        assert!(url(custom).ends_with("?status=passing,critical"));
+
+        // A registration carrying a maintenance set and a check result: the registry's body.
+        let mut spec = InstanceSpec::new("10.0.0.1:3000").unwrap();
+        spec.health.set = Some(HealthUpdate::set(
+            vasco_core::Status::Maintenance,
+            Some("shutdown".into()),
+        ));
+        spec.health.check = Some(HealthUpdate::check(
+            vasco_core::Status::Critical,
+            Some("db".into()),
+        ));
+        let put = RegisterCall { key: key(), spec }.request(&endpoint());
+        let body: Value = serde_json::from_str(put.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["status"], json!("maintenance"));
+        assert_eq!(body["reason"], json!("shutdown"));
+        assert_eq!(body["check"], json!({"status": "critical", "note": "db"}));
+        let parsed = InstanceSpec::from_json_value(&body).unwrap();
+        assert_eq!(
+            parsed.health.set.unwrap().status(),
+            Some(vasco_core::Status::Maintenance)
+        );
+
+        let status = StatusCall {
+            key: key(),
+            update: HealthUpdate::Set {
+                status: vasco_core::Status::Warning,
+                reason: None,
+                by: Some("ops".into()),
+            },
+        }
+        .request(&endpoint());
+        assert_eq!(status.method, "PUT");
+        assert!(status
+            .url
+            .ends_with("/v1/services/api/2.1.0/instances/a1/status"));
+        let body = status.body.unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            json!({"status": "warning", "by": "ops"})
+        );
+        assert!(
+            HealthUpdate::from_json(&body).is_ok(),
+            "what the registry parses"
+        );
+    }
+
+    #[test]
+    fn memory_status_sets_change_lookups_and_the_generation() {
+        let mut memory = MemoryRegistry::default();
+        let now = 1_000_000;
+        RegisterCall {
+            key: key(),
+            spec: InstanceSpec::new("h:1").unwrap(),
+        }
+        .run(&mut memory, now)
+        .unwrap();
+        let generation = memory.generation();
+        let drain = StatusCall {
+            key: key(),
+            update: HealthUpdate::set(vasco_core::Status::Maintenance, None),
+        };
+        let instance = drain.run(&mut memory, now).unwrap();
+        assert_eq!(instance.health.status, vasco_core::Status::Maintenance);
+        assert!(memory.generation() > generation);
+        let lookup = |statuses| InstancesCall {
+            service: ServiceName::parse("api").unwrap(),
+            query: Query {
+                statuses,
+                ..Query::any()
+            },
+        };
+        assert!(lookup(StatusFilter::DEFAULT)
+            .run(&mut memory, now)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            lookup(StatusFilter::ALL)
+                .run(&mut memory, now)
+                .unwrap()
+                .len(),
+            1
+        );
+        // A repeat changes nothing.
+        let generation = memory.generation();
+        drain.run(&mut memory, now).unwrap();
+        assert_eq!(memory.generation(), generation);
+        let gone = StatusCall {
+            key: InstanceKey {
+                id: InstanceId::parse("zz").unwrap(),
+                ..key()
+            },
+            update: HealthUpdate::set(vasco_core::Status::Passing, None),
+        };
+        assert_eq!(gone.run(&mut memory, now).unwrap_err().code(), "not_found");
     }
 }

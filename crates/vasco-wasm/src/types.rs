@@ -30,6 +30,55 @@ export interface Instance {
   expires_at: number;
   /** The lease length a heartbeat renews, in ms. */
   ttl_ms: number;
+  /**
+   * Its health status: `passing` and `warning` are listed by default and picked (warning only
+   * when no passing instance is left); `critical` and `maintenance` are listed only when asked
+   * for (`all`, `status`) and never picked.
+   */
+  status: Status;
+  /** Why: the maintenance reason, or the note of the check result that set the status. */
+  reason?: string;
+  /** Who set the status. */
+  by?: string;
+  /** Present while in maintenance mode: its reason (possibly empty). */
+  maintenance?: string;
+  /** The health check's state under maintenance mode, when not the default. */
+  check?: {
+    status?: Status;
+    note?: string;
+    successes?: number;
+    failures?: number;
+    success_before_passing?: number;
+    failures_before_warning?: number;
+    failures_before_critical?: number;
+  };
+}
+
+/** An instance's health status, best first. */
+export type Status = "passing" | "warning" | "critical" | "maintenance";
+
+/**
+ * A status set (`{status, reason?, by?}`: at once; `maintenance` takes the instance out of
+ * rotation, any other status ends maintenance) or a check result (`{check: {status, note?}}`:
+ * passing, warning or critical, damped by the instance's check thresholds; never ends
+ * maintenance), as `PUT .../status` takes it.
+ */
+export type StatusUpdate =
+  | { status: Status; reason?: string; by?: string }
+  | { check: { status: "passing" | "warning" | "critical"; note?: string }; by?: string };
+
+/**
+ * Filters of lookups. `tag` (every tag of a comma-separated list must match), `zone`, and which
+ * health statuses are listed: `status` (`"passing,critical"` or an array), `passing: true`
+ * (passing only) or `all: true` (every leased instance), at most one of the three; passing and
+ * warning by default.
+ */
+export interface QueryOptions {
+  tag?: string;
+  zone?: string;
+  status?: Status | string | Status[];
+  passing?: boolean;
+  all?: boolean;
 }
 
 /** What one dependency resolved to. */
@@ -54,7 +103,14 @@ export interface Resolution {
 
 /** Every live service with its versions and instance counts. */
 export interface Catalog {
-  services: { name: string; versions: { version: string; instances: number }[] }[];
+  services: {
+    name: string;
+    versions: {
+      version: string;
+      instances: number;
+      statuses?: { passing: number; warning: number; critical: number; maintenance: number };
+    }[];
+  }[];
 }
 
 /** The body of a registration: only `url` is required; `ttl` in seconds (default 10, 1..=3600). */
@@ -65,6 +121,18 @@ export interface InstanceSpec {
   meta?: Record<string, string>;
   weight?: number;
   zone?: string;
+  /** A status set with the registration: `reason` and `by` go with it. */
+  status?: Status;
+  reason?: string;
+  by?: string;
+  /** A first check result and the check's damping thresholds. */
+  check?: {
+    status?: "passing" | "warning" | "critical";
+    note?: string;
+    success_before_passing?: number;
+    failures_before_warning?: number;
+    failures_before_critical?: number;
+  };
 }
 
 /** A change to a Registry's instances, oldest first (see Registry.takeChanges). */
@@ -72,8 +140,8 @@ export type Change =
   | { type: "insert"; instance: Instance }
   | { type: "remove"; service: string; version: string; id: string };
 
-/** A candidate for a Selector: an id; an id with a weight (default 1), zone and health (default healthy); or a registry instance, which the core turns into a candidate by its one rule (its id, weight and zone). */
-export type Candidate = string | { id: string; weight?: number; zone?: string; healthy?: boolean } | (Instance & { healthy?: boolean });
+/** A candidate for a Selector: an id; an id with a weight (default 1), zone, health (default healthy: not ejected) and registry status (default passing); or a registry instance, which the core turns into a candidate by its one rule (its id, weight, zone and status). Critical and maintenance candidates are never picked. */
+export type Candidate = string | { id: string; weight?: number; zone?: string; healthy?: boolean; status?: Status } | (Instance & { healthy?: boolean });
 
 /** Selection strategies of the core. `consistent-hash` is an alias of `maglev`. */
 export type Strategy = "random" | "round-robin" | "weighted" | "least-request" | "maglev" | "consistent-hash" | "ring";

@@ -8,8 +8,8 @@ use wasm_bindgen::prelude::*;
 use vasco_core::{
     retry::Backoff as CoreBackoff,
     select::{Candidate, Selector as CoreSelector, SelectorConfig, Strategy},
-    Change, InstanceId, InstanceKey, InstanceSpec, Query, Registry as CoreRegistry, ServiceName,
-    SplitMix64, Version, VersionReq,
+    Change, HealthUpdate, InstanceId, InstanceKey, InstanceSpec, Query, Registry as CoreRegistry,
+    ServiceName, SplitMix64, Status, Version, VersionReq,
 };
 
 use crate::{
@@ -39,7 +39,7 @@ fn query(range: Option<String>, options: &JsValue) -> Result<Query, JsValue> {
             Some(tag) => vasco_core::parse_tags(&tag).map_err(core_error)?,
         },
         zone: opt_string(options, "zone").map_err(err)?,
-        statuses: vasco_core::StatusFilter::DEFAULT,
+        statuses: crate::api::status_options(options).map_err(err)?,
     })
 }
 
@@ -118,20 +118,44 @@ impl Registry {
         Ok(to_js(&instance))
     }
 
+    /// Sets the health status of a live instance, or reports a check result, without renewing
+    /// its lease: `update` is the body of `PUT .../status` (`{status, reason?, by?}` or
+    /// `{check: {status, note?}}`; see the core's `health` module). Returns the instance;
+    /// throws `invalid_*` for a bad update, `not_found` when the instance is not live.
+    #[wasm_bindgen(js_name = setStatus, unchecked_return_type = "Instance")]
+    pub fn set_status(
+        &mut self,
+        name: &str,
+        version: &str,
+        id: &str,
+        #[wasm_bindgen(unchecked_param_type = "StatusUpdate")] update: JsValue,
+        now: f64,
+    ) -> Result<JsValue, JsValue> {
+        let key = key(name, version, id)?;
+        let update = from_js(update, "update").map_err(|e| js_error(&e))?;
+        let update = HealthUpdate::from_value(&update).map_err(core_error)?;
+        let (instance, _) = self
+            .inner
+            .set_health(&key, &update, now as u64)
+            .map_err(core_error)?;
+        Ok(to_js(instance))
+    }
+
     /// Drops every instance whose lease lapsed at `now`; returns how many.
     pub fn expire(&mut self, now: f64) -> u32 {
         self.inner.expire(now as u64) as u32
     }
 
     /// The live instances of `name` matching `range` (any when absent) and `options`
-    /// (`{tag?, zone?}`), newest version first.
+    /// (`{tag?, zone?}`, and which health statuses: `status` (`"passing,critical"` or an
+    /// array), `passing: true` or `all: true`; passing and warning by default), newest version
+    /// first.
     #[wasm_bindgen(unchecked_return_type = "Instance[]")]
     pub fn instances(
         &self,
         name: &str,
         range: Option<String>,
-        #[wasm_bindgen(unchecked_param_type = "{ tag?: string; zone?: string } | undefined")]
-        options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "QueryOptions | undefined")] options: JsValue,
         now: f64,
     ) -> Result<Array, JsValue> {
         let service = ServiceName::parse(name).map_err(core_error)?;
@@ -205,10 +229,10 @@ impl Registry {
     }
 }
 
-/// Candidates from ids, `{id, weight?, zone?, healthy?}` objects, or instances as the registry
-/// returns them (objects with `service` and `url`), which become candidates by the core's one
-/// rule ([`Candidate::from_instance`]), as in the npm client. An instance may carry
-/// `healthy: false` too.
+/// Candidates from ids, `{id, weight?, zone?, healthy?, status?}` objects, or instances as the
+/// registry returns them (objects with `service` and `url`), which become candidates by the
+/// core's one rule ([`Candidate::from_instance`], their health status included), as in the npm
+/// client. An instance may carry `healthy: false` too (ejected, for outlier detection).
 fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
     if !Array::is_array(list) {
         return Err(js_error(&Error::argument("candidates", "must be an array")));
@@ -250,6 +274,9 @@ fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
             let mut candidate =
                 Candidate::new(id, weight.clamp(0.0, u32::MAX as f64) as u32).with_health(healthy);
             candidate.zone = opt_string(&item, "zone").map_err(err)?;
+            if let Some(status) = opt_string(&item, "status").map_err(err)? {
+                candidate.status = status.parse::<Status>().map_err(core_error)?;
+            }
             Ok(candidate)
         })
         .collect()
@@ -407,6 +434,28 @@ pub fn newest_version(
         .collect())
 }
 
+/// The instances a pick over `instances` chooses among (the core's `pick_pool`, as the npm
+/// client's `pick`): those of the newest version that has a passing or warning instance, every
+/// status of that version included, in their order. A selector over them never picks the
+/// critical or maintenance ones; a chart of its picks shows them at zero.
+#[wasm_bindgen(js_name = pickPool, unchecked_return_type = "Instance[]")]
+pub fn pick_pool(
+    #[wasm_bindgen(unchecked_param_type = "Instance[]")] instances: JsValue,
+) -> Result<Array, JsValue> {
+    let value = from_js(instances.clone(), "instances").map_err(|e| js_error(&e))?;
+    let parsed: Vec<vasco_core::Instance> = serde_json::from_value(value).map_err(|e| {
+        js_error(&Error::argument(
+            "instances",
+            format!("must be instances: {e}"),
+        ))
+    })?;
+    let list = Array::from(&instances);
+    Ok(vasco_core::pick_pool(&parsed)
+        .into_iter()
+        .map(|i| list.get(i as u32))
+        .collect())
+}
+
 /// How many of `keys` sample keys move to another candidate when candidate `removed` is
 /// taken out of `candidates`, for a consistent-hash strategy:
 /// `{total, moved, fromRemoved, elsewhere, fraction}`. Ideal consistent hashing moves only the
@@ -555,6 +604,24 @@ impl Backoff {
     pub fn ceiling(&self, attempt: u32) -> f64 {
         self.inner.ceiling_ms(attempt) as f64
     }
+}
+
+/// The health statuses, best first (`passing`, `warning`, `critical`, `maintenance`): the
+/// core's names, for pickers of a status.
+#[wasm_bindgen]
+pub fn statuses() -> Vec<String> {
+    Status::ALL.iter().map(|s| s.name().to_string()).collect()
+}
+
+/// Whether selection may ever pick an instance in `status` (passing or warning: the core's
+/// rule); false for critical and maintenance, which are out of rotation. Throws
+/// `invalid_status` for an unknown name.
+#[wasm_bindgen(js_name = statusSelectable)]
+pub fn status_selectable(status: &str) -> Result<bool, JsValue> {
+    status
+        .parse::<Status>()
+        .map(Status::is_selectable)
+        .map_err(core_error)
 }
 
 /// The names of every selection strategy.

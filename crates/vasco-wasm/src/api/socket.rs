@@ -121,7 +121,7 @@ impl Client {
     pub fn feed_message(&self, text: &str) -> Result<Option<String>, JsValue> {
         let message = FeedMessage::parse(text).map_err(|e| js_error(&e))?;
         let mut feeds = self.shared.feeds.borrow_mut();
-        Ok(match message {
+        let moved = match message {
             FeedMessage::Snapshot {
                 service,
                 index,
@@ -141,7 +141,14 @@ impl Client {
                 applied.then_some(name)
             }
             FeedMessage::Other => None,
-        })
+        };
+        drop(feeds);
+        if moved.is_some() {
+            // Picks memoized by the JavaScript side (sticky keys) are over: an instance may
+            // have left, or changed its status (a drain's maintenance), just now.
+            self.shared.changed();
+        }
+        Ok(moved)
     }
 
     /// The feed of `service` is gone (its socket closed): its answers age normally again.
