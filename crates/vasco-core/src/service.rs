@@ -211,12 +211,7 @@ impl ServiceLeases {
     /// Errors: `NotFound` when the instance is unknown or its lease has lapsed (the caller
     /// must register again).
     pub fn renew(&mut self, key: &InstanceKey, now: Millis) -> Result<Instance> {
-        let slot = (key.version.clone(), key.id.clone());
-        let instance = self
-            .instances
-            .get_mut(&slot)
-            .filter(|i| i.service == key.service && i.is_live(now))
-            .ok_or_else(|| not_found(key))?;
+        let instance = self.live_mut(key, now)?;
         *instance = instance.renewed(now);
         Ok(instance.clone())
     }
@@ -233,12 +228,7 @@ impl ServiceLeases {
         update: &HealthUpdate,
         now: Millis,
     ) -> Result<(Instance, bool)> {
-        let slot = (key.version.clone(), key.id.clone());
-        let instance = self
-            .instances
-            .get_mut(&slot)
-            .filter(|i| i.service == key.service && i.is_live(now))
-            .ok_or_else(|| not_found(key))?;
+        let instance = self.live_mut(key, now)?;
         let changed = instance.health.apply(update, now);
         // A TTL check's results are the lease's renewals too (Consul's `check pass`).
         if instance.health.check.ttl_ms.is_some() && matches!(update, HealthUpdate::Check { .. }) {
@@ -352,6 +342,15 @@ impl ServiceLeases {
             .flatten()
             .filter(|&at| at < crate::instance::NO_EXPIRY)
             .min()
+    }
+
+    /// The record of `key` while its lease holds at `now`. Errors: `NotFound`.
+    fn live_mut(&mut self, key: &InstanceKey, now: Millis) -> Result<&mut Instance> {
+        let slot = (key.version.clone(), key.id.clone());
+        self.instances
+            .get_mut(&slot)
+            .filter(|i| i.service == key.service && i.is_live(now))
+            .ok_or_else(|| not_found(key))
     }
 
     fn check_service(&self, key: &InstanceKey) -> Result<()> {

@@ -669,6 +669,26 @@ impl DurableObject for ServiceObject {
     }
 }
 
+/// Answers an object's internal command request: the JSON command in, `apply`'s reply (or
+/// error) out. For the objects whose whole state is synchronous (tokens, Consul IDs).
+async fn answer_command<C, R>(
+    mut req: Request,
+    apply: impl FnOnce(C) -> Result<R, AppError>,
+) -> worker::Result<Response>
+where
+    C: serde::de::DeserializeOwned,
+    R: Serialize,
+{
+    let result = match req.json::<C>().await {
+        Ok(command) => apply(command),
+        Err(e) => Err(internal(format!("bad internal request: {e}"))),
+    };
+    match result {
+        Ok(reply) => json_response(200, &reply),
+        Err(err) => error_response(&err),
+    }
+}
+
 // --- the token object ------------------------------------------------------------------------
 
 /// The token object (class `TokenObject` in wrangler.toml): scoped access tokens
@@ -685,15 +705,11 @@ impl DurableObject for TokenObject {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let result = match req.json::<TokenCommand>().await {
-            Ok(command) => self.inner.borrow_mut().apply(command),
-            Err(e) => Err(internal(format!("bad internal request: {e}"))),
-        };
-        match result {
-            Ok(reply) => json_response(200, &reply),
-            Err(err) => error_response(&err),
-        }
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        answer_command(req, |command: TokenCommand| {
+            self.inner.borrow_mut().apply(command)
+        })
+        .await
     }
 }
 
@@ -713,15 +729,11 @@ impl DurableObject for AgentObject {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let result = match req.json::<AgentCommand>().await {
-            Ok(command) => self.inner.borrow_mut().apply(command),
-            Err(e) => Err(internal(format!("bad internal request: {e}"))),
-        };
-        match result {
-            Ok(reply) => json_response(200, &reply),
-            Err(err) => error_response(&err),
-        }
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        answer_command(req, |command: AgentCommand| {
+            self.inner.borrow_mut().apply(command)
+        })
+        .await
     }
 }
 

@@ -165,6 +165,19 @@ impl BodyLimit {
     }
 }
 
+/// The headers an error answer carries in every dialect: `Allow` on a 405, `Retry-After` on
+/// a 429.
+pub fn error_headers(err: &AppError) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::new();
+    if let Some(allow) = err.allow_header() {
+        headers.push(("allow", allow));
+    }
+    if let AppError::RateLimited { retry_after_s } = err {
+        headers.push(("retry-after", retry_after_s.to_string()));
+    }
+    headers
+}
+
 /// A response as the handlers build it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
@@ -235,14 +248,7 @@ impl ApiResponse {
     /// `WWW-Authenticate` on a 401.
     pub fn from_error(err: &AppError) -> Self {
         let mut response = Self::json(err.status(), err.to_json());
-        if let Some(allow) = err.allow_header() {
-            response.headers.push(("allow", allow));
-        }
-        if let AppError::RateLimited { retry_after_s } = err {
-            response
-                .headers
-                .push(("retry-after", retry_after_s.to_string()));
-        }
+        response.headers = error_headers(err);
         if err.status() == 401 {
             response
                 .headers

@@ -109,14 +109,7 @@ pub fn error(err: &AppError) -> ApiResponse {
         other => other,
     };
     let mut response = ApiResponse::text(status, err.to_string());
-    if let Some(allow) = err.allow_header() {
-        response.headers.push(("allow", allow));
-    }
-    if let AppError::RateLimited { retry_after_s } = err {
-        response
-            .headers
-            .push(("retry-after", retry_after_s.to_string()));
-    }
+    response.headers = crate::http::error_headers(err);
     response
 }
 
@@ -280,6 +273,22 @@ pub async fn maintenance<K: Kv, O: Objects>(
     Ok(written())
 }
 
+/// A read of one service's members (`?tag=`, blocking `?index=&wait=`, `?passing` where
+/// `passing_applies`), answered as `render` shapes them.
+async fn service_read<K: Kv, O: Objects, T: Serialize>(
+    req: &ApiRequest,
+    params: &Params,
+    backend: &Backend<'_, K, O>,
+    passing_applies: bool,
+    render: impl Fn(&Instance, u64) -> Vec<T>,
+) -> Result<ApiResponse, AppError> {
+    let mut query = ReadQuery::parse(&req.query)?;
+    query.passing &= passing_applies;
+    let (index, instances) = members(params.get("service"), &query, backend).await?;
+    let items: Vec<T> = instances.iter().flat_map(|i| render(i, index)).collect();
+    read_answer(index, &items)
+}
+
 /// `GET /v1/health/service/{service}?passing&tag=&index=&wait=`: the instances with their node
 /// and checks; `passing` keeps those whose every check passes.
 pub async fn health_service<K: Kv, O: Objects>(
@@ -287,13 +296,10 @@ pub async fn health_service<K: Kv, O: Objects>(
     params: &Params,
     backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
-    let query = ReadQuery::parse(&req.query)?;
-    let (index, instances) = members(params.get("service"), &query, backend).await?;
-    let entries: Vec<ServiceEntry> = instances
-        .iter()
-        .map(|i| ServiceEntry::of(i, index))
-        .collect();
-    read_answer(index, &entries)
+    service_read(req, params, backend, true, |i, index| {
+        vec![ServiceEntry::of(i, index)]
+    })
+    .await
 }
 
 /// `GET /v1/catalog/service/{service}?tag=&index=&wait=`: every leased instance, flat, whatever
@@ -303,14 +309,10 @@ pub async fn catalog_service<K: Kv, O: Objects>(
     params: &Params,
     backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
-    let mut query = ReadQuery::parse(&req.query)?;
-    query.passing = false;
-    let (index, instances) = members(params.get("service"), &query, backend).await?;
-    let entries: Vec<CatalogService> = instances
-        .iter()
-        .map(|i| CatalogService::of(i, index))
-        .collect();
-    read_answer(index, &entries)
+    service_read(req, params, backend, false, |i, index| {
+        vec![CatalogService::of(i, index)]
+    })
+    .await
 }
 
 /// `GET /v1/health/checks/{service}`: the checks of every instance of the service.
@@ -319,11 +321,7 @@ pub async fn health_checks<K: Kv, O: Objects>(
     params: &Params,
     backend: &Backend<'_, K, O>,
 ) -> Result<ApiResponse, AppError> {
-    let mut query = ReadQuery::parse(&req.query)?;
-    query.passing = false;
-    let (index, instances) = members(params.get("service"), &query, backend).await?;
-    let checks: Vec<HealthCheck> = instances.iter().flat_map(|i| checks_of(i, index)).collect();
-    read_answer(index, &checks)
+    service_read(req, params, backend, false, checks_of).await
 }
 
 /// `GET /v1/catalog/services?index=&wait=`: every service with members and its tags (`[]`,
