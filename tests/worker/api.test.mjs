@@ -171,8 +171,8 @@ describe('register, heartbeat, lookup, deregister', () => {
     assert.deepEqual(entry, {
       name: 'cat-a',
       versions: [
-        { version: '1.1.0', instances: 2 },
-        { version: '1.0.0', instances: 1 },
+        { version: '1.1.0', instances: 2, statuses: { passing: 2, warning: 0, critical: 0, maintenance: 0 } },
+        { version: '1.0.0', instances: 1, statuses: { passing: 1, warning: 0, critical: 0, maintenance: 0 } },
       ],
     });
     const names = out.body.services.map((s) => s.name);
@@ -412,11 +412,21 @@ describe('openapi.json', () => {
       for (const method of Object.keys(item)) documented.push(`${method.toUpperCase()} ${path}`);
     }
     assert.deepEqual(documented.sort(), [
+      'DELETE /v1/acl/tokens/{id}',
       'DELETE /v1/registration/{service}',
       'DELETE /v1/registration/{service}/{ip}',
       'DELETE /v1/services/{name}/{version}/instances/{id}',
       'GET /health',
       'GET /healthcheck',
+      'GET /v1/acl/tokens',
+      'GET /v1/agent/checks',
+      'GET /v1/agent/self',
+      'GET /v1/agent/services',
+      'GET /v1/catalog/datacenters',
+      'GET /v1/catalog/service/{service}',
+      'GET /v1/catalog/services',
+      'GET /v1/health/checks/{service}',
+      'GET /v1/health/service/{service}',
       'GET /v1/instances',
       'GET /v1/openapi.json',
       'GET /v1/registration/repo/{repo}',
@@ -425,12 +435,19 @@ describe('openapi.json', () => {
       'GET /v1/services/{name}',
       'GET /v1/services/{name}/watch',
       'GET /v1/services/{name}/{version}/instances/{id}/lease',
+      'GET /v1/status/leader',
       'GET /v1/watch',
+      'POST /v1/acl/tokens',
       'POST /v1/loadbalancing/{service}',
       'POST /v1/loadbalancing/{service}/{ip}',
       'POST /v1/registration/{service}',
       'POST /v1/resolve',
+      'PUT /v1/agent/check/{verb}/{check_id}',
+      'PUT /v1/agent/service/deregister/{id}',
+      'PUT /v1/agent/service/maintenance/{id}',
+      'PUT /v1/agent/service/register',
       'PUT /v1/services/{name}/{version}/instances/{id}',
+      'PUT /v1/services/{name}/{version}/instances/{id}/status',
     ]);
 
     // Structural validity: every operation has responses with descriptions, every path

@@ -967,7 +967,8 @@ fn instance_schema() -> Value {
 const STATUSES: [&str; 4] = ["passing", "warning", "critical", "maintenance"];
 
 fn status_property() -> Value {
-    json!({ "type": "string", "nullable": true, "enum": STATUSES,
+    // OpenAPI 3.0: a nullable enum lists null among its values.
+    json!({ "type": "string", "nullable": true, "enum": ["passing", "warning", "critical", "maintenance", null],
             "description": "Set the status at once: maintenance takes the instance out of rotation; any other status ends maintenance." })
 }
 
@@ -982,7 +983,7 @@ fn check_property() -> Value {
         "type": "object", "nullable": true, "additionalProperties": false,
         "description": "A health-check result (damped; never ends maintenance) and the damping thresholds.",
         "properties": {
-            "status": { "type": "string", "nullable": true, "enum": ["passing", "warning", "critical"] },
+            "status": { "type": "string", "nullable": true, "enum": ["passing", "warning", "critical", null] },
             "note": text_property("The check's output."),
             "success_before_passing": threshold("Consecutive passing results before the status becomes passing (default 1)."),
             "failures_before_warning": threshold("Consecutive failing results before it becomes warning (default failures_before_critical)."),
