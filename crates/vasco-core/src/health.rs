@@ -325,8 +325,8 @@ pub struct CheckState {
     /// Consecutive failing results so far.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: u32,
-    /// The damping thresholds.
-    #[serde(default, flatten, skip_serializing_if = "Damping::is_default")]
+    /// The damping thresholds (`"damping": {...}`, left out when they are the defaults).
+    #[serde(default, skip_serializing_if = "Damping::is_default")]
     pub damping: Damping,
     /// The check's id, when it has one (Consul's `CheckID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,7 +348,8 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl CheckState {
-    fn is_default(&self) -> bool {
+    /// Whether it is the default state (records leave it out).
+    pub fn is_default(&self) -> bool {
         *self == CheckState::default()
     }
 

@@ -494,6 +494,10 @@ fn split_host_port(authority: &str) -> (&str, Option<&str>) {
 }
 
 /// A registered instance with its lease.
+///
+/// Wire shape: `{"service", "version", "id", "url", "tags", "meta", "weight", "zone",
+/// "registered_at", "expires_at", "ttl_ms", "status", "reason"?, "by"?, "maintenance"?,
+/// "check"?}`: the health fields sit beside the others (see [`crate::health`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     /// The service it belongs to.
@@ -522,7 +526,7 @@ pub struct Instance {
     /// The lease length a heartbeat renews.
     pub ttl_ms: u64,
     /// Its health status (`"status"`, and `"reason"`, `"by"`, `"maintenance"`, `"check"` when
-    /// set), flattened into the record: see [`crate::health`].
+    /// set, beside the other fields): see [`crate::health`].
     #[serde(flatten, default)]
     pub health: Health,
 }
