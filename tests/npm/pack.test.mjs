@@ -1,8 +1,8 @@
 // `npm pack` makes a tarball that installs into a fresh project offline and works there from
-// CommonJS and ES modules, with its types in place. Its one dependency, `ws`, comes from the
-// workspace's own node_modules/ws, packed into a tarball next to ours and installed with it
-// (npm then satisfies the package's `ws` range with that copy instead of asking the registry),
-// so the test needs neither the network nor an npm cache that happens to hold `ws`.
+// CommonJS and ES modules, with its types in place. Its dependencies (`ws`, and `debug` with its
+// own `ms`) come from the workspace's node_modules, packed into tarballs next to ours and
+// installed with it (npm then satisfies the package's ranges with those copies instead of
+// asking the registry), so the test needs neither the network nor an npm cache that holds them.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -22,7 +22,8 @@ const MAX_TARBALL_BYTES = 300 * 1024;
 
 let dir;
 let tarball;
-let wsTarball;
+/** Tarballs of the package's dependencies, packed from the workspace's node_modules. */
+let dependencyTarballs = [];
 
 before(async () => {
   await loadVasco();
@@ -30,8 +31,10 @@ before(async () => {
   const { stdout } = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: PKG });
   const [info] = JSON.parse(stdout);
   tarball = join(dir, info.filename);
-  const ws = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: join(ROOT, 'node_modules', 'ws') });
-  wsTarball = join(dir, JSON.parse(ws.stdout)[0].filename);
+  for (const name of ['ws', 'debug', 'ms']) {
+    const packed = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: join(ROOT, 'node_modules', name) });
+    dependencyTarballs.push(join(dir, JSON.parse(packed.stdout)[0].filename));
+  }
 });
 
 after(async () => {
@@ -63,12 +66,12 @@ test('it installs offline into a fresh project and works from require and import
   const app = join(dir, 'app');
   await run('mkdir', ['-p', app]);
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  await run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, wsTarball], { cwd: app, timeout: 120_000 });
+  await run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, ...dependencyTarballs], { cwd: app, timeout: 120_000 });
   const installed = join(app, 'node_modules', 'vasco');
   assert.ok(existsSync(join(installed, 'wasm', 'vasco_wasm_bg.wasm')));
   const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'vasco');
-  assert.deepEqual(Object.keys(manifest.dependencies), ['ws'], 'one dependency: ws');
+  assert.deepEqual(Object.keys(manifest.dependencies).sort(), ['debug', 'ws'], 'dependencies: ws and debug');
   const installedWs = JSON.parse(await readFile(join(app, 'node_modules', 'ws', 'package.json'), 'utf8'));
   assert.equal(installedWs.name, 'ws');
   for (const types of ['index.d.cts', 'index.d.mts']) {

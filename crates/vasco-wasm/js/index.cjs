@@ -11,33 +11,9 @@ const { Feeds } = require('./feed.cjs')
 const { SocketLease } = require('./lease.cjs')
 
 // ---------------------------------------------------------------------------------------------
-// debug('vasco'): DEBUG=vasco (or vasco*, *, a comma/space separated list; -name excludes).
-
-function debugEnabled(namespace) {
-  const spec = (typeof process !== 'undefined' && process.env && process.env.DEBUG) || ''
-  let on = false
-  for (const part of spec.split(/[\s,]+/)) {
-    if (!part) continue
-    const negate = part.startsWith('-')
-    const pattern = negate ? part.slice(1) : part
-    const regex = new RegExp('^' + pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$')
-    if (regex.test(namespace)) on = !negate
-  }
-  return on
-}
-
-function debug(namespace) {
-  let last = 0
-  const log = (...args) => {
-    if (!log.enabled) return
-    const now = Date.now()
-    const delta = last ? now - last : 0
-    last = now
-    process.stderr.write(`  ${namespace} ${format(...args)} +${delta}ms\n`)
-  }
-  log.enabled = debugEnabled(namespace)
-  return log
-}
+// Debug logging through the `debug` package, as the original module did: DEBUG=vasco (or
+// vasco*, *, ...) turns it on.
+const debug = require('debug')
 
 const log = debug('vasco')
 
