@@ -306,6 +306,17 @@ fn config_from(options: &JsValue) -> Result<Config> {
     Ok(config)
 }
 
+/// The strategy of a code from [`Client::strategy`]. Errors: `invalid_strategy` for any other
+/// number (never a silent fallback).
+fn strategy_of(code: u8) -> Result<Strategy, JsValue> {
+    Strategy::ALL.get(code as usize).copied().ok_or_else(|| {
+        core_error(vasco_core::Error::invalid(
+            "strategy",
+            format!("unknown strategy code {code}; get codes from client.strategy(name)"),
+        ))
+    })
+}
+
 /// Whether picks with the strategy named `name` depend on the key (the core's
 /// `Strategy::uses_key`: `maglev`, `consistent-hash`, `ring`), so the same key always gets the
 /// same candidate while the candidates stay the same. False for unknown names.
@@ -478,14 +489,28 @@ impl Client {
     /// answer is that there are none, `undefined` when the cache cannot answer without
     /// waiting (call [`Client::instances`] first, then pick with `force`). Starts a background
     /// refresh when one is due. `key` makes the consistent-hash strategies sticky.
+    /// Errors: `invalid_strategy` for a code [`Client::strategy`] never gave.
     #[wasm_bindgen(unchecked_return_type = "Instance | null | undefined")]
-    pub fn pick(&self, slot: u32, strategy: u8, key: Option<String>, force: bool) -> JsValue {
+    pub fn pick(
+        &self,
+        slot: u32,
+        strategy: u8,
+        key: Option<String>,
+        force: bool,
+    ) -> Result<JsValue, JsValue> {
+        let strategy = strategy_of(strategy)?;
+        Ok(self.pick_with(slot, strategy, key, force))
+    }
+
+    fn pick_with(
+        &self,
+        slot: u32,
+        strategy: Strategy,
+        key: Option<String>,
+        force: bool,
+    ) -> JsValue {
         let shared = &self.shared;
         let slot = slot as usize;
-        let strategy = Strategy::ALL
-            .get(strategy as usize)
-            .copied()
-            .unwrap_or(Strategy::Random);
         let now = now();
         socket::sync(shared, slot, now);
         let generation = shared.generation();
