@@ -1,0 +1,513 @@
+//! The answer cache: one slot per distinct question, its freshness, and the pickers over it.
+
+use super::*;
+
+/// Retries of a failed cache refresh: from 100 ms, doubling, at most 10 s apart.
+const REFRESH_BACKOFF: Backoff = Backoff {
+    base_ms: 100,
+    max_ms: 10_000,
+};
+
+/// What a slot answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Every live instance matching a query (`instances`, `pick`).
+    Instances,
+    /// The newest version with live instances (`resolve`, `findDependencies`).
+    Resolve,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SlotKey {
+    kind: Kind,
+    service: ServiceName,
+    version: String,
+    tags: Vec<String>,
+    zone: Option<String>,
+    /// The statuses listed, as a bit set (`StatusFilter` is not ordered).
+    statuses: u8,
+}
+
+/// What a caller does with a slot right now (the core's [`Freshness`] plus this client's
+/// retry schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Serve the cached answer.
+    Hit,
+    /// Serve it, and start a background refresh (the slot is now marked in flight).
+    HitRefresh,
+    /// Past its lifetime, but the registry failed recently and the next retry is not due:
+    /// serve the last good answer (stale-if-error).
+    HitStale,
+    /// Nothing servable without asking: fetch and wait (serving the old answer if that fails
+    /// and it is young enough). The caller marks the slot with [`Cache::begin`] when it starts
+    /// that fetch.
+    Miss,
+    /// Nothing servable without asking, and a fetch of this slot is already in flight: wait
+    /// for it rather than sending the same question again.
+    Wait,
+}
+
+/// One cached question and its last good answer.
+#[derive(Debug)]
+pub struct Slot<P> {
+    /// What is asked.
+    pub kind: Kind,
+    /// Of which service.
+    pub service: ServiceName,
+    /// Which instances.
+    pub query: Query,
+    entry: Option<Entry<P>>,
+    in_flight: bool,
+    failures: u32,
+    pub(super) retry_at: Millis,
+}
+
+#[derive(Debug)]
+struct Entry<P> {
+    instances: Vec<Instance>,
+    version: Option<Version>,
+    payload: P,
+    fetched_at: Millis,
+    generation: u64,
+    /// Local time from which the first lease in `instances` may have ended.
+    lease_end: Millis,
+    pickers: Vec<Picker>,
+}
+
+#[derive(Debug)]
+struct Picker {
+    strategy: Strategy,
+    selector: Selector,
+    /// Candidate index to instance index: the instances of the newest version.
+    map: Vec<usize>,
+    /// Instance indexes that were ejected when this picker was built (marked unhealthy).
+    excluded: Vec<usize>,
+    /// Candidate index by url, for ending least-request picks (empty for other strategies).
+    by_url: BTreeMap<String, usize>,
+    epoch: u64,
+    recheck_at: Millis,
+}
+
+/// Cached answers; slots are addressed by index so JavaScript can hold a handle to one.
+#[derive(Debug)]
+pub struct Cache<P> {
+    pub(super) slots: Vec<Slot<P>>,
+    index: BTreeMap<SlotKey, usize>,
+}
+
+impl<P> Default for Cache<P> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            index: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P> Cache<P> {
+    /// The slot for a question, created on first use.
+    pub fn slot(&mut self, kind: Kind, service: ServiceName, query: Query) -> usize {
+        let key = SlotKey {
+            kind,
+            service: service.clone(),
+            version: query.version.as_str().into(),
+            tags: query.tags.clone(),
+            zone: query.zone.clone(),
+            statuses: query
+                .statuses
+                .iter()
+                .fold(0, |bits, status| bits | 1 << status as u8),
+        };
+        if let Some(&index) = self.index.get(&key) {
+            return index;
+        }
+        self.slots.push(Slot {
+            kind,
+            service,
+            query,
+            entry: None,
+            in_flight: false,
+            failures: 0,
+            retry_at: 0,
+        });
+        self.index.insert(key, self.slots.len() - 1);
+        self.slots.len() - 1
+    }
+
+    /// The slot at `index`.
+    pub fn get(&self, index: usize) -> Option<&Slot<P>> {
+        self.slots.get(index)
+    }
+
+    /// What to do with slot `index` at `now`. `generation` is the in-process registry's
+    /// change counter in `memory:` mode (answers stay good until it moves or a lease in them
+    /// lapses) and `None` over HTTP (the core's [`CachePolicy::freshness_until`] decides, with
+    /// the answer's first lease end). `HitRefresh` marks the slot as in flight, so only one
+    /// background refresh starts; a slot in flight answers `Wait` where it would answer
+    /// `Miss`.
+    pub fn lookup(
+        &mut self,
+        index: usize,
+        now: Millis,
+        config: &Config,
+        generation: Option<u64>,
+    ) -> Lookup {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Lookup::Miss;
+        };
+        let miss = if slot.in_flight {
+            Lookup::Wait
+        } else {
+            Lookup::Miss
+        };
+        let Some(entry) = &slot.entry else {
+            return miss;
+        };
+        // A resolution that found nothing is never reused: the caller is waiting for it.
+        if slot.kind == Kind::Resolve && entry.instances.is_empty() {
+            return miss;
+        }
+        if let Some(generation) = generation {
+            return if entry.generation == generation && now < entry.lease_end {
+                Lookup::Hit
+            } else {
+                miss
+            };
+        }
+        match config
+            .cache
+            .freshness_until(entry.fetched_at, entry.lease_end, now)
+        {
+            Freshness::Fresh => Lookup::Hit,
+            Freshness::RefreshAhead if slot.in_flight || now < slot.retry_at => Lookup::Hit,
+            Freshness::RefreshAhead => {
+                slot.in_flight = true;
+                Lookup::HitRefresh
+            }
+            Freshness::Stale if slot.failures > 0 && now < slot.retry_at => Lookup::HitStale,
+            _ => miss,
+        }
+    }
+
+    /// Until when (local time) picks of slot `index` with the keyed `strategy` keep answering
+    /// the same instance for the same key with nothing for the cache to do: the slot answers a
+    /// plain [`Lookup::Hit`] (no refresh due, no lease ended) and the picker's view of
+    /// ejections holds. A new answer or a new ejection ends it sooner; the caller watches for
+    /// those. 0 when such picks cannot be memoized now (no answer, a refresh due, a stale
+    /// answer, a strategy that does not pick by key, a picker not built yet). Over HTTP only:
+    /// `memory:` answers also end when the in-process registry changes.
+    pub fn hit_until(
+        &self,
+        index: usize,
+        strategy: Strategy,
+        now: Millis,
+        config: &Config,
+        outliers: &Outliers,
+    ) -> Millis {
+        let Some(slot) = self.slots.get(index) else {
+            return 0;
+        };
+        let Some(entry) = &slot.entry else {
+            return 0;
+        };
+        if !strategy.uses_key() || entry.instances.is_empty() {
+            return 0;
+        }
+        let (fresh, servable) = config.cache.fresh_until(entry.fetched_at, entry.lease_end);
+        let until = if now < fresh {
+            fresh
+        } else if now < servable && slot.in_flight {
+            servable
+        } else if now < servable && now < slot.retry_at {
+            servable.min(slot.retry_at)
+        } else {
+            return 0;
+        };
+        match entry.pickers.iter().find(|p| p.strategy == strategy) {
+            Some(picker) if picker.epoch == outliers.epoch && now < picker.recheck_at => {
+                until.min(picker.recheck_at)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Marks slot `index` as being fetched: until the answer is stored (or the fetch fails),
+    /// lookups that cannot be served answer [`Lookup::Wait`].
+    pub fn begin(&mut self, index: usize) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.in_flight = true;
+        }
+    }
+
+    /// Marks slot `index` as being fetched (or not any more).
+    pub fn set_in_flight(&mut self, index: usize, in_flight: bool) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.in_flight = in_flight;
+        }
+    }
+
+    /// Whether a fetch of slot `index` is in flight.
+    pub fn in_flight(&self, index: usize) -> bool {
+        self.slots.get(index).is_some_and(|s| s.in_flight)
+    }
+
+    /// Stores a fresh answer in slot `index`; `payload` is the caller's copy of the instances
+    /// (JavaScript objects in the package). `clock` is what the answer said of the registry's
+    /// clock: the answer lives no longer than the first of its leases on that clock.
+    #[allow(clippy::too_many_arguments)] // one answer and its circumstances
+    pub fn store(
+        &mut self,
+        index: usize,
+        instances: Vec<Instance>,
+        version: Option<Version>,
+        payload: P,
+        now: Millis,
+        generation: u64,
+        clock: RegistryClock,
+    ) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let lease_end = instances
+            .iter()
+            .map(|i| clock.local_deadline(i.expires_at))
+            .min()
+            .unwrap_or(Millis::MAX);
+        slot.entry = Some(Entry {
+            instances,
+            version,
+            payload,
+            fetched_at: now,
+            generation,
+            lease_end,
+            pickers: Vec::new(),
+        });
+        slot.in_flight = false;
+        slot.failures = 0;
+        slot.retry_at = 0;
+    }
+
+    /// Marks the answer of slot `index` as fetched at `now` without replacing it (a change
+    /// feed vouches that it is still current), keeping its pickers' state.
+    pub fn touch(&mut self, index: usize, now: Millis) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            if let Some(entry) = slot.entry.as_mut() {
+                entry.fetched_at = now;
+                slot.failures = 0;
+                slot.retry_at = 0;
+            }
+        }
+    }
+
+    /// A refresh of slot `index` failed because the registry is unavailable: backs off and
+    /// says whether the last good answer may still be served.
+    pub fn failed(
+        &mut self,
+        index: usize,
+        now: Millis,
+        config: &Config,
+        rng: &mut impl Rng,
+    ) -> bool {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return false;
+        };
+        slot.in_flight = false;
+        slot.retry_at = now + REFRESH_BACKOFF.delay_ms(slot.failures, rng);
+        slot.failures = slot.failures.saturating_add(1);
+        slot.entry
+            .as_ref()
+            .is_some_and(|e| e.serves_on_error(now, config))
+    }
+
+    /// The answer held by slot `index`, however old: instances, resolved version, payload.
+    pub fn answer(&self, index: usize) -> Option<(&[Instance], Option<&Version>, &P)> {
+        let entry = self.slots.get(index)?.entry.as_ref()?;
+        Some((&entry.instances, entry.version.as_ref(), &entry.payload))
+    }
+
+    /// Whether slot `index` holds an answer that may be served at `now`, ignoring freshness
+    /// but not the stale-if-error limit.
+    pub fn usable(&self, index: usize, now: Millis, config: &Config) -> bool {
+        self.slots
+            .get(index)
+            .and_then(|s| s.entry.as_ref())
+            .is_some_and(|e| e.serves_on_error(now, config))
+    }
+
+    /// Whether the answer of slot `index` is past its life at `now` (its cache lifetime or
+    /// the first lease in it): it is then served only because the registry cannot be asked.
+    pub fn is_stale(&self, index: usize, now: Millis, config: &Config) -> bool {
+        self.slots
+            .get(index)
+            .and_then(|s| s.entry.as_ref())
+            .is_some_and(|e| {
+                matches!(
+                    e.freshness(now, config),
+                    Freshness::Stale | Freshness::Expired
+                )
+            })
+    }
+
+    /// Picks one instance of slot `index` with `strategy`, among the instances of the newest
+    /// matching version, leaving out ejected instances unless the core's selector ignores
+    /// health (none healthy, or fewer than the protection threshold). Returns the instance's
+    /// index.
+    #[allow(clippy::too_many_arguments)] // the client's parts are borrowed separately
+    pub fn pick(
+        &mut self,
+        index: usize,
+        strategy: Strategy,
+        key: Option<&[u8]>,
+        now: Millis,
+        config: &Config,
+        outliers: &Outliers,
+        rng: &mut impl Rng,
+    ) -> Option<usize> {
+        let entry = self.slots.get_mut(index)?.entry.as_mut()?;
+        if entry.instances.is_empty() {
+            return None;
+        }
+        let position = match entry.pickers.iter().position(|p| p.strategy == strategy) {
+            Some(position) => position,
+            None => {
+                let picker = Picker::build(&entry.instances, strategy, now, config, outliers);
+                entry.pickers.push(picker);
+                entry.pickers.len() - 1
+            }
+        };
+        let picker = &mut entry.pickers[position];
+        if picker.epoch != outliers.epoch || now >= picker.recheck_at {
+            let (excluded, recheck_at) = ejected(&entry.instances, &picker.map, now, outliers);
+            if excluded == picker.excluded {
+                picker.epoch = outliers.epoch;
+                picker.recheck_at = recheck_at;
+            } else {
+                *picker = Picker::build(&entry.instances, strategy, now, config, outliers);
+            }
+        }
+        let candidate = picker.selector.pick(rng, key)?;
+        if strategy == Strategy::LeastRequest {
+            picker.selector.begin(candidate);
+        }
+        picker.map.get(candidate).copied()
+    }
+
+    /// Every instance url of `service` in any cached answer.
+    pub fn urls(&self, service: &ServiceName) -> BTreeSet<String> {
+        self.slots
+            .iter()
+            .filter(|s| &s.service == service)
+            .filter_map(|s| s.entry.as_ref())
+            .flat_map(|e| e.instances.iter().map(|i| i.url.clone()))
+            .collect()
+    }
+
+    /// A call to `url` of `service` picked with least-request finished: its in-flight count
+    /// goes down again.
+    pub fn release(&mut self, service: &str, url: &str) {
+        for slot in self
+            .slots
+            .iter_mut()
+            .filter(|s| s.service.as_str() == service)
+        {
+            let Some(entry) = slot.entry.as_mut() else {
+                continue;
+            };
+            for picker in entry
+                .pickers
+                .iter_mut()
+                .filter(|p| p.strategy == Strategy::LeastRequest)
+            {
+                if let Some(&candidate) = picker.by_url.get(url) {
+                    picker.selector.end(candidate);
+                }
+            }
+        }
+    }
+}
+
+impl<P> Entry<P> {
+    fn freshness(&self, now: Millis, config: &Config) -> Freshness {
+        config
+            .cache
+            .freshness_until(self.fetched_at, self.lease_end, now)
+    }
+
+    fn serves_on_error(&self, now: Millis, config: &Config) -> bool {
+        config.cache.serves_on_error(self.freshness(now, config))
+    }
+}
+
+/// The instances among `pool` that outlier detection has ejected at `now`, and when the first
+/// of those ejections ends (when the picker must look again). Whether they are then left out
+/// (or, below the protection threshold, kept) is the core selector's decision.
+fn ejected(
+    instances: &[Instance],
+    pool: &[usize],
+    now: Millis,
+    outliers: &Outliers,
+) -> (Vec<usize>, Millis) {
+    let mut recheck_at = Millis::MAX;
+    let excluded: Vec<usize> = pool
+        .iter()
+        .copied()
+        .filter(|&i| match outliers.ejected_until(&instances[i], now) {
+            Some(until) => {
+                recheck_at = recheck_at.min(until);
+                true
+            }
+            None => false,
+        })
+        .collect();
+    (excluded, recheck_at)
+}
+
+impl Picker {
+    fn build(
+        instances: &[Instance],
+        strategy: Strategy,
+        now: Millis,
+        config: &Config,
+        outliers: &Outliers,
+    ) -> Self {
+        // The core's rules: a range picks among its newest live version (with a selectable
+        // instance, when the answer lists critical or maintenance ones too), candidates are
+        // built from instances in one way, and health (registry status, ejection, the
+        // protection threshold) is applied by the selector.
+        let map = vasco_core::pick_pool(instances);
+        let (excluded, recheck_at) = ejected(instances, &map, now, outliers);
+        let by_url = if strategy == Strategy::LeastRequest {
+            map.iter()
+                .enumerate()
+                .map(|(candidate, &i)| (instances[i].url.clone(), candidate))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let candidates = map
+            .iter()
+            .map(|&i| {
+                Candidate::from_instance(&instances[i])
+                    .with_health(excluded.binary_search(&i).is_err())
+            })
+            .collect();
+        let selector = Selector::new(
+            SelectorConfig {
+                strategy,
+                local_zone: config.local_zone.clone(),
+                protection_threshold: config.protection_threshold,
+            },
+            candidates,
+        );
+        Self {
+            strategy,
+            selector,
+            map,
+            excluded,
+            by_url,
+            epoch: outliers.epoch,
+            recheck_at,
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Resolution from the cache: which dependencies are answered, mocked or still to fetch, and
+//! the client state that ties the cache, the outliers and the randomness together.
+
+use super::*;
+
+/// Where one resolved dependency's urls come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A mock url, returned as given.
+    Mock(String),
+    /// A cache slot of kind [`Kind::Resolve`].
+    Slot(usize),
+}
+
+/// A resolution answered from the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Answer {
+    /// Each resolved dependency, by name.
+    pub resolved: Vec<(String, Source)>,
+    /// Dependencies without a live instance, sorted.
+    pub missing: Vec<String>,
+    /// Dependencies the registry could not be asked about and the cache does not know.
+    pub unknown: Vec<String>,
+    /// Whether some answer came from past its lifetime (the registry was unreachable).
+    pub stale: bool,
+}
+
+/// What a resolution needs before it can be answered.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Dependencies to ask the registry about now, waiting for the answer.
+    pub fetch: Dependencies,
+    /// Dependencies to refresh in the background (already answerable).
+    pub refresh: Dependencies,
+    /// Dependencies being fetched already (by another caller or a background refresh): wait
+    /// for that fetch instead of asking again.
+    pub wait: Dependencies,
+}
+
+/// The client's whole state, one per `connect()`.
+#[derive(Debug)]
+pub struct State<P, R> {
+    /// Tuning.
+    pub config: Config,
+    /// Cached answers.
+    pub cache: Cache<P>,
+    /// Failure reports.
+    pub outliers: Outliers,
+    /// Randomness for picks and jitter, seeded at the edge.
+    pub rng: R,
+    /// Set by `close()`.
+    pub closed: bool,
+}
+
+impl<P, R: Rng> State<P, R> {
+    /// A client with `config` and `rng`.
+    pub fn new(config: Config, rng: R) -> Self {
+        Self {
+            outliers: Outliers::new(config.outlier.clone()),
+            config,
+            cache: Cache::default(),
+            rng,
+            closed: false,
+        }
+    }
+
+    /// Stores a fresh answer in `slot` (see [`Cache::store`]) and tells the outlier detector
+    /// which instances of the service are known now.
+    #[allow(clippy::too_many_arguments)] // one answer and its circumstances
+    pub fn store(
+        &mut self,
+        slot: usize,
+        instances: Vec<Instance>,
+        version: Option<Version>,
+        payload: P,
+        now: Millis,
+        generation: u64,
+        clock: RegistryClock,
+    ) {
+        self.cache
+            .store(slot, instances, version, payload, now, generation, clock);
+        let Some(service) = self.cache.get(slot).map(|s| s.service.clone()) else {
+            return;
+        };
+        let urls = self.cache.urls(&service);
+        self.outliers
+            .set_hosts(service.as_str(), urls.iter().map(String::as_str));
+    }
+
+    /// The slot answering "what does `service` at `requirement` resolve to".
+    pub fn resolve_slot(&mut self, service: &ServiceName, requirement: &VersionReq) -> usize {
+        self.cache.slot(
+            Kind::Resolve,
+            service.clone(),
+            Query::version(requirement.clone()),
+        )
+    }
+
+    /// Which dependencies must be fetched before answering, which only want a background
+    /// refresh, and which are being fetched already. Mocked names are never asked about. The
+    /// slots to fetch and refresh are marked in flight: the caller must fetch them, then
+    /// [`State::store_resolution`] or [`State::resolution_failed`].
+    pub fn plan(
+        &mut self,
+        dependencies: &Dependencies,
+        mocks: &Mocks,
+        now: Millis,
+        generation: Option<u64>,
+    ) -> Plan {
+        let mut plan = Plan::default();
+        for (name, requirement) in &dependencies.0 {
+            if mocks.0.contains_key(name) {
+                continue;
+            }
+            let slot = self.resolve_slot(name, requirement);
+            match self.cache.lookup(slot, now, &self.config, generation) {
+                Lookup::Hit | Lookup::HitStale => {}
+                Lookup::HitRefresh => {
+                    plan.refresh.0.insert(name.clone(), requirement.clone());
+                }
+                Lookup::Miss => {
+                    self.cache.begin(slot);
+                    plan.fetch.0.insert(name.clone(), requirement.clone());
+                }
+                Lookup::Wait => {
+                    plan.wait.0.insert(name.clone(), requirement.clone());
+                }
+            }
+        }
+        if !plan.fetch.is_empty() {
+            // One round trip: refresh the due ones along with the missing ones.
+            let refresh = core::mem::take(&mut plan.refresh);
+            plan.fetch.0.extend(refresh.0);
+        }
+        plan
+    }
+
+    /// Stores what the registry answered for `asked` (with what it said of its clock);
+    /// `payload` makes the caller's copy of each instance list.
+    pub fn store_resolution(
+        &mut self,
+        asked: &Dependencies,
+        mut resolution: Resolution,
+        now: Millis,
+        (generation, clock): (u64, RegistryClock),
+        payload: &mut dyn FnMut(&[Instance]) -> P,
+    ) {
+        for (name, requirement) in &asked.0 {
+            let slot = self.resolve_slot(name, requirement);
+            let (instances, version) = match resolution.resolved.remove(name.as_str()) {
+                Some(resolved) => (resolved.instances, resolved.version),
+                None => (Vec::new(), None),
+            };
+            let copy = payload(&instances);
+            self.store(slot, instances, version, copy, now, generation, clock);
+        }
+    }
+
+    /// The registry could not be asked about `asked`: back off on each.
+    pub fn resolution_failed(&mut self, asked: &Dependencies, now: Millis) {
+        for (name, requirement) in &asked.0 {
+            let slot = self.resolve_slot(name, requirement);
+            self.cache.failed(slot, now, &self.config, &mut self.rng);
+        }
+    }
+
+    /// The answer from what the cache holds now, however old, within the stale-if-error limit.
+    pub fn answer(&mut self, dependencies: &Dependencies, mocks: &Mocks, now: Millis) -> Answer {
+        let mut answer = Answer::default();
+        for (name, requirement) in &dependencies.0 {
+            if let Some(url) = mocks.0.get(name) {
+                answer
+                    .resolved
+                    .push((name.as_str().into(), Source::Mock(url.clone())));
+                continue;
+            }
+            let slot = self.resolve_slot(name, requirement);
+            if !self.cache.usable(slot, now, &self.config) {
+                answer.unknown.push(name.as_str().into());
+                continue;
+            }
+            let Some((instances, _, _)) = self.cache.answer(slot) else {
+                answer.unknown.push(name.as_str().into());
+                continue;
+            };
+            if instances.is_empty() {
+                answer.missing.push(name.as_str().into());
+                continue;
+            }
+            if self.cache.is_stale(slot, now, &self.config) {
+                answer.stale = true;
+            }
+            answer
+                .resolved
+                .push((name.as_str().into(), Source::Slot(slot)));
+        }
+        answer
+    }
+
+    /// One url per resolved dependency (`findDependencies`): the mock, or a random live,
+    /// non-ejected instance of the resolved version.
+    pub fn urls(&mut self, answer: &Answer, now: Millis) -> BTreeMap<String, String> {
+        let mut urls = BTreeMap::new();
+        for (name, source) in &answer.resolved {
+            let url = match source {
+                Source::Mock(url) => Some(url.clone()),
+                Source::Slot(slot) => self
+                    .cache
+                    .pick(
+                        *slot,
+                        Strategy::Random,
+                        None,
+                        now,
+                        &self.config,
+                        &self.outliers,
+                        &mut self.rng,
+                    )
+                    .and_then(|i| {
+                        self.cache
+                            .answer(*slot)
+                            .map(|(list, _, _)| list[i].url.clone())
+                    }),
+            };
+            if let Some(url) = url {
+                urls.insert(name.clone(), url);
+            }
+        }
+        urls
+    }
+}
