@@ -88,6 +88,35 @@ pub(crate) fn js_error(error: &Error) -> JsValue {
     value
 }
 
+/// The error of the functions wasm exports: any of the crate's errors, or a core one, becomes
+/// a JavaScript error ([`js_error`]) through `?`, in this one conversion.
+#[derive(Debug)]
+pub struct JsErr(JsValue);
+
+impl From<Error> for JsErr {
+    fn from(error: Error) -> Self {
+        JsErr(js_error(&error))
+    }
+}
+
+impl From<vasco_core::Error> for JsErr {
+    fn from(error: vasco_core::Error) -> Self {
+        JsErr(core_error(error))
+    }
+}
+
+impl From<JsValue> for JsErr {
+    fn from(value: JsValue) -> Self {
+        JsErr(value)
+    }
+}
+
+impl From<JsErr> for JsValue {
+    fn from(error: JsErr) -> Self {
+        error.0
+    }
+}
+
 /// Shorthand: a JavaScript error for a core error.
 pub(crate) fn core_error(error: vasco_core::Error) -> JsValue {
     js_error(&Error::Core(error))

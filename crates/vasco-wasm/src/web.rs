@@ -12,34 +12,34 @@ use vasco_core::{
     ServiceName, SplitMix64, Status, Version, VersionReq,
 };
 
+use crate::convert::JsErr;
 use crate::{
-    convert::{core_error, entropy, from_js, js_error, opt_number, opt_string, to_js},
+    convert::{entropy, from_js, js_error, opt_number, opt_string, to_js},
     error::Error,
 };
 
-fn key(name: &str, version: &str, id: &str) -> Result<InstanceKey, JsValue> {
+fn key(name: &str, version: &str, id: &str) -> Result<InstanceKey, JsErr> {
     Ok(InstanceKey {
-        service: ServiceName::parse(name).map_err(core_error)?,
-        version: Version::parse(version).map_err(core_error)?,
-        id: InstanceId::parse(id).map_err(core_error)?,
+        service: ServiceName::parse(name)?,
+        version: Version::parse(version)?,
+        id: InstanceId::parse(id)?,
     })
 }
 
-fn query(range: Option<String>, options: &JsValue) -> Result<Query, JsValue> {
+fn query(range: Option<String>, options: &JsValue) -> Result<Query, JsErr> {
     let version = match range.as_deref() {
         None => VersionReq::any(),
-        Some(range) => VersionReq::parse(range).map_err(core_error)?,
+        Some(range) => VersionReq::parse(range)?,
     };
-    let err = |e: Error| js_error(&e);
     Ok(Query {
         version,
         // The core's lookup tag list ("a,b": both), as `?tag=` over HTTP.
-        tags: match opt_string(options, "tag").map_err(err)? {
+        tags: match opt_string(options, "tag")? {
             None => Vec::new(),
-            Some(tag) => vasco_core::parse_tags(&tag).map_err(core_error)?,
+            Some(tag) => vasco_core::parse_tags(&tag)?,
         },
-        zone: opt_string(options, "zone").map_err(err)?,
-        statuses: crate::api::status_options(options).map_err(err)?,
+        zone: opt_string(options, "zone")?,
+        statuses: crate::api::status_options(options)?,
     })
 }
 
@@ -76,14 +76,11 @@ impl Registry {
         id: &str,
         #[wasm_bindgen(unchecked_param_type = "InstanceSpec")] spec: JsValue,
         now: f64,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<JsValue, JsErr> {
         let key = key(name, version, id)?;
-        let spec = from_js(spec, "spec").map_err(|e| js_error(&e))?;
-        let spec = InstanceSpec::from_json_value(&spec).map_err(core_error)?;
-        let instance = self
-            .inner
-            .register(key, spec, now as u64)
-            .map_err(core_error)?;
+        let spec = from_js(spec, "spec")?;
+        let spec = InstanceSpec::from_json_value(&spec)?;
+        let instance = self.inner.register(key, spec, now as u64)?;
         Ok(to_js(instance))
     }
 
@@ -95,9 +92,9 @@ impl Registry {
         version: &str,
         id: &str,
         now: f64,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<JsValue, JsErr> {
         let key = key(name, version, id)?;
-        let instance = self.inner.heartbeat(&key, now as u64).map_err(core_error)?;
+        let instance = self.inner.heartbeat(&key, now as u64)?;
         Ok(to_js(instance))
     }
 
@@ -109,12 +106,9 @@ impl Registry {
         version: &str,
         id: &str,
         now: f64,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<JsValue, JsErr> {
         let key = key(name, version, id)?;
-        let instance = self
-            .inner
-            .deregister(&key, now as u64)
-            .map_err(core_error)?;
+        let instance = self.inner.deregister(&key, now as u64)?;
         Ok(to_js(&instance))
     }
 
@@ -130,14 +124,11 @@ impl Registry {
         id: &str,
         #[wasm_bindgen(unchecked_param_type = "StatusUpdate")] update: JsValue,
         now: f64,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<JsValue, JsErr> {
         let key = key(name, version, id)?;
-        let update = from_js(update, "update").map_err(|e| js_error(&e))?;
-        let update = HealthUpdate::from_value(&update).map_err(core_error)?;
-        let (instance, _) = self
-            .inner
-            .set_health(&key, &update, now as u64)
-            .map_err(core_error)?;
+        let update = from_js(update, "update")?;
+        let update = HealthUpdate::from_value(&update)?;
+        let (instance, _) = self.inner.set_health(&key, &update, now as u64)?;
         Ok(to_js(instance))
     }
 
@@ -157,8 +148,8 @@ impl Registry {
         range: Option<String>,
         #[wasm_bindgen(unchecked_param_type = "QueryOptions | undefined")] options: JsValue,
         now: f64,
-    ) -> Result<Array, JsValue> {
-        let service = ServiceName::parse(name).map_err(core_error)?;
+    ) -> Result<Array, JsErr> {
+        let service = ServiceName::parse(name)?;
         let query = query(range, &options)?;
         Ok(self
             .inner
@@ -187,14 +178,10 @@ impl Registry {
         #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] dependencies: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Record<string, string> | undefined")] mocks: JsValue,
         now: f64,
-    ) -> Result<JsValue, JsValue> {
-        let err = |e: Error| js_error(&e);
-        let dependencies = vasco_core::Dependencies::from_json_value(
-            &from_js(dependencies, "dependencies").map_err(err)?,
-        )
-        .map_err(core_error)?;
-        let mocks = vasco_core::Mocks::from_json_value(&from_js(mocks, "mocks").map_err(err)?)
-            .map_err(core_error)?;
+    ) -> Result<JsValue, JsErr> {
+        let dependencies =
+            vasco_core::Dependencies::from_json_value(&from_js(dependencies, "dependencies")?)?;
+        let mocks = vasco_core::Mocks::from_json_value(&from_js(mocks, "mocks")?)?;
         Ok(to_js(&self.inner.resolve(
             &dependencies,
             &mocks,
@@ -233,9 +220,9 @@ impl Registry {
 /// registry returns them (objects with `service` and `url`), which become candidates by the
 /// core's one rule ([`Candidate::from_instance`], their health status included), as in the npm
 /// client. An instance may carry `healthy: false` too (ejected, for outlier detection).
-fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
+fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsErr> {
     if !Array::is_array(list) {
-        return Err(js_error(&Error::argument("candidates", "must be an array")));
+        return Err(Error::argument("candidates", "must be an array").into());
     }
     let list = Array::from(list);
     list.iter()
@@ -243,7 +230,6 @@ fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
             if let Some(id) = item.as_string() {
                 return Ok(Candidate::new(id, 1));
             }
-            let err = |e: Error| js_error(&e);
             let healthy = match crate::convert::get(&item, "healthy") {
                 v if v.is_undefined() || v.is_null() => true,
                 v => v.as_bool().ok_or_else(|| {
@@ -254,7 +240,7 @@ fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
                 .iter()
                 .all(|key| !crate::convert::get(&item, key).is_undefined());
             if is_instance {
-                let mut value = from_js(item, "candidates").map_err(err)?;
+                let mut value = from_js(item, "candidates")?;
                 if let Some(object) = value.as_object_mut() {
                     object.remove("healthy");
                 }
@@ -267,29 +253,25 @@ fn candidates(list: &JsValue) -> Result<Vec<Candidate>, JsValue> {
                     })?;
                 return Ok(Candidate::from_instance(&instance).with_health(healthy));
             }
-            let id = opt_string(&item, "id")
-                .map_err(err)?
+            let id = opt_string(&item, "id")?
                 .ok_or_else(|| js_error(&Error::argument("candidates", "each needs an id")))?;
-            let weight = opt_number(&item, "weight").map_err(err)?.unwrap_or(1.0);
+            let weight = opt_number(&item, "weight")?.unwrap_or(1.0);
             let mut candidate =
                 Candidate::new(id, weight.clamp(0.0, u32::MAX as f64) as u32).with_health(healthy);
-            candidate.zone = opt_string(&item, "zone").map_err(err)?;
-            if let Some(status) = opt_string(&item, "status").map_err(err)? {
-                candidate.status = status.parse::<Status>().map_err(core_error)?;
+            candidate.zone = opt_string(&item, "zone")?;
+            if let Some(status) = opt_string(&item, "status")? {
+                candidate.status = status.parse::<Status>()?;
             }
             Ok(candidate)
         })
         .collect()
 }
 
-fn selector_config(strategy: &str, options: &JsValue) -> Result<SelectorConfig, JsValue> {
-    let err = |e: Error| js_error(&e);
+fn selector_config(strategy: &str, options: &JsValue) -> Result<SelectorConfig, JsErr> {
     Ok(SelectorConfig {
-        strategy: strategy.parse().map_err(core_error)?,
-        local_zone: opt_string(options, "localZone").map_err(err)?,
-        protection_threshold: opt_number(options, "protectionThreshold")
-            .map_err(err)?
-            .unwrap_or(0.0),
+        strategy: strategy.parse()?,
+        local_zone: opt_string(options, "localZone")?,
+        protection_threshold: opt_number(options, "protectionThreshold")?.unwrap_or(0.0),
     })
 }
 
@@ -315,11 +297,9 @@ impl Selector {
             unchecked_param_type = "{ localZone?: string; protectionThreshold?: number; seed?: number } | undefined"
         )]
         options: JsValue,
-    ) -> Result<Selector, JsValue> {
+    ) -> Result<Selector, JsErr> {
         let config = selector_config(strategy, &options)?;
-        let seed = opt_number(&options, "seed")
-            .map_err(|e| js_error(&e))?
-            .map_or_else(entropy, |s| s as u64);
+        let seed = opt_number(&options, "seed")?.map_or_else(entropy, |s| s as u64);
         Ok(Selector {
             inner: CoreSelector::new(config, self::candidates(&candidates)?),
             rng: SplitMix64::from_seed(seed),
@@ -419,8 +399,8 @@ impl Selector {
 #[wasm_bindgen(js_name = newestVersion, unchecked_return_type = "Instance[]")]
 pub fn newest_version(
     #[wasm_bindgen(unchecked_param_type = "Instance[]")] instances: JsValue,
-) -> Result<Array, JsValue> {
-    let value = from_js(instances.clone(), "instances").map_err(|e| js_error(&e))?;
+) -> Result<Array, JsErr> {
+    let value = from_js(instances.clone(), "instances")?;
     let parsed: Vec<vasco_core::Instance> = serde_json::from_value(value).map_err(|e| {
         js_error(&Error::argument(
             "instances",
@@ -441,8 +421,8 @@ pub fn newest_version(
 #[wasm_bindgen(js_name = pickPool, unchecked_return_type = "Instance[]")]
 pub fn pick_pool(
     #[wasm_bindgen(unchecked_param_type = "Instance[]")] instances: JsValue,
-) -> Result<Array, JsValue> {
-    let value = from_js(instances.clone(), "instances").map_err(|e| js_error(&e))?;
+) -> Result<Array, JsErr> {
+    let value = from_js(instances.clone(), "instances")?;
     let parsed: Vec<vasco_core::Instance> = serde_json::from_value(value).map_err(|e| {
         js_error(&Error::argument(
             "instances",
@@ -466,15 +446,12 @@ pub fn key_movement(
     #[wasm_bindgen(unchecked_param_type = "Candidate[]")] candidates: JsValue,
     removed: u32,
     keys: u32,
-) -> Result<JsValue, JsValue> {
+) -> Result<JsValue, JsErr> {
     let config = selector_config(strategy, &JsValue::UNDEFINED)?;
     let before_list = self::candidates(&candidates)?;
     let removed = removed as usize;
     if removed >= before_list.len() {
-        return Err(js_error(&Error::argument(
-            "removed",
-            "is not a candidate index",
-        )));
+        return Err(Error::argument("removed", "is not a candidate index").into());
     }
     let mut after_list = before_list.clone();
     after_list.remove(removed);
@@ -517,18 +494,16 @@ pub fn key_movement(
 /// Whether `version` satisfies the npm-style `range` (`2.0.0`, `^2`, `~1.2`, `>=1 <3`, `1.x`,
 /// `*`, `a || b`, `1.0.0 - 2.0.0`). Throws on an invalid range or version.
 #[wasm_bindgen(js_name = versionMatches)]
-pub fn version_matches(range: &str, version: &str) -> Result<bool, JsValue> {
-    let range = VersionReq::parse(range).map_err(core_error)?;
-    let version = Version::parse(version).map_err(core_error)?;
+pub fn version_matches(range: &str, version: &str) -> Result<bool, JsErr> {
+    let range = VersionReq::parse(range)?;
+    let version = Version::parse(version)?;
     Ok(range.matches(&version))
 }
 
 /// A version in normal form (`v2.1.0` is `2.1.0`); throws when invalid.
 #[wasm_bindgen(js_name = normalizeVersion)]
-pub fn normalize_version(version: &str) -> Result<String, JsValue> {
-    Version::parse(version)
-        .map(|v| v.to_string())
-        .map_err(core_error)
+pub fn normalize_version(version: &str) -> Result<String, JsErr> {
+    Ok(Version::parse(version).map(|v| v.to_string())?)
 }
 
 /// How often a client renews a lease of `ttl_ms` (the core's rule: a third of it, so one late
@@ -544,10 +519,8 @@ pub fn heartbeat_period(ttl_ms: f64) -> f64 {
 /// `a-z 0-9 - _ .`). Throws `invalid_name` with the core's message otherwise. The page checks
 /// the names typed into its resolve box with this, so it accepts exactly what the API accepts.
 #[wasm_bindgen(js_name = serviceName)]
-pub fn service_name(name: &str) -> Result<String, JsValue> {
-    ServiceName::from_package_name(name)
-        .map(|n| n.as_str().to_string())
-        .map_err(core_error)
+pub fn service_name(name: &str) -> Result<String, JsErr> {
+    Ok(ServiceName::from_package_name(name).map(|n| n.as_str().to_string())?)
 }
 
 /// The core's retry backoff (`vasco_core::retry::Backoff`: full-jitter exponential, attempt `n`
@@ -569,26 +542,17 @@ impl Backoff {
             unchecked_param_type = "{ baseMs?: number; maxMs?: number; seed?: number } | undefined"
         )]
         options: JsValue,
-    ) -> Result<Backoff, JsValue> {
-        let err = |e: Error| js_error(&e);
+    ) -> Result<Backoff, JsErr> {
         let defaults = CoreBackoff::default();
         let ms = |value: Option<f64>, default: u64| value.map_or(default, |v| v.max(0.0) as u64);
         let inner = CoreBackoff {
-            base_ms: ms(
-                opt_number(&options, "baseMs").map_err(err)?,
-                defaults.base_ms,
-            ),
-            max_ms: ms(opt_number(&options, "maxMs").map_err(err)?, defaults.max_ms),
+            base_ms: ms(opt_number(&options, "baseMs")?, defaults.base_ms),
+            max_ms: ms(opt_number(&options, "maxMs")?, defaults.max_ms),
         };
         if inner.max_ms < inner.base_ms {
-            return Err(js_error(&Error::argument(
-                "maxMs",
-                "must be at least baseMs",
-            )));
+            return Err(Error::argument("maxMs", "must be at least baseMs").into());
         }
-        let seed = opt_number(&options, "seed")
-            .map_err(err)?
-            .map_or_else(entropy, |s| s as u64);
+        let seed = opt_number(&options, "seed")?.map_or_else(entropy, |s| s as u64);
         Ok(Backoff {
             inner,
             rng: SplitMix64::from_seed(seed),
@@ -617,11 +581,8 @@ pub fn statuses() -> Vec<String> {
 /// rule); false for critical and maintenance, which are out of rotation. Throws
 /// `invalid_status` for an unknown name.
 #[wasm_bindgen(js_name = statusSelectable)]
-pub fn status_selectable(status: &str) -> Result<bool, JsValue> {
-    status
-        .parse::<Status>()
-        .map(Status::is_selectable)
-        .map_err(core_error)
+pub fn status_selectable(status: &str) -> Result<bool, JsErr> {
+    Ok(status.parse::<Status>().map(Status::is_selectable)?)
 }
 
 /// The names of every selection strategy.
