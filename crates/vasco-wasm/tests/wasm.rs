@@ -104,18 +104,32 @@ async fn a_memory_client_registers_resolves_and_picks() {
     assert_eq!(Array::from(&prop(&missing, "missing")).length(), 1);
 
     let slot = client
-        .slot("wasm-api", Some("<2.1".into()), None, None)
+        .slot(
+            "wasm-api",
+            Some("<2.1".into()),
+            None,
+            None,
+            JsValue::UNDEFINED,
+        )
         .unwrap();
     let list = Array::from(&JsFuture::from(client.instances(slot)).await.unwrap());
     assert_eq!(list.length(), 2);
     assert_eq!(text(&list.get(0), "version"), "2.0.0", "newest first");
     let maglev = client.strategy("consistent-hash").unwrap();
-    let first = client.pick(slot, maglev, Some("user-1".into()), false);
+    let first = client
+        .pick(slot, maglev, Some("user-1".into()), false)
+        .unwrap();
     for _ in 0..10 {
-        let again = client.pick(slot, maglev, Some("user-1".into()), false);
+        let again = client
+            .pick(slot, maglev, Some("user-1".into()), false)
+            .unwrap();
         assert_eq!(text(&again, "url"), text(&first, "url"));
     }
     assert!(client.strategy("fastest").is_err());
+    assert!(
+        client.pick(slot, 200, None, false).is_err(),
+        "an unknown code is refused"
+    );
     assert!(client.heartbeat_delay(3_000.0) <= 1_000.0);
     client.close();
     assert!(JsFuture::from(client.catalog()).await.is_err());
@@ -160,7 +174,7 @@ fn the_registry_runs_on_an_injected_clock() {
         .register("Bad Name", "1.0.0", "a", json(r#"{"url":"h:1"}"#), t0)
         .err()
         .unwrap();
-    assert_eq!(text(&err, "code"), "invalid_name");
+    assert_eq!(text(&err.into(), "code"), "invalid_name");
 }
 
 #[wasm_bindgen_test]
