@@ -1,8 +1,9 @@
 // `npm pack` makes a tarball that installs into a fresh project offline and works there from
-// CommonJS and ES modules, with its types in place. Its one dependency, `ws`, comes from the
-// workspace's own node_modules/ws, packed into a tarball next to ours and installed with it
-// (npm then satisfies the package's `ws` range with that copy instead of asking the registry),
-// so the test needs neither the network nor an npm cache that happens to hold `ws`.
+// CommonJS and ES modules, with its types in place, and with its `vasco` command. Its
+// dependencies, `ws` and `dns-packet` (with its own, `@leichtgewicht/ip-codec`), come from the
+// workspace's own node_modules, packed into tarballs next to ours and installed with it (npm
+// then satisfies the package's ranges with those copies instead of asking the registry), so the
+// test needs neither the network nor an npm cache that happens to hold them.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,12 +18,17 @@ import { PKG, ROOT, loadVasco } from './helpers.mjs';
 const run = promisify(execFile);
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
-/** The packed size target of the issue. */
-const MAX_TARBALL_BYTES = 300 * 1024;
+/**
+ * The packed size limit: the npm issue's target was 300 KiB; `vasco agent` (issue 12: the Consul
+ * wire code, DNS answers and check records in the wasm, and its JavaScript) added about 90 KiB,
+ * so the limit is 400 KiB (see bench/RESULTS.md and the README's benchmark table).
+ */
+const MAX_TARBALL_BYTES = 400 * 1024;
 
 let dir;
 let tarball;
-let wsTarball;
+/** The tarballs of the dependencies. */
+let dependencyTarballs;
 
 before(async () => {
   await loadVasco();
@@ -30,8 +36,11 @@ before(async () => {
   const { stdout } = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: PKG });
   const [info] = JSON.parse(stdout);
   tarball = join(dir, info.filename);
-  const ws = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: join(ROOT, 'node_modules', 'ws') });
-  wsTarball = join(dir, JSON.parse(ws.stdout)[0].filename);
+  dependencyTarballs = [];
+  for (const dependency of ['ws', 'dns-packet', '@leichtgewicht/ip-codec']) {
+    const packed = await run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: join(ROOT, 'node_modules', dependency) });
+    dependencyTarballs.push(join(dir, JSON.parse(packed.stdout)[0].filename));
+  }
 });
 
 after(async () => {
@@ -40,11 +49,17 @@ after(async () => {
 
 test('the tarball is small and holds only the package', async () => {
   const { size } = await stat(tarball);
-  assert.ok(size < MAX_TARBALL_BYTES, `tarball is ${(size / 1024).toFixed(1)} KiB, over 300 KiB`);
+  assert.ok(size < MAX_TARBALL_BYTES, `tarball is ${(size / 1024).toFixed(1)} KiB, over ${MAX_TARBALL_BYTES / 1024} KiB`);
   const { stdout } = await run('tar', ['-tzf', tarball]);
   const files = stdout.trim().split('\n').sort();
   assert.deepEqual(files, [
     'package/README.md',
+    'package/agent/checks.cjs',
+    'package/agent/dns.cjs',
+    'package/agent/edge.cjs',
+    'package/agent/http.cjs',
+    'package/agent/index.cjs',
+    'package/bin/vasco.cjs',
     'package/feed.cjs',
     'package/index.cjs',
     'package/index.d.cts',
@@ -63,12 +78,15 @@ test('it installs offline into a fresh project and works from require and import
   const app = join(dir, 'app');
   await run('mkdir', ['-p', app]);
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  await run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, wsTarball], { cwd: app, timeout: 120_000 });
+  await run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, ...dependencyTarballs], { cwd: app, timeout: 120_000 });
   const installed = join(app, 'node_modules', 'vasco');
   assert.ok(existsSync(join(installed, 'wasm', 'vasco_wasm_bg.wasm')));
   const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'vasco');
-  assert.deepEqual(Object.keys(manifest.dependencies), ['ws'], 'one dependency: ws');
+  assert.deepEqual(Object.keys(manifest.dependencies), ['dns-packet', 'ws'], 'two dependencies: dns-packet and ws');
+  assert.deepEqual(manifest.bin, { vasco: './bin/vasco.cjs' });
+  const help = await run(join(app, 'node_modules', '.bin', 'vasco'), ['agent', '--help'], { cwd: app, timeout: 20_000 });
+  assert.match(help.stdout, /Usage: vasco agent/);
   const installedWs = JSON.parse(await readFile(join(app, 'node_modules', 'ws', 'package.json'), 'utf8'));
   assert.equal(installedWs.name, 'ws');
   for (const types of ['index.d.cts', 'index.d.mts']) {

@@ -13,7 +13,7 @@
 //! * [`Agent`]: the same, as a wasm-bindgen class; the JavaScript side owns the sockets, the
 //!   HTTP and DNS servers, timers and signals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
@@ -27,7 +27,7 @@ use vasco_core::{
             AgentService, CatalogService, CheckKind, CheckRun, HealthCheck, Runner, ServiceEntry,
             ServiceRegistration,
         },
-        dns::{udp_payload_limit, Lookup, QueryType, Zone},
+        dns::{shuffle, udp_payload_limit, Lookup, QueryType, Rcode, Response, Zone},
     },
     Instance, InstanceKey, InstanceSpec, Millis, Query, ServiceName, SplitMix64, StatusFilter,
 };
@@ -176,8 +176,50 @@ pub struct AgentCore {
     lease_ms: u64,
     address: String,
     copies: BTreeMap<ServiceName, Membership>,
+    /// Every leased instance of each copy, in the one order readers answer: computed when the
+    /// copy changes, so that a read or a DNS answer clones nothing.
+    members: BTreeMap<ServiceName, Vec<Instance>>,
+    /// Positive service answers before shuffling, by question (the name as asked, the type),
+    /// each record already as JSON text: kept until the service's copy changes.
+    answers: HashMap<(String, String), CachedAnswer>,
     locals: BTreeMap<String, Local>,
     rng: SplitMix64,
+}
+
+/// The most answers kept; beyond it the cache starts again (names differing only in case are
+/// distinct questions, so their number has no other bound).
+const MAX_CACHED_ANSWERS: usize = 4096;
+
+/// A positive service answer kept for its question.
+#[derive(Debug, Clone)]
+struct CachedAnswer {
+    service: ServiceName,
+    answers: Vec<String>,
+    additionals: String,
+}
+
+impl CachedAnswer {
+    fn of(service: &ServiceName, response: &Response) -> Self {
+        let json = |records: &[vasco_core::wire::dns::Record]| -> Vec<String> {
+            records.iter().map(|r| r.to_json().to_string()).collect()
+        };
+        Self {
+            service: service.clone(),
+            answers: json(&response.answers),
+            additionals: json(&response.additionals).join(","),
+        }
+    }
+
+    /// The answer as [`Response::to_json`] writes it, its answers shuffled.
+    fn render(&self, rng: &mut SplitMix64) -> String {
+        let mut answers: Vec<&str> = self.answers.iter().map(String::as_str).collect();
+        shuffle(&mut answers, rng);
+        format!(
+            r#"{{"rcode":"NOERROR","rcodeCode":0,"answers":[{}],"authorities":[],"additionals":[{}]}}"#,
+            answers.join(","),
+            self.additionals
+        )
+    }
 }
 
 impl AgentCore {
@@ -196,6 +238,8 @@ impl AgentCore {
             lease_ms: lease_ms.max(3_000),
             address: address.into(),
             copies: BTreeMap::new(),
+            members: BTreeMap::new(),
+            answers: HashMap::new(),
             locals: BTreeMap::new(),
             rng: SplitMix64::from_seed(seed),
         })
@@ -385,7 +429,7 @@ impl AgentCore {
 
     /// Applies one change-feed message; answers the service whose copy moved.
     pub fn apply_feed(&mut self, text: &str) -> Option<ServiceName> {
-        match FeedMessage::parse(text).ok()? {
+        let changed = match FeedMessage::parse(text).ok()? {
             FeedMessage::Snapshot {
                 service,
                 index,
@@ -402,7 +446,24 @@ impl AgentCore {
                 copy.apply(event).then_some(service)
             }
             FeedMessage::Other => None,
-        }
+        }?;
+        self.refresh(&changed);
+        Some(changed)
+    }
+
+    /// Recomputes the members of the copy of `service`.
+    fn refresh(&mut self, service: &ServiceName) {
+        self.answers.retain(|_, a| a.service != *service);
+        let Some(copy) = self.copies.get(service) else {
+            self.members.remove(service);
+            return;
+        };
+        let query = Query {
+            statuses: StatusFilter::ALL,
+            ..Query::any()
+        };
+        let members = copy.answer(Kind::Instances, &query).0;
+        self.members.insert(service.clone(), members);
     }
 
     /// Whether the agent holds a copy of `service`.
@@ -416,13 +477,8 @@ impl AgentCore {
     }
 
     /// Every leased instance of the copy of `service`, in the one order readers answer.
-    fn members(&self, service: &ServiceName) -> Option<Vec<Instance>> {
-        let copy = self.copies.get(service)?;
-        let query = Query {
-            statuses: StatusFilter::ALL,
-            ..Query::any()
-        };
-        Some(copy.answer(Kind::Instances, &query).0)
+    fn members(&self, service: &ServiceName) -> Option<&[Instance]> {
+        self.members.get(service).map(Vec::as_slice)
     }
 
     /// A read of the Consul API from the local copy: `route` is `health` (`/v1/health/service`),
@@ -498,10 +554,9 @@ impl AgentCore {
             .map(|(id, local)| {
                 let key = &local.registration.key;
                 index = index.max(self.index(&key.service));
-                let copied = self.copies.get(&key.service).and_then(|_| {
-                    self.members(&key.service)
-                        .and_then(|m| m.into_iter().find(|i| i.key() == *key))
-                });
+                let copied = self
+                    .members(&key.service)
+                    .and_then(|m| m.iter().find(|i| i.key() == *key).cloned());
                 (id.clone(), copied.unwrap_or_else(|| local.last.clone()))
             })
             .collect();
@@ -541,34 +596,45 @@ impl AgentCore {
     }
 
     /// A DNS question: `Err(service)` when it needs a copy the agent does not hold yet
-    /// (unless `settled`: then the answer says SERVFAIL), else the answer as `dns-packet`
-    /// encodes it (see [`vasco_core::wire::dns::Response::to_json`]).
+    /// (unless `settled`: then the answer says SERVFAIL), else the answer as JSON text (see
+    /// [`vasco_core::wire::dns::Response::to_json`]). Positive service answers are kept until
+    /// the service's copy changes and shuffled for each question.
     pub fn dns(
         &mut self,
         qname: &str,
         qtype: &str,
         now: Millis,
         settled: bool,
-    ) -> Result<Value, ServiceName> {
-        let qtype = QueryType::parse(qtype);
-        let lookup = self.zone.lookup(qname, qtype);
+    ) -> Result<String, ServiceName> {
+        let key = (qname.to_string(), qtype.to_string());
+        if let Some(cached) = self.answers.get(&key) {
+            return Ok(cached.render(&mut self.rng));
+        }
+        let parsed = QueryType::parse(qtype);
+        let lookup = self.zone.lookup(qname, parsed);
         let members = match &lookup {
-            Lookup::Service { service, .. } => match self.members(service) {
-                Some(members) => Some(members),
+            Lookup::Service { service, .. } => match self.members.get(service) {
+                Some(members) => Some(members.as_slice()),
                 None if settled => None,
                 None => return Err(service.clone()),
             },
             _ => None,
         };
-        let response = self.zone.answer(
-            qname,
-            qtype,
-            &lookup,
-            members.as_deref(),
-            now,
-            &mut self.rng,
-        );
-        Ok(response.to_json())
+        let response = self.zone.records(qname, parsed, &lookup, members, now);
+        if let (Lookup::Service { service, .. }, Some(_)) = (&lookup, members) {
+            if response.rcode == Rcode::NoError && !response.answers.is_empty() {
+                if self.answers.len() >= MAX_CACHED_ANSWERS {
+                    self.answers.clear();
+                }
+                let cached = CachedAnswer::of(service, &response);
+                let text = cached.render(&mut self.rng);
+                self.answers.insert(key, cached);
+                return Ok(text);
+            }
+        }
+        let mut response = response;
+        response.shuffle(&mut self.rng);
+        Ok(response.to_json().to_string())
     }
 
     /// What the data directory keeps: the registrations as sent, and the local copy.
@@ -607,9 +673,11 @@ impl AgentCore {
                 .cloned()
                 .and_then(|i| serde_json::from_value::<Vec<Instance>>(i).ok());
             if let Some(instances) = instances {
-                self.copies
-                    .entry(service)
-                    .or_insert_with(|| Membership::from_snapshot(index, instances));
+                if !self.copies.contains_key(&service) {
+                    let copy = Membership::from_snapshot(index, instances);
+                    self.copies.insert(service.clone(), copy);
+                    self.refresh(&service);
+                }
                 restored += 1;
             }
         }
@@ -836,7 +904,8 @@ impl Agent {
         ServiceName::parse(service).map_or(0.0, |s| self.inner.index(&s) as f64)
     }
 
-    /// A read: `{missing: service}` or `{index, body, holdIndex, waitMs, service}`. Throws
+    /// A read: `{missing: service}` or `{index, body, hold, waitMs, service}` (`hold`: a
+    /// blocking query to hold until the copy's index moves, at most `waitMs`). Throws
     /// `{status: 400, message}`.
     pub fn read(&self, route: &str, name: &str, query: &str) -> Result<JsValue, JsValue> {
         let value = match self
@@ -851,7 +920,7 @@ impl Agent {
                 blocking,
                 service,
             } => json!({
-                "index": index, "body": body, "holdIndex": blocking.index,
+                "index": index, "body": body, "hold": blocking.holds(index),
                 "waitMs": blocking.wait_ms, "service": service.map(|s| s.as_str().to_string()),
             }),
         };
@@ -872,12 +941,14 @@ impl Agent {
         json_value(&json!({"index": index, "body": body}))
     }
 
-    /// A DNS question: `{need: service}` when the copy is missing (and not `settled`), else
-    /// `{rcode, rcodeCode, answers, authorities, additionals}` for `dns-packet`.
-    pub fn dns(&mut self, qname: &str, qtype: &str, now: f64, settled: bool) -> JsValue {
+    /// A DNS question, as JSON text: `{"need": service}` when the copy is missing (and not
+    /// `settled`), else `{rcode, rcodeCode, answers, authorities, additionals}` for
+    /// `dns-packet` (see [`vasco_core::wire::dns::Response::to_json`]). Text, because one
+    /// `JSON.parse` costs less than building the objects across the boundary.
+    pub fn dns(&mut self, qname: &str, qtype: &str, now: f64, settled: bool) -> String {
         match self.inner.dns(qname, qtype, now as Millis, settled) {
-            Ok(answer) => json_value(&answer),
-            Err(service) => json_value(&json!({"need": service.as_str()})),
+            Ok(answer) => answer,
+            Err(service) => json!({"need": service.as_str()}).to_string(),
         }
     }
 
@@ -950,6 +1021,9 @@ pub fn agent_registry_url(url: Option<String>) -> Result<String, JsValue> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     const NOW: Millis = 1_700_000_000_000;
@@ -1203,7 +1277,8 @@ mod tests {
             ReadAnswer::Body { index: 1, .. }
         ));
 
-        let answer = a.dns("web.service.consul", "A", NOW, false).unwrap();
+        let answer: Value =
+            serde_json::from_str(&a.dns("web.service.consul", "A", NOW, false).unwrap()).unwrap();
         assert_eq!(answer["answers"].as_array().unwrap().len(), 1);
         assert_eq!(answer["answers"][0]["data"], "10.0.0.1");
         assert_eq!(
@@ -1213,11 +1288,13 @@ mod tests {
             "api"
         );
         assert_eq!(
-            a.dns("api.service.consul", "A", NOW, true).unwrap()["rcode"],
+            serde_json::from_str::<Value>(&a.dns("api.service.consul", "A", NOW, true).unwrap())
+                .unwrap()["rcode"],
             "SERVFAIL"
         );
         assert_eq!(
-            a.dns("example.com", "A", NOW, false).unwrap()["rcode"],
+            serde_json::from_str::<Value>(&a.dns("example.com", "A", NOW, false).unwrap()).unwrap()
+                ["rcode"],
             "REFUSED"
         );
 
@@ -1227,10 +1304,20 @@ mod tests {
         assert!(a.apply_feed(&change.to_string()).is_some());
         assert!(a.apply_feed(&change.to_string()).is_none());
         assert_eq!(a.index(&ServiceName::parse("web").unwrap()), 5);
-        let answer = a
-            .dns("_web._tcp.service.consul", "SRV", NOW, false)
-            .unwrap();
+        let dns = |a: &mut AgentCore, name: &str, qtype: &str| -> Value {
+            serde_json::from_str(&a.dns(name, qtype, NOW, false).unwrap()).unwrap()
+        };
+        let answer = dns(&mut a, "_web._tcp.service.consul", "SRV");
         assert_eq!(answer["answers"].as_array().unwrap().len(), 2);
+        assert_eq!(answer["additionals"].as_array().unwrap().len(), 2);
+        // The answer kept for A before the change is gone with it.
+        let answer = dns(&mut a, "web.service.consul", "A");
+        assert_eq!(answer["answers"].as_array().unwrap().len(), 2);
+        // Kept answers come back shuffled, whole.
+        let orders: std::collections::BTreeSet<String> = (0..20)
+            .map(|_| dns(&mut a, "web.service.consul", "A")["answers"].to_string())
+            .collect();
+        assert_eq!(orders.len(), 2, "both orders of two records: {orders:?}");
 
         // The data directory keeps the copy.
         let saved = a.export();

@@ -272,6 +272,12 @@ impl Response {
         }
     }
 
+    /// Puts the answer records in a random order from `rng` (Fisher-Yates): Consul shuffles
+    /// its answers so that clients taking the first record spread over the instances.
+    pub fn shuffle<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        shuffle(&mut self.answers, rng);
+    }
+
     /// `{rcode, answers, authorities, additionals}`, records as [`Record::to_json`].
     pub fn to_json(&self) -> Value {
         let list = |records: &[Record]| records.iter().map(Record::to_json).collect::<Vec<_>>();
@@ -434,10 +440,8 @@ impl Zone {
         }
     }
 
-    /// The answer to `qname` of type `qtype`, which [`Zone::lookup`] read as `lookup`.
-    /// `instances` are the service's live instances (any status) for a service lookup, or
-    /// `None` when they are not known (the registry is unreachable and nothing was kept):
-    /// then `SERVFAIL`. `now_ms` dates the SOA; `rng` shuffles the answers.
+    /// The answer to `qname` of type `qtype`, which [`Zone::lookup`] read as `lookup`:
+    /// [`Zone::records`], its answers shuffled with `rng` ([`Response::shuffle`]).
     pub fn answer<R: Rng + ?Sized>(
         &self,
         qname: &str,
@@ -446,6 +450,24 @@ impl Zone {
         instances: Option<&[Instance]>,
         now_ms: Millis,
         rng: &mut R,
+    ) -> Response {
+        let mut response = self.records(qname, qtype, lookup, instances, now_ms);
+        response.shuffle(rng);
+        response
+    }
+
+    /// The answer before shuffling, a function of its inputs only (so it may be kept until
+    /// the service's instances change, and shuffled for each question). `instances` are the
+    /// service's live instances (any status) for a service lookup, or `None` when they are not
+    /// known (the registry is unreachable and nothing was kept): then `SERVFAIL`. `now_ms`
+    /// dates the SOA, which only negative answers and SOA questions carry.
+    pub fn records(
+        &self,
+        qname: &str,
+        qtype: QueryType,
+        lookup: &Lookup,
+        instances: Option<&[Instance]>,
+        now_ms: Millis,
     ) -> Response {
         let name = qname.trim_end_matches('.');
         let negative = |rcode| Response {
@@ -471,7 +493,7 @@ impl Zone {
                 let Some(instances) = instances else {
                     return Response::code(Rcode::ServerFailure);
                 };
-                let chosen = picked(instances, tag.as_deref(), rng);
+                let chosen = picked(instances, tag.as_deref());
                 if chosen.is_empty() {
                     return negative(Rcode::NameError);
                 }
@@ -485,7 +507,9 @@ impl Zone {
         response
     }
 
-    /// The records of a service answer over `chosen` (already picked and shuffled).
+    /// The records of a service answer over `chosen`, in their order (the first of instances
+    /// with the same address, or address and port for SRV, stands for them; the first host
+    /// name is the CNAME).
     fn service_records(&self, name: &str, qtype: QueryType, chosen: &[&Instance]) -> Response {
         let mut response = Response::code(Rcode::NoError);
         let mut seen: Vec<(String, u16)> = Vec::new();
@@ -554,25 +578,24 @@ impl Zone {
 }
 
 /// The instances a service answer lists: those carrying `tag` (case-insensitive), narrowed to
-/// what selection would pick, shuffled.
-fn picked<'a, R: Rng + ?Sized>(
-    instances: &'a [Instance],
-    tag: Option<&str>,
-    rng: &mut R,
-) -> Vec<&'a Instance> {
+/// what selection would pick, in their order.
+fn picked<'a>(instances: &'a [Instance], tag: Option<&str>) -> Vec<&'a Instance> {
     let tagged: Vec<&Instance> = instances
         .iter()
         .filter(|i| tag.is_none_or(|t| i.tags.iter().any(|x| x.eq_ignore_ascii_case(t))))
         .collect();
     let candidates = tagged.iter().map(|i| Candidate::from_instance(i)).collect();
     let selector = Selector::new(SelectorConfig::new(Strategy::Random), candidates);
-    let mut chosen: Vec<&Instance> = selector.eligible().into_iter().map(|i| tagged[i]).collect();
-    // Fisher-Yates.
-    for i in (1..chosen.len()).rev() {
+    selector.eligible().into_iter().map(|i| tagged[i]).collect()
+}
+
+/// Puts `items` in a random order from `rng` (Fisher-Yates): how answers are shuffled
+/// ([`Response::shuffle`]), also for callers that keep answers already encoded.
+pub fn shuffle<T, R: Rng + ?Sized>(items: &mut [T], rng: &mut R) {
+    for i in (1..items.len()).rev() {
         let j = rng.below(i + 1);
-        chosen.swap(i, j);
+        items.swap(i, j);
     }
-    chosen
 }
 
 /// An A or AAAA record for `ip` named `name` when `qtype` asks for that family (`ANY` asks
