@@ -6,6 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -223,6 +224,68 @@ test('a TTL check through the agent: pass and fail reach the registry', async ()
   await consul.agent.service.deregister(`${name}-2`);
 });
 
+test('a TCP check: passing while the port accepts connections, critical when it stops', async () => {
+  const name = unique('tcpsvc');
+  const listener = createNetServer((socket) => socket.end());
+  await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const { port } = listener.address();
+  cleanups.push(() => new Promise((resolve) => listener.close(() => resolve())));
+  const consul = new Consul({ host: '127.0.0.1', port: agent.httpPort });
+  await consul.agent.service.register({
+    id: `${name}-1`, name, address: '127.0.0.1', port,
+    check: { tcp: `127.0.0.1:${port}`, interval: '1s', timeout: '500ms' },
+  });
+  await waitFor(async () => (await edgeInstances(server, name))[0]?.status === 'passing', { timeout: 5_000, message: 'passing' });
+  await new Promise((resolve) => listener.close(() => resolve()));
+  await waitFor(async () => (await edgeInstances(server, name)).length === 0, { timeout: 3_000, message: 'critical' });
+  const [critical] = await edgeInstances(server, name, '&all');
+  assert.equal(critical.status, 'critical');
+  assert.match(critical.reason, /TCP connect 127\.0\.0\.1:\d+: ECONNREFUSED/);
+  await consul.agent.service.deregister(`${name}-1`);
+});
+
+test('behind a proxy that refuses WebSockets: leases renew over HTTP, the copy follows blocking queries', async () => {
+  // Plain HTTP is forwarded to the registry; every upgrade is refused with a 404.
+  const proxy = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const headers = {};
+    for (const name of ['authorization', 'content-type', 'accept']) if (req.headers[name]) headers[name] = req.headers[name];
+    try {
+      const answer = await server.fetch(req.url, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+      const out = {};
+      for (const name of ['content-type', 'x-vasco-index', 'x-vasco-now']) if (answer.headers.get(name)) out[name] = answer.headers.get(name);
+      res.writeHead(answer.status, out);
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    } catch {
+      res.writeHead(502);
+      res.end();
+    }
+  });
+  proxy.on('upgrade', (req, socket) => socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => { proxy.closeAllConnections(); proxy.close(() => resolve()); }));
+  const proxied = await startAgent({ url: `http://127.0.0.1:${proxy.address().port}`, token: server.token }, ['--lease-ttl', '3']);
+  cleanups.push(() => proxied.stop('SIGKILL'));
+
+  const name = unique('proxied');
+  const res = await proxied.fetch('/v1/agent/service/register', { method: 'PUT', body: JSON.stringify({ ID: `${name}-1`, Name: name, Address: '127.0.0.5', Port: 80 }) });
+  assert.equal(res.status, 200, await res.text());
+  const [first] = await edgeInstances(server, name);
+  assert.equal(first.url, '127.0.0.5:80');
+  // Renewed over HTTP: the lease moves on.
+  await waitFor(async () => (await edgeInstances(server, name))[0]?.expires_at > first.expires_at, { timeout: 5_000, message: 'an HTTP renewal' });
+  const resolver = proxied.resolver();
+  assert.deepEqual(await resolver.resolve4(`${name}.service.consul`), ['127.0.0.5']);
+  // A change at the registry reaches the copy through the held blocking query.
+  const put = await server.fetch(`/v1/services/${name}/1.0.0/instances/native`, { method: 'PUT', headers: server.auth(), body: JSON.stringify({ url: '127.0.0.6:80', ttl: 60 }) });
+  assert.equal(put.status, 200);
+  await waitFor(async () => (await resolver.resolve4(`${name}.service.consul`)).length === 2, { message: 'the copy to follow the change' });
+  const health = await proxied.fetch(`/v1/health/service/${name}`);
+  assert.equal(health.headers.get('x-vasco-stale'), null);
+  assert.equal((await health.json()).length, 2);
+});
+
 test('registrations the registry would refuse are refused by the agent with a 400 that says why', async () => {
   for (const [body, pattern] of [
     [{ Name: 'has space', Port: 1 }, /no Vasco equivalent/],
@@ -262,6 +325,8 @@ test("DNS: Node's resolver gets the live instances; tags, NXDOMAIN and NODATA as
   await assert.rejects(resolver.resolve4(`${unique('nothing')}.service.consul`), { code: 'ENOTFOUND' }, 'unknown service: NXDOMAIN');
   await assert.rejects(resolver.resolve6(`${name}.service.consul`), { code: 'ENODATA' }, 'IPv4 only: NOERROR, no answer');
   await assert.rejects(resolver.resolve4('example.com'), { code: 'EREFUSED' }, 'outside the domain: refused');
+  await assert.rejects(resolver.resolveTxt(`${name}.service.consul`), { code: 'ENODATA' });
+  await assert.rejects(resolver.resolveMx(`${name}.service.consul`), { code: 'ENODATA' });
 
   // A service turned critical leaves DNS (selection never picks it).
   const drain = await agent.fetch(`/v1/agent/service/maintenance/${name}-1?enable=true&reason=deploy`, { method: 'PUT' });
@@ -316,6 +381,16 @@ test('large answers are truncated over UDP and complete over TCP', async () => {
   assert.equal(packet.flag_tc, true);
   assert.equal(packet.flag_aa, true);
   assert.ok(packet.answers.length > 0 && packet.answers.length < count, `${packet.answers.length} answers`);
+
+  // A message that is not DNS gets FORMERR (when it has a header to answer), and the server
+  // goes on answering.
+  const garbage = Buffer.concat([Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x05]), Buffer.alloc(6), Buffer.from('no questions here')]);
+  const formerr = new Promise((resolve) => socket.once('message', resolve));
+  socket.send(garbage, agent.dnsPort, '127.0.0.1');
+  const bad = dnsPacket.decode(await formerr);
+  assert.equal(bad.id, 0x1234);
+  assert.equal(bad.rcode, 'FORMERR');
+  assert.equal((await resolver.resolve4(`${name}.service.consul`)).length, count);
 });
 
 test('the registry stopped mid-test: answers come from the local copy, marked stale; services are back within 2 s of its return', async () => {

@@ -76,7 +76,7 @@ class DnsServer {
     const bound = this.#udp.address().port
     this.#udp.on('error', (error) => this.#agent.log('dns udp: %s', error.message))
     this.#udp.on('message', (message, remote) => {
-      this.#respond(message, true).then((reply) => {
+      this.#reply(message, true).then((reply) => {
         if (reply) this.#udp.send(reply, remote.port, remote.address)
       })
     })
@@ -105,7 +105,7 @@ class DnsServer {
         buffer = buffer.subarray(2 + length)
         // Answers go out in the order the questions came.
         chain = chain.then(async () => {
-          const reply = await this.#respond(message, false)
+          const reply = await this.#reply(message, false)
           if (reply && !socket.destroyed) {
             const framed = Buffer.alloc(2 + reply.length)
             framed.writeUInt16BE(reply.length, 0)
@@ -117,6 +117,16 @@ class DnsServer {
     })
     socket.on('error', () => socket.destroy())
     socket.on('close', () => this.#sockets.delete(socket))
+  }
+
+  /** The encoded reply to one message, or null (nothing to answer, or it could not be encoded: logged). */
+  async #reply(message, udp) {
+    try {
+      return await this.#respond(message, udp)
+    } catch (error) {
+      this.#agent.log('dns: no answer to a %d-byte message: %s', message.length, error.message)
+      return null
+    }
   }
 
   /** The encoded reply to one message (null to stay silent: not even a header to answer). */

@@ -2,7 +2,8 @@
 // The agent's links to the edge registry: one WebSocket lease per registered service
 // (GET /v1/services/{name}/{version}/instances/{id}/lease; HTTP PUT renewals where the registry
 // refuses WebSockets) and one change feed per service the agent was asked about
-// (GET /v1/services/{name}/watch), kept in the wasm Agent's local copy. Every socket reconnects
+// (GET /v1/services/{name}/watch; blocking queries, GET /v1/services/{name}?all&index=&wait=,
+// where it refuses WebSockets), kept in the wasm Agent's local copy. Every socket reconnects
 // with the core's backoff, capped at RECONNECT_MAX_MS, so that the agent is back in step within
 // about a second of the registry's return. What each message means is the wasm Agent's
 // (leaseReply, applyFeed); this file owns sockets and timers.
@@ -18,6 +19,8 @@ const PING_MS = 15_000
 const REPLY_TIMEOUT_MS = 10_000
 /** How long a first read of a service waits for its feed's snapshot. */
 const FIRST_SNAPSHOT_WAIT_MS = 2_000
+/** The wait of a blocking query when the registry refuses WebSockets (the edge holds at most 60 s). */
+const BLOCKING_WAIT_S = 30
 
 function wsUrl(base, path) {
   return base.replace(/^http/, 'ws') + path
@@ -384,9 +387,14 @@ class Feed {
       this.#pingTimer = setInterval(() => this.#ping(ws), PING_MS)
     })
     ws.on('unexpected-response', (request, response) => {
-      this.#link.log('feed %s refused: %d', this.service, response.statusCode)
+      const status = response.statusCode
+      this.#link.log('feed %s refused: %d', this.service, status)
       response.resume()
       request.destroy()
+      if (status >= 400 && status < 500 && status !== 401 && status !== 429) {
+        // No change feeds on this registry (or a proxy refusing upgrades): blocking queries.
+        this.#polling = true
+      }
       ws.terminate()
     })
     ws.on('message', (data) => {
@@ -410,10 +418,56 @@ class Feed {
       if (this.live) this.lostAt = Date.now()
       else if (!this.lostAt) this.lostAt = Date.now()
       this.live = false
-      this._settle()
       if (this.#closed) return
+      if (this.#polling) {
+        this.#poll()
+        return
+      }
+      this._settle()
       this.#timer = setTimeout(() => this.open(), this.#link.backoff.delay(this.#attempt++))
     })
+  }
+
+  #polling = false
+  #abort = new AbortController()
+
+  /** The copy kept by blocking queries: each answer is applied as a snapshot. */
+  async #poll() {
+    let index = 0
+    while (!this.#closed) {
+      const path = `/v1/services/${encodeURIComponent(this.service)}?all&index=${index}&wait=${BLOCKING_WAIT_S}s`
+      const answer = await this.#link.call('GET', path, undefined, {}, (BLOCKING_WAIT_S + 10) * 1000, this.#abort.signal)
+      if (this.#closed) return
+      let snapshot = null
+      if (answer.status === 200) {
+        try {
+          const next = Number(answer.headers.get('x-vasco-index')) || 0
+          const { instances } = JSON.parse(answer.body)
+          snapshot = { type: 'snapshot', service: this.service, index: next, instances }
+          index = next
+        } catch {
+          snapshot = null
+        }
+      }
+      if (!snapshot) {
+        if (this.live) this.lostAt = Date.now()
+        this.live = false
+        this._settle()
+        await new Promise((resolve) => {
+          this.#timer = setTimeout(resolve, this.#link.backoff.delay(this.#attempt++))
+        })
+        continue
+      }
+      this.#attempt = 0
+      const changed = this.#link.core.applyFeed(JSON.stringify(snapshot))
+      if (!this.live) {
+        this.live = true
+        this.lostAt = 0
+        this._settle()
+        this.#link.onFeedLive(this.service)
+      }
+      if (changed) this.#link.onChange(changed)
+    }
   }
 
   #ping(ws) {
@@ -427,6 +481,7 @@ class Feed {
 
   close() {
     this.#closed = true
+    this.#abort.abort()
     clearTimeout(this.#timer)
     clearInterval(this.#pingTimer)
     if (this.#ws) this.#ws.terminate()
@@ -459,12 +514,14 @@ class EdgeLink {
     this.lastContact = Date.now()
   }
 
-  /** One HTTP call to the registry: {status, body} (status 0 when it could not be reached). */
-  async call(method, path, body, extraHeaders) {
+  /** One HTTP call to the registry: {status, body, headers} (status 0 when it could not be reached). */
+  async call(method, path, body, extraHeaders, timeoutMs = REPLY_TIMEOUT_MS, abort = undefined) {
     const headers = { accept: 'application/json', ...this.headers(), ...extraHeaders }
     if (body !== undefined) headers['content-type'] = 'application/json'
+    const timeout = AbortSignal.timeout(timeoutMs)
+    const signal = abort ? AbortSignal.any([abort, timeout]) : timeout
     try {
-      const response = await fetch(this.base + path, { method, headers, body, signal: AbortSignal.timeout(REPLY_TIMEOUT_MS) })
+      const response = await fetch(this.base + path, { method, headers, body, signal })
       const text = await response.text()
       this.contact()
       return { status: response.status, body: text, headers: response.headers }
