@@ -403,7 +403,8 @@ Options:
   --data-dir DIR            keep registrations and the local copy here across restarts
   --advertise-addr IP       Address of services registered without one (default: this host's
                             first non-loopback IPv4 address)
-  --lease-ttl SECONDS       lease held for the services whose checks the agent runs (default 15)
+  --lease-ttl SECONDS       lease held for the services registered here, except those with a
+                            TTL check, whose results renew theirs (default 15)
   --url URL                 the registry (default: VASCO_URL, else http://127.0.0.1:8787)
   -h, --help                this text
 
