@@ -109,6 +109,8 @@ else
     rm -f "$pkg/wasm/package.json" "$pkg/wasm/.gitignore"
     # The package: the JavaScript layer, its types, README and package.json around the wasm.
     cp "$crate"/js/index.cjs "$crate"/js/index.mjs "$crate"/js/feed.cjs "$crate"/js/lease.cjs "$pkg/"
+    # `vasco agent`: the sidecar (js/agent/) and the command (js/bin/).
+    cp -r "$crate"/js/agent "$crate"/js/bin "$pkg/"
     # One source of types: CommonJS gets it without the ESM default export.
     sed '/^\/\/ @esm-only/,$d' "$crate"/js/index.d.ts > "$pkg/index.d.cts"
     grep -v '^// @esm-only' "$crate"/js/index.d.ts > "$pkg/index.d.mts"

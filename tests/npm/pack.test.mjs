@@ -1,8 +1,10 @@
 // `npm pack` makes a tarball that installs into a fresh project offline and works there from
-// CommonJS and ES modules, with its types in place. Its dependencies (`ws`, and `debug` with its
-// own `ms`) come from the workspace's node_modules, packed into tarballs next to ours and
-// installed with it (npm then satisfies the package's ranges with those copies instead of
-// asking the registry), so the test needs neither the network nor an npm cache that holds them.
+// CommonJS and ES modules, with its types in place, and with its `vasco` command. Its
+// dependencies (`ws`, `debug` with its own `ms`, and `dns-packet` with its own
+// `@leichtgewicht/ip-codec`) come from the workspace's node_modules, packed into tarballs next
+// to ours and installed with it (npm then satisfies the package's ranges with those copies
+// instead of asking the registry), so the test needs neither the network nor an npm cache that
+// happens to hold them.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,13 +19,17 @@ import { PKG, ROOT, loadVasco } from './helpers.mjs';
 const run = promisify(execFile);
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
-/** The packed size target of the issue. */
-const MAX_TARBALL_BYTES = 300 * 1024;
+/**
+ * The packed size limit: the npm issue's target was 300 KiB; `vasco agent` (issue 12: the Consul
+ * wire code, DNS answers and check records in the wasm, and its JavaScript) added about 85 KiB,
+ * so the limit is 400 KiB (see bench/RESULTS.md and the README's benchmark table).
+ */
+const MAX_TARBALL_BYTES = 400 * 1024;
 
 let dir;
 let tarball;
 /** Tarballs of the package's dependencies, packed from the workspace's node_modules. */
-let dependencyTarballs = [];
+let dependencyTarballs;
 
 before(async () => {
   await loadVasco();
@@ -31,8 +37,9 @@ before(async () => {
   const { stdout } = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: PKG });
   const [info] = JSON.parse(stdout);
   tarball = join(dir, info.filename);
-  for (const name of ['ws', 'debug', 'ms']) {
-    const packed = await run(npm, ['pack', '--json', '--pack-destination', dir], { cwd: join(ROOT, 'node_modules', name) });
+  dependencyTarballs = [];
+  for (const dependency of ['ws', 'debug', 'ms', 'dns-packet', '@leichtgewicht/ip-codec']) {
+    const packed = await run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: join(ROOT, 'node_modules', dependency) });
     dependencyTarballs.push(join(dir, JSON.parse(packed.stdout)[0].filename));
   }
 });
@@ -43,11 +50,17 @@ after(async () => {
 
 test('the tarball is small and holds only the package', async () => {
   const { size } = await stat(tarball);
-  assert.ok(size < MAX_TARBALL_BYTES, `tarball is ${(size / 1024).toFixed(1)} KiB, over 300 KiB`);
+  assert.ok(size < MAX_TARBALL_BYTES, `tarball is ${(size / 1024).toFixed(1)} KiB, over ${MAX_TARBALL_BYTES / 1024} KiB`);
   const { stdout } = await run('tar', ['-tzf', tarball]);
   const files = stdout.trim().split('\n').sort();
   assert.deepEqual(files, [
     'package/README.md',
+    'package/agent/checks.cjs',
+    'package/agent/dns.cjs',
+    'package/agent/edge.cjs',
+    'package/agent/http.cjs',
+    'package/agent/index.cjs',
+    'package/bin/vasco.cjs',
     'package/feed.cjs',
     'package/index.cjs',
     'package/index.d.cts',
@@ -71,7 +84,10 @@ test('it installs offline into a fresh project and works from require and import
   assert.ok(existsSync(join(installed, 'wasm', 'vasco_wasm_bg.wasm')));
   const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'vasco');
-  assert.deepEqual(Object.keys(manifest.dependencies).sort(), ['debug', 'ws'], 'dependencies: ws and debug');
+  assert.deepEqual(Object.keys(manifest.dependencies).sort(), ['debug', 'dns-packet', 'ws'], 'dependencies: ws, debug and dns-packet');
+  assert.deepEqual(manifest.bin, { vasco: './bin/vasco.cjs' });
+  const help = await run(join(app, 'node_modules', '.bin', 'vasco'), ['agent', '--help'], { cwd: app, timeout: 20_000 });
+  assert.match(help.stdout, /Usage: vasco agent/);
   const installedWs = JSON.parse(await readFile(join(app, 'node_modules', 'ws', 'package.json'), 'utf8'));
   assert.equal(installedWs.name, 'ws');
   for (const types of ['index.d.cts', 'index.d.mts']) {

@@ -93,6 +93,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {number} [options.timeoutMs] how long to wait for /health; default 90 s.
  * @param {string} [options.persistDir] keep state in this directory (and leave it on stop), to
  *   restart on the same state; default a fresh temporary directory removed on stop.
+ * @param {number} [options.port] listen on this port (to restart a stopped server where its
+ *   clients expect it); default a free one.
  * @returns {Promise<{url: string, port: number, token: string|null, persistDir: string,
  *   fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   auth: (extra?: Record<string,string>) => Record<string,string>,
@@ -108,6 +110,7 @@ export async function startWrangler(options = {}) {
     vars = {},
     timeoutMs = 90_000,
     persistDir: keptDir,
+    port: fixedPort,
   } = options;
 
   if (!existsSync(WRANGLER)) {
@@ -117,7 +120,7 @@ export async function startWrangler(options = {}) {
     throw new Error('the Worker is not built (build/index.js); run: bash scripts/build-worker.sh');
   }
 
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const inspectorPort = await freePort();
   const persistDir = keptDir ?? (await mkdtemp(join(tmpdir(), 'vasco-kv-')));
   const allVars = {

@@ -18,8 +18,8 @@
 //! own state lives in [`service`] (one service's leases and change index, hosted by a Durable
 //! Object), [`snapshot`] (the membership snapshots the edge reads from KV, and when to write
 //! them) and [`blocking`] (blocking queries on the change index). [`wire`] holds the bodies of
-//! the other API dialects the registry speaks (lyft/discovery's, for Envoy's v1 SDS) and their
-//! mapping onto these types.
+//! the other API dialects the registry speaks (Consul's, lyft/discovery's for Envoy's v1 SDS,
+//! and the DNS answers of `vasco agent`) and their mapping onto these types.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;

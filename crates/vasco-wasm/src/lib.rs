@@ -14,6 +14,7 @@
 //!   the in-process registry;
 //! * [`feed`]: the rules of the change feed (a service's membership kept from its events) and
 //!   of WebSocket leases (what to do after each reply);
+//! * [`agent`]: the state of `vasco agent`, the local sidecar (Consul agent API, checks, DNS);
 //! * [`error`]: the crate's error type, which becomes a JavaScript `Error` with a `code`;
 //! * the `#[wasm_bindgen]` classes `Client`, `Registration` (used by the package's JavaScript
 //!   layer, which owns timers, signals and the callback API) and `Registry`, `Selector` and a
@@ -22,6 +23,7 @@
 //! Time and randomness enter only here, at the edge: `Date.now()` and `crypto.getRandomValues`
 //! (through getrandom), seeding the core's `SplitMix64`.
 
+pub mod agent;
 pub mod client;
 pub mod error;
 pub mod feed;

@@ -452,6 +452,18 @@ impl Selector {
             .map_or(self.candidates.len(), Vec::len)
     }
 
+    /// The indices (into [`Selector::candidates`]) that picks are drawn from, in candidate
+    /// order: the preferred ones (healthy and passing), every selectable one in panic mode,
+    /// narrowed to the local zone when zone preference applies. Empty when none may be picked.
+    /// For answers that list rather than pick (the agent's DNS answers every instance a pick
+    /// could return).
+    pub fn eligible(&self) -> Vec<usize> {
+        match &self.members {
+            Some(members) => members.iter().map(|&i| i as usize).collect(),
+            None => (0..self.candidates.len()).collect(),
+        }
+    }
+
     /// The number of candidates.
     pub fn len(&self) -> usize {
         self.candidates.len()
@@ -759,5 +771,27 @@ mod tests {
             Protection::Normal,
             "healthy is capped at total"
         );
+    }
+
+    #[test]
+    fn eligible_lists_what_picks_draw_from() {
+        let with = |statuses: &[Status]| {
+            let candidates = statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Candidate::new(alloc::format!("c{i}"), 1).with_status(*s))
+                .collect();
+            Selector::new(SelectorConfig::new(Strategy::Random), candidates).eligible()
+        };
+        use Status::*;
+        assert_eq!(with(&[Passing, Warning, Critical, Passing]), vec![0, 3]);
+        assert_eq!(with(&[Passing, Passing]), vec![0, 1]);
+        assert_eq!(
+            with(&[Warning, Critical, Warning, Maintenance]),
+            vec![0, 2],
+            "panic"
+        );
+        assert_eq!(with(&[Critical, Maintenance]), Vec::<usize>::new());
+        assert_eq!(with(&[]), Vec::<usize>::new());
     }
 }

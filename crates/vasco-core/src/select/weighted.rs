@@ -1,9 +1,11 @@
 //! Smooth weighted round robin as earliest deadline first (EDF).
 //!
 //! Each candidate `i` has a step `S / weight_i` and a deadline; a pick takes the candidate
-//! with the earliest deadline (ties: lower index) and moves its deadline one step on. Over any
-//! stretch of picks every candidate gets its weight's share to within one pick, and heavy
-//! candidates are interleaved with light ones instead of served in a block. A binary heap
+//! with the earliest deadline (ties: lower index) and moves its deadline one step on. Every
+//! candidate gets its weight's share to within one pick plus what its random starting phase
+//! shifts (after `t` picks, `|count_i - t·w_i/W| < 1 + n·w_i/W` for `n` candidates of total
+//! weight `W`; see the property test), and heavy candidates are interleaved with light ones
+//! instead of served in a block. A binary heap
 //! makes a pick O(log N) with no allocation.
 //!
 //! The start is random (drawn from the caller's rng on the first pick) so that every pick, the

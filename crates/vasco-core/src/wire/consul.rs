@@ -42,7 +42,7 @@ use serde_json::{json, Map, Value};
 use crate::{
     blocking::parse_duration_ms,
     error::{Error, Result},
-    health::{Damping, Status, MAX_DAMPING},
+    health::{CheckState, Damping, Health, HealthUpdate, Status, MAX_DAMPING, REASON_LEN},
     instance::{limits, Instance, InstanceKey, Millis},
     name::{InstanceId, ServiceName},
     version::Version,
@@ -518,7 +518,9 @@ impl ServiceRegistration {
     }
 
     /// The registration as the registry's own body (`PUT /v1/services/...` JSON; see
-    /// [`crate::InstanceSpec::from_json`]). The check's status is sent as `check.initial`: a
+    /// [`crate::InstanceSpec::from_json`]). Without a check, the edge registers an instance
+    /// with no lease (`persistent`) and an agent one with its own lease. The check's status
+    /// is sent as `check.initial`: a
     /// new instance starts with it, a re-registration keeps the current health (as Consul
     /// keeps a check's status across re-registration). Errors: `Invalid` for a check `runner`
     /// cannot run.
@@ -530,7 +532,10 @@ impl ServiceRegistration {
             "weight": self.weight,
         });
         let (ttl_s, check) = match (&self.check, runner) {
-            (None, _) => (0.0, None),
+            (None, Runner::Edge) => (0.0, None),
+            // An agent holds the lease of every service it registers, checked or not, so that
+            // its services leave with it (as a Consul node's services do when it fails).
+            (None, Runner::Agent { lease_ms }) => (lease_ms as f64 / 1000.0, None),
             (Some(check), _) => {
                 let lease_ms = match (&check.kind, runner) {
                     (CheckKind::Ttl { ttl_ms }, _) => {
@@ -660,6 +665,179 @@ pub fn address_port(url: &str) -> (String, u16) {
             (host.to_string(), port.parse().unwrap_or(default_port))
         }
         _ => (authority.to_string(), default_port),
+    }
+}
+
+/// The status of an HTTP check's answer, as Consul's agent reads it: any 2xx is passing,
+/// 429 Too Many Requests is warning, anything else (and no answer at all) is critical.
+pub fn http_check_status(status: u16) -> Status {
+    match status {
+        200..=299 => Status::Passing,
+        429 => Status::Warning,
+        _ => Status::Critical,
+    }
+}
+
+/// A check's output as a note the registry accepts: control characters (the newlines of an
+/// HTTP body) become spaces, and it is cut to [`REASON_LEN`] characters.
+pub fn check_note(output: &str) -> String {
+    output
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(REASON_LEN)
+        .collect()
+}
+
+/// Who an agent's check results say set the status.
+pub const AGENT_BY: &str = "agent";
+
+/// What an agent does after a check result ([`CheckRun::report`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckStep {
+    /// The status body to send to the registry (`{"check": {"status", "note"}, "by"}`), or
+    /// `None` when the registry already holds what this result leads to.
+    pub send: Option<Value>,
+    /// Whether the check has been critical for its `DeregisterCriticalServiceAfter`: the
+    /// agent deregisters the service.
+    pub reap: bool,
+}
+
+/// An agent's record of one HTTP or TCP check it runs: the damped check status, computed
+/// from each result with the same rules the registry applies to them ([`Health::apply`]),
+/// when it turned critical (for `DeregisterCriticalServiceAfter`), and the check state the
+/// registry last confirmed, so that a result which changes nothing there is not sent.
+///
+/// A result is skipped only when both the registry's confirmed state and the agent's equal
+/// the state before it and the result leaves that state as it is (counters counted up to
+/// their thresholds: beyond them they change nothing); every other result is sent, so the
+/// registry's damping sees every result that matters.
+///
+/// `DeregisterCriticalServiceAfter` is honoured as given, checked at each result: Consul
+/// raises values under a minute to one minute and reaps every 30 s; an agent removes a
+/// service at the first result at least that long after its check turned critical. A check
+/// that starts critical (Consul's default `Status`) counts from its registration.
+///
+/// ```
+/// use vasco_core::health::Status;
+/// use vasco_core::wire::consul::{CheckRun, ServiceRegistration};
+///
+/// let body = br#"{"Name":"web","Address":"10.0.0.1","Port":80,"Check":{"HTTP":"http://10.0.0.1/health",
+///     "Interval":"1s","DeregisterCriticalServiceAfter":"3s"}}"#;
+/// let check = ServiceRegistration::parse(body, None).unwrap().check.unwrap();
+/// let mut run = CheckRun::new(&check, 0); // starts critical
+/// assert!(run.report(Status::Passing, Some("200 OK"), 1_000).send.is_some());
+/// assert_eq!(run.status(), Status::Passing);
+/// assert!(!run.report(Status::Critical, None, 2_000).reap);
+/// assert!(run.report(Status::Critical, None, 5_000).reap); // critical for 3 s
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRun {
+    health: Health,
+    remove_after_ms: Option<u64>,
+    critical_since: Option<Millis>,
+    confirmed: Option<(Status, u32, u32)>,
+}
+
+impl CheckRun {
+    /// The record of `check`, registered at `now`: its initial status, its damping.
+    pub fn new(check: &CheckDefinition, now: Millis) -> Self {
+        let mut health = Health::default();
+        health.check.damping = check.damping;
+        health.check.status = check.status;
+        health.status = check.status;
+        Self {
+            health,
+            remove_after_ms: check.remove_after_ms,
+            critical_since: (check.status == Status::Critical).then_some(now),
+            confirmed: None,
+        }
+    }
+
+    /// The damped check status.
+    pub fn status(&self) -> Status {
+        self.health.check.status
+    }
+
+    /// The check state as far as damping can tell states apart: the status and the counters,
+    /// each counted up to the threshold beyond which it changes nothing.
+    fn essential(check: &CheckState) -> (Status, u32, u32) {
+        let d = check.damping;
+        (
+            check.status,
+            check.successes.min(d.success_before_passing),
+            check
+                .failures
+                .min(d.failures_before_warning.max(d.failures_before_critical)),
+        )
+    }
+
+    /// Takes one result (`passing`, `warning` or `critical`, with the check's output) at
+    /// `now`. Errors: none; a `maintenance` result counts as critical.
+    pub fn report(&mut self, result: Status, output: Option<&str>, now: Millis) -> CheckStep {
+        let result = if result == Status::Maintenance {
+            Status::Critical
+        } else {
+            result
+        };
+        let note = output.map(check_note).filter(|n| !n.is_empty());
+        let before = Self::essential(&self.health.check);
+        self.health.apply(
+            &HealthUpdate::Check {
+                status: result,
+                note: note.clone(),
+                by: Some(AGENT_BY.into()),
+            },
+            now,
+        );
+        let after = Self::essential(&self.health.check);
+        if self.health.check.status == Status::Critical {
+            self.critical_since.get_or_insert(now);
+        } else {
+            self.critical_since = None;
+        }
+        let send = (self.confirmed != Some(before) || after != before).then(|| {
+            // Until the registry answers, its state is not known.
+            self.confirmed = None;
+            let mut check = json!({ "status": result.name() });
+            if let Some(note) = note {
+                check["note"] = json!(note);
+            }
+            json!({ "check": check, "by": AGENT_BY })
+        });
+        CheckStep {
+            send,
+            reap: self.reap_due(now),
+        }
+    }
+
+    /// Records the registry's health of the instance, as its last answer carried it.
+    pub fn confirm(&mut self, health: &Health) {
+        self.confirmed = Some(Self::essential(&health.check));
+    }
+
+    /// Forgets what the registry holds (its answer was lost, or the instance is being
+    /// registered again): the next result is sent whatever it is.
+    pub fn unconfirm(&mut self) {
+        self.confirmed = None;
+    }
+
+    /// Whether the check has been critical for its `DeregisterCriticalServiceAfter` at `now`.
+    pub fn reap_due(&self, now: Millis) -> bool {
+        match (self.critical_since, self.remove_after_ms) {
+            (Some(since), Some(after)) => now.saturating_sub(since) >= after,
+            _ => false,
+        }
+    }
+
+    /// A registration body (from [`ServiceRegistration::native_body`]) that starts a new
+    /// instance in this check's current status, so the registry and the agent agree after a
+    /// re-registration (a live instance keeps its own health).
+    pub fn registration_body(&self, body: &Value) -> Value {
+        let mut body = body.clone();
+        if let Some(check) = body.get_mut("check").and_then(Value::as_object_mut) {
+            check.insert("initial".into(), json!(self.status().name()));
+        }
+        body
     }
 }
 
@@ -1143,5 +1321,164 @@ mod tests {
         }
         assert!(!parse_bool("passing", "false").unwrap());
         assert!(parse_bool("passing", "yes").is_err());
+    }
+
+    #[test]
+    fn http_statuses_become_check_statuses() {
+        for (code, status) in [
+            (200, Status::Passing),
+            (204, Status::Passing),
+            (299, Status::Passing),
+            (429, Status::Warning),
+            (300, Status::Critical),
+            (404, Status::Critical),
+            (503, Status::Critical),
+            (0, Status::Critical),
+        ] {
+            assert_eq!(http_check_status(code), status, "{code}");
+        }
+        assert_eq!(check_note("a\nb\tc"), "a b c");
+        assert_eq!(check_note(&"x".repeat(300)).len(), REASON_LEN);
+    }
+
+    #[test]
+    fn an_agent_leases_services_without_checks() {
+        let body = br#"{"Name":"db","Port":5432}"#;
+        let r = ServiceRegistration::parse(body, Some("10.1.1.1")).unwrap();
+        assert_eq!(
+            r.url(),
+            "10.1.1.1:5432",
+            "the agent's address fills Address"
+        );
+        let body = r.native_body(Runner::Agent { lease_ms: 15_000 }).unwrap();
+        assert_eq!(
+            (body["ttl"].clone(), body.get("persistent")),
+            (json!(15.0), None)
+        );
+        let http = br#"{"Name":"w","Address":"a","Port":1,"Check":{"TCP":"a:1","Interval":"2s"}}"#;
+        let r = ServiceRegistration::parse(http, None).unwrap();
+        let body = r.native_body(Runner::Agent { lease_ms: 15_000 }).unwrap();
+        assert_eq!(body["ttl"], 15.0);
+        assert_eq!(
+            body["check"].get("ttl"),
+            None,
+            "the agent runs the check; no TTL at the edge"
+        );
+        assert!(InstanceSpec::from_json_value(&body).is_ok());
+    }
+
+    fn run(damping: &str, remove_after: &str) -> CheckRun {
+        let body = format!(
+            r#"{{"Name":"w","Address":"a","Port":1,"Check":{{"HTTP":"http://a/","Interval":"1s"{damping}{remove_after}}}}}"#
+        );
+        let check = ServiceRegistration::parse(body.as_bytes(), None)
+            .unwrap()
+            .check
+            .unwrap();
+        CheckRun::new(&check, 0)
+    }
+
+    /// The registry's health for the same results, through the same core rules.
+    fn registry_side(run: &CheckRun) -> Health {
+        let mut h = Health::default();
+        h.check.damping = run.health.check.damping;
+        h.check.status = Status::Critical;
+        h.status = Status::Critical;
+        h
+    }
+
+    #[test]
+    fn a_check_run_sends_what_changes_the_registry_and_skips_the_rest() {
+        let mut r = run(
+            r#","SuccessBeforePassing":2,"FailuresBeforeCritical":3"#,
+            "",
+        );
+        let mut edge = registry_side(&r);
+        fn feed(r: &mut CheckRun, edge: &mut Health, status: Status, now: u64) -> bool {
+            let step = r.report(status, Some("out"), now);
+            let sent = step.send.is_some();
+            if let Some(body) = step.send {
+                let update = HealthUpdate::from_value(&body).unwrap();
+                edge.apply(&update, now);
+                r.confirm(edge);
+            }
+            assert_eq!(
+                edge.check.status,
+                r.status(),
+                "agent and registry agree at {now}"
+            );
+            sent
+        }
+        // Two passes to become passing, then passes change nothing.
+        let sent: Vec<bool> = (1..=6)
+            .map(|t| feed(&mut r, &mut edge, Status::Passing, t))
+            .collect();
+        assert_eq!(r.status(), Status::Passing);
+        // Pass 1 (nothing confirmed yet) and pass 2 (the counter reaches the threshold) are
+        // sent; a settled state repeated is not.
+        assert_eq!(sent, [true, true, false, false, false, false]);
+        // Failures: warning at once (FailuresBeforeWarning defaults to ...Critical: 3), critical at 3.
+        for t in 8..=10 {
+            feed(&mut r, &mut edge, Status::Critical, t);
+        }
+        assert_eq!(r.status(), Status::Critical);
+        // A pass in between restarts the count on both sides.
+        feed(&mut r, &mut edge, Status::Passing, 11);
+        feed(&mut r, &mut edge, Status::Critical, 12);
+        feed(&mut r, &mut edge, Status::Passing, 13);
+        feed(&mut r, &mut edge, Status::Passing, 14);
+        assert_eq!(r.status(), Status::Passing);
+        // A lost answer: the next result goes out whatever it is.
+        r.unconfirm();
+        assert!(r.report(Status::Passing, None, 15).send.is_some());
+    }
+
+    #[test]
+    fn warnings_count_towards_critical_on_both_sides() {
+        let mut r = run(
+            r#","FailuresBeforeWarning":1,"FailuresBeforeCritical":3"#,
+            "",
+        );
+        let mut edge = registry_side(&r);
+        for (t, status) in [
+            Status::Passing,
+            Status::Warning,
+            Status::Warning,
+            Status::Critical,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let step = r.report(status, None, t as u64);
+            let body = step.send.expect("every step here changes a counter");
+            edge.apply(&HealthUpdate::from_value(&body).unwrap(), t as u64);
+            r.confirm(&edge);
+        }
+        assert_eq!(
+            (r.status(), edge.check.status),
+            (Status::Critical, Status::Critical)
+        );
+    }
+
+    #[test]
+    fn deregister_critical_service_after_counts_from_turning_critical() {
+        let mut r = run("", r#","DeregisterCriticalServiceAfter":"3s""#);
+        assert!(!r.reap_due(2_999));
+        assert!(r.reap_due(3_000), "starts critical at registration");
+        r.report(Status::Passing, None, 1_000);
+        assert!(!r.reap_due(10_000));
+        assert!(!r.report(Status::Critical, None, 10_000).reap);
+        assert!(!r.report(Status::Warning, None, 11_000).reap);
+        assert!(
+            !r.report(Status::Critical, None, 12_000).reap,
+            "warning restarted the clock"
+        );
+        assert!(r.report(Status::Critical, None, 15_000).reap);
+        let without = run("", "");
+        assert!(!without.reap_due(u64::MAX));
+        let body = json!({"url": "a:1", "ttl": 15, "check": {"initial": "critical"}});
+        let mut r = run("", "");
+        r.report(Status::Passing, None, 1);
+        assert_eq!(r.registration_body(&body)["check"]["initial"], "passing");
     }
 }

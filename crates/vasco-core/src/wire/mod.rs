@@ -4,4 +4,5 @@
 //! differs, so that every dialect reads and writes the same registry.
 
 pub mod consul;
+pub mod dns;
 pub mod lyft;
