@@ -97,7 +97,7 @@ pub struct Registered {
     pub key: InstanceKey,
     /// The instance the same ID named before, when it was another one (to deregister).
     pub replaced: Option<InstanceKey>,
-    /// The check to run: `{kind: "http"|"tcp"|"ttl", ...}` (see [`check_plan`]); `None`
+    /// The check to run: `{kind: "http"|"tcp"|"ttl", ...}` (see `check_plan`); `None`
     /// without a check.
     pub check: Option<Value>,
     /// Whether the agent renews the lease (false for a TTL check, whose results renew it,
