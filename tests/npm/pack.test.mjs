@@ -20,11 +20,12 @@ const run = promisify(execFile);
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 /**
- * The packed size limit: the npm issue's target was 300 KiB; `vasco agent` (issue 12: the Consul
- * wire code, DNS answers and check records in the wasm, and its JavaScript) added about 85 KiB,
- * so the limit is 400 KiB (see bench/RESULTS.md and the README's benchmark table).
+ * The packed size limit, a guard against unnoticed growth: the npm issue's target was 300 KiB
+ * (missed, and said so in the README's benchmark table). Health statuses and draining (about
+ * 16 KiB), `vasco agent` (about 85 KiB: the Consul wire code, DNS answers and check records in
+ * the wasm, and its JavaScript) and the `debug` dependency's require brought it to about 410 KiB.
  */
-const MAX_TARBALL_BYTES = 400 * 1024;
+const MAX_TARBALL_BYTES = 420 * 1024;
 
 let dir;
 let tarball;
