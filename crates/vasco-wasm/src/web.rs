@@ -400,6 +400,15 @@ impl Selector {
 pub fn newest_version(
     #[wasm_bindgen(unchecked_param_type = "Instance[]")] instances: JsValue,
 ) -> Result<Array, JsErr> {
+    subset_of(instances, vasco_core::newest_version)
+}
+
+/// The JavaScript instances of `instances` that `choose` picks (by index) from their parsed
+/// form, in its order.
+fn subset_of(
+    instances: JsValue,
+    choose: impl FnOnce(&[vasco_core::Instance]) -> Vec<usize>,
+) -> Result<Array, JsErr> {
     let value = from_js(instances.clone(), "instances")?;
     let parsed: Vec<vasco_core::Instance> = serde_json::from_value(value).map_err(|e| {
         js_error(&Error::argument(
@@ -408,7 +417,7 @@ pub fn newest_version(
         ))
     })?;
     let list = Array::from(&instances);
-    Ok(vasco_core::newest_version(&parsed)
+    Ok(choose(&parsed)
         .into_iter()
         .map(|i| list.get(i as u32))
         .collect())
@@ -422,18 +431,7 @@ pub fn newest_version(
 pub fn pick_pool(
     #[wasm_bindgen(unchecked_param_type = "Instance[]")] instances: JsValue,
 ) -> Result<Array, JsErr> {
-    let value = from_js(instances.clone(), "instances")?;
-    let parsed: Vec<vasco_core::Instance> = serde_json::from_value(value).map_err(|e| {
-        js_error(&Error::argument(
-            "instances",
-            format!("must be instances: {e}"),
-        ))
-    })?;
-    let list = Array::from(&instances);
-    Ok(vasco_core::pick_pool(&parsed)
-        .into_iter()
-        .map(|i| list.get(i as u32))
-        .collect())
+    subset_of(instances, vasco_core::pick_pool)
 }
 
 /// How many of `keys` sample keys move to another candidate when candidate `removed` is

@@ -262,19 +262,30 @@ pub async fn register<K: Kv, O: Objects>(
     let body = body_object(req)?;
     check_registration(&key, &body, backend.now)?;
     let reply = backend.register(&key, body).await?;
+    let outcome = reply
+        .outcome
+        .and_then(|o| serde_json::to_value(o).ok())
+        .and_then(|o| o.as_str().map(str::to_string));
+    instance_answer(reply, "a registration", outcome)
+}
+
+/// The stored instance of an object's `reply` as the answer, with `x-vasco-index` and, when
+/// given, `x-vasco-outcome`. `what` names the command in the (internal) error of a reply
+/// without the instance.
+fn instance_answer(
+    reply: crate::object::Reply,
+    what: &str,
+    outcome: Option<String>,
+) -> Result<ApiResponse, AppError> {
     let instance = reply.instance.ok_or_else(|| AppError::Internal {
-        reason: "the service object answered a registration without the instance".into(),
+        reason: format!("the service object answered {what} without the instance"),
     })?;
     let mut response = json(200, &instance)?;
     response
         .headers
         .push((INDEX_HEADER, reply.index.to_string()));
-    if let Some(outcome) = reply.outcome {
-        let outcome = serde_json::to_value(outcome).unwrap_or_default();
-        response.headers.push((
-            "x-vasco-outcome",
-            outcome.as_str().unwrap_or("").to_string(),
-        ));
+    if let Some(outcome) = outcome {
+        response.headers.push(("x-vasco-outcome", outcome));
     }
     Ok(response)
 }
@@ -294,19 +305,9 @@ pub async fn set_status<K: Kv, O: Objects>(
     let body = body_object(req)?;
     HealthUpdate::from_value(&body)?;
     let reply = backend.set_health(&key, body).await?;
-    let instance = reply.instance.ok_or_else(|| AppError::Internal {
-        reason: "the service object answered a status update without the instance".into(),
-    })?;
-    let mut response = json(200, &instance)?;
-    response
-        .headers
-        .push((INDEX_HEADER, reply.index.to_string()));
     let changed = reply.outcome.is_some_and(|o| o.is_change());
-    response.headers.push((
-        "x-vasco-outcome",
-        if changed { "updated" } else { "unchanged" }.into(),
-    ));
-    Ok(response)
+    let outcome = if changed { "updated" } else { "unchanged" };
+    instance_answer(reply, "a status update", Some(outcome.into()))
 }
 
 /// `DELETE /v1/services/{name}/{version}/instances/{id}`: 204, or 404 when the instance is not
