@@ -11,14 +11,15 @@
 // loop is bounded; everything listens on 127.0.0.1.
 import { execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 
-import { ROOT, freePort, startWrangler } from '../tests/support/wrangler.mjs';
+import { freePort, startWrangler } from '../tests/support/wrangler.mjs';
 import { PKG, startAgent } from '../tests/agent/helpers.mjs';
+import { writeSection } from './results.mjs';
 
 const require = createRequire(import.meta.url);
 const dnsPacket = require('dns-packet');
@@ -239,17 +240,4 @@ lines.push('');
 const text = lines.join('\n');
 console.log(text);
 
-if (!QUICK) {
-  const file = join(ROOT, 'bench', 'RESULTS.md');
-  const current = await readFile(file, 'utf8');
-  const heading = '## vasco agent (DNS)';
-  const start = current.indexOf(heading);
-  let next;
-  if (start < 0) {
-    next = `${current.trimEnd()}\n\n${text}`;
-  } else {
-    const after = current.indexOf('\n## ', start + heading.length);
-    next = current.slice(0, start) + text + (after < 0 ? '' : `\n${current.slice(after + 1)}`);
-  }
-  await writeFile(file, `${next.trimEnd()}\n`);
-}
+if (!QUICK) await writeSection('## vasco agent (DNS)', text);

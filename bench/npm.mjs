@@ -16,7 +16,7 @@
 // 4. The packed tarball's size (`npm pack --dry-run`).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
@@ -25,6 +25,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 
 import { ROOT, startWrangler } from '../tests/support/wrangler.mjs';
+import { RESULTS, writeSection } from './results.mjs';
 
 const require = createRequire(import.meta.url);
 const PKG = join(ROOT, 'crates', 'vasco-wasm', 'pkg');
@@ -356,26 +357,6 @@ function section({ picks, rings, floor, find, size }) {
   return lines.join('\n');
 }
 
-async function writeSection(text) {
-  const file = join(ROOT, 'bench', 'RESULTS.md');
-  let current = '';
-  try {
-    current = await readFile(file, 'utf8');
-  } catch {
-    current = '# Benchmark results\n\n';
-  }
-  const heading = '## npm package (Node)';
-  const start = current.indexOf(heading);
-  let next;
-  if (start < 0) {
-    next = `${current.trimEnd()}\n\n${text}`;
-  } else {
-    const after = current.indexOf('\n## ', start + heading.length);
-    next = current.slice(0, start) + text + (after < 0 ? '' : `\n${current.slice(after + 1)}`);
-  }
-  await writeFile(file, `${next.trimEnd()}\n`);
-}
-
 const picks = await benchPicks();
 const rings = await benchHashring();
 const floor = await awaitFloor();
@@ -383,5 +364,5 @@ const find = await benchFindDependencies();
 const size = await benchSize();
 const text = section({ picks, rings, floor, find, size });
 console.log(text);
-if (!QUICK) await writeSection(text);
-await stat(join(ROOT, 'bench', 'RESULTS.md'));
+if (!QUICK) await writeSection('## npm package (Node)', text);
+await stat(RESULTS);

@@ -13,13 +13,12 @@
 // The report states the drain used, and how long the process took to exit.
 //
 // Needs the built Worker (scripts/build-worker.sh) and package (scripts/build-wasm.sh).
-import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { ROOT, startWrangler } from '../tests/support/wrangler.mjs';
+import { startWrangler } from '../tests/support/wrangler.mjs';
 import { loadVasco, startChild } from '../tests/npm/helpers.mjs';
+import { writeSection } from './results.mjs';
 
 const QUICK = process.argv.includes('--quick');
 const TRIALS = QUICK ? 3 : 10;
@@ -111,17 +110,4 @@ lines.push('');
 const text = lines.join('\n');
 console.log(text);
 
-if (!QUICK) {
-  const file = join(ROOT, 'bench', 'RESULTS.md');
-  const current = await readFile(file, 'utf8');
-  const heading = '## Shutdown (npm client)';
-  const start = current.indexOf(heading);
-  let next;
-  if (start < 0) {
-    next = `${current.trimEnd()}\n\n${text}`;
-  } else {
-    const after = current.indexOf('\n## ', start + heading.length);
-    next = current.slice(0, start) + text + (after < 0 ? '' : `\n${current.slice(after + 1)}`);
-  }
-  await writeFile(file, `${next.trimEnd()}\n`);
-}
+if (!QUICK) await writeSection('## Shutdown (npm client)', text);

@@ -13,7 +13,7 @@
 // wake-up latency of a blocking query and of a change feed. KV ops per request are read from
 // the x-vasco-kv-ops header of a sample request. Local KV is SQLite on disk, not Cloudflare's
 // network, so absolute numbers say what the Worker costs, not what production latency is.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -22,6 +22,7 @@ import autocannon from 'autocannon';
 import WebSocket from 'ws';
 
 import { ROOT, startWrangler } from '../tests/support/wrangler.mjs';
+import { writeSection } from './results.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -193,22 +194,7 @@ async function main() {
   ];
   const section = lines.join('\n');
 
-  const file = join(ROOT, 'bench', 'RESULTS.md');
-  let text = '';
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    text = '# Benchmark results\n\n';
-  }
-  const heading = '## Worker (local wrangler dev)';
-  const start = text.indexOf(heading);
-  if (start === -1) {
-    text = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    const next = text.indexOf('\n## ', start + heading.length);
-    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
-  }
-  await writeFile(file, `${text.trimEnd()}\n`);
+  await writeSection('## Worker (local wrangler dev)', section);
   process.stdout.write(`${section}\n`);
 }
 
