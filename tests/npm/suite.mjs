@@ -371,6 +371,44 @@ export function defineSuite(mode) {
     }
   });
 
+  test(`${prefix} the answer cache stays within cacheSize however many questions are asked`, async () => {
+    const name = unique('bounded');
+    const regs = [];
+    for (const [version, port] of [['1.0.0', 6501], ['2.0.0', 6502]]) {
+      regs.push(await client.register({ name, version, url: `127.0.0.1:${port}` }));
+    }
+    const small = vasco.connect({ ...mode.options(), handleSignals: false, feeds: false, cacheSize: 8 });
+    assert.throws(() => vasco.connect({ ...mode.options(), cacheSize: 0 }), { code: 'invalid_argument', message: /cacheSize/ });
+    // A watched question stays however much else is asked.
+    const seen = [];
+    const unwatch = small.watch(name, '^2', (list) => seen.push(list.map((i) => i.url)));
+    // 200 distinct questions (ranges and tags), 20 at a time, all in flight together: each is
+    // answered right although the cache holds 8, and its handles die under the callers' feet.
+    const ranges = Array.from({ length: 100 }, (_, i) => (i % 2 ? `>=1.0.${i}-0 <3` : `^1.0.0 || ^2.0.${i % 3}`));
+    for (let start = 0; start < ranges.length; start += 20) {
+      const batch = ranges.slice(start, start + 20);
+      const [picks, lists] = await Promise.all([
+        Promise.all(batch.map((range) => small.pick(name, range))),
+        Promise.all(batch.map((range) => small.instances(name, range, { status: 'passing' }))),
+      ]);
+      for (const pick of picks) assert.equal(pick.url, '127.0.0.1:6502', 'the newest version in range');
+      for (const list of lists) assert.deepEqual(list.map((i) => i.url).sort(), ['127.0.0.1:6501', '127.0.0.1:6502']);
+      assert.ok(small.cachedQuestions <= 8 + 1, `${small.cachedQuestions} questions held`);
+    }
+    const found = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => small.findDependencies({ [name]: `>=1.0.0 <2.0.${i + 1}` })),
+    );
+    for (const urls of found) assert.equal(urls[name], '127.0.0.1:6502');
+    assert.ok(small.cachedQuestions <= 8 + 1, `${small.cachedQuestions} questions held`);
+    // The watched question survived all that: it still hears about a new instance.
+    await waitFor(() => seen.length > 0, { timeout: 5000, message: 'the first watch answer' });
+    regs.push(await client.register({ name, version: '2.1.0', url: `127.0.0.1:6503` }));
+    await waitFor(() => seen.at(-1)?.includes('127.0.0.1:6503'), { timeout: 8000, message: 'the watch to see 2.1.0' });
+    unwatch();
+    await small.close();
+    for (const r of regs) await r.deregister();
+  });
+
   test(`${prefix} a memoized sticky pick follows an ejection`, async () => {
     const name = unique('sticky');
     const regs = [];

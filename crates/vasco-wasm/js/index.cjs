@@ -584,6 +584,11 @@ class VascoClient {
   #plainSlots = new Map()
   /** ... and by name, range, tag and zone. */
   #slots = new Map()
+  /**
+   * Handle -> [map, key] of the two above: the wasm cache owns the slots (at most `cacheSize`)
+   * and says when it evicts one, so these memos of its handles stay as small as it is.
+   */
+  #slotKeys = new Map()
   #strategies = new Map()
   #defaultStrategy
   #registrations = new Set()
@@ -613,9 +618,14 @@ class VascoClient {
     if (token !== undefined) params.token = token
     // How long registrations drain on SIGINT/SIGTERM: the option, else VASCO_DRAIN_MS.
     if (options.drainMs === undefined && env.VASCO_DRAIN_MS !== undefined) params.drainMs = env.VASCO_DRAIN_MS
-    this.#core = new wasm.Client(params, makeSend(timeout), () => {
-      this.#changes += 1
-    })
+    this.#core = new wasm.Client(
+      params,
+      makeSend(timeout),
+      () => {
+        this.#changes += 1
+      },
+      (slot) => this.#evicted(slot),
+    )
     this.#handleSignals = options.handleSignals !== false
     // Sockets (see feed.cjs, lease.cjs): change feeds keep the cache, leases ride a WebSocket.
     this.#feeds = new Feeds(this.#core, log, options.feeds !== false)
@@ -633,30 +643,52 @@ class VascoClient {
     return this.#core.url
   }
 
+  /** How many distinct questions the answer cache holds now (at most `cacheSize`, but for watched ones and those being fetched). */
+  get cachedQuestions() {
+    return this.#core.cachedQuestions
+  }
+
   /** The slot of `name`, `range` and the filters of `options` ({tag, zone, status, passing, all}). */
   #slot(name, range, options) {
     const { tag, zone, status, passing, all } = options
     const statuses = status === undefined && passing === undefined && all === undefined ? undefined : { status, passing, all }
     if (range === undefined && tag === undefined && zone === undefined && statuses === undefined) {
-      let slot = this.#plainSlots.get(name)
-      if (slot === undefined) {
-        slot = this.#newSlot(name, undefined, undefined, undefined, undefined)
-        this.#plainSlots.set(name, slot)
-      }
-      return slot
+      const slot = this.#plainSlots.get(name)
+      return slot !== undefined ? slot : this.#newSlot(this.#plainSlots, name, name)
     }
     const key = `${name}\u0000${range ?? ''}\u0000${tag ?? ''}\u0000${zone ?? ''}\u0000${statuses === undefined ? '' : JSON.stringify(statuses)}`
-    let slot = this.#slots.get(key)
-    if (slot === undefined) {
-      slot = this.#newSlot(name, range, tag, zone, statuses)
-      this.#slots.set(key, slot)
-    }
+    const slot = this.#slots.get(key)
+    return slot !== undefined ? slot : this.#newSlot(this.#slots, key, name, range, tag, zone, statuses)
+  }
+
+  #newSlot(map, key, name, range, tag, zone, statuses) {
+    if (typeof name !== 'string') throw vascoError('invalid_name', 'invalid name: must be a string', { field: 'name' })
+    const slot = this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined, statuses)
+    map.set(key, slot)
+    this.#slotKeys.set(slot, [map, key])
     return slot
   }
 
-  #newSlot(name, range, tag, zone, statuses) {
-    if (typeof name !== 'string') throw vascoError('invalid_name', 'invalid name: must be a string', { field: 'name' })
-    return this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined, statuses)
+  /** The wasm cache evicted `slot`: forget its handle and what was memoized of it. */
+  #evicted(slot) {
+    const entry = this.#slotKeys.get(slot)
+    if (entry === undefined) return
+    this.#slotKeys.delete(slot)
+    if (entry[0].get(entry[1]) === slot) entry[0].delete(entry[1])
+    for (const strategy of this.#keyed) this.#hot.delete(slot * 8 + strategy)
+  }
+
+  /**
+   * Runs `use(slot)` with the slot of the question, asking again once if the slot was evicted
+   * meanwhile (a handle held across an await while many other questions were asked).
+   */
+  async #withSlot(slot, name, range, options, use) {
+    try {
+      return await use(slot)
+    } catch (error) {
+      if (error.code !== 'evicted') throw error
+      return use(this.#slot(name, range, options))
+    }
   }
 
   #strategy(name) {
@@ -677,7 +709,7 @@ class VascoClient {
     const slot = this.#slot(name, range, options)
     const feed = this.#feeds.settled(name)
     if (feed) await feed
-    return this.#core.instances(slot)
+    return this.#withSlot(slot, name, range, options, (slot) => this.#core.instances(slot))
   }
 
   /** One instance of `name` by `{strategy, key}`; rejects `No url for: <name>` when none. */
@@ -723,15 +755,20 @@ class VascoClient {
       return Promise.reject(error)
     }
     if (instance) return Promise.resolve(instance)
-    return this.#pickAfterLoad(name, range, slot, strategy, key, instance)
+    return this.#pickAfterLoad(name, range, options, slot, strategy, key, instance)
   }
 
-  async #pickAfterLoad(name, range, slot, strategy, key, instance) {
+  async #pickAfterLoad(name, range, options, slot, strategy, key, instance) {
     if (instance === undefined) {
       const feed = this.#feeds.settled(name)
       if (feed) await feed
-      await this.#core.instances(slot)
-      instance = this.#core.pick(slot, strategy, key, true)
+      instance = await this.#withSlot(slot, name, range, options, async (slot) => {
+        await this.#core.instances(slot)
+        const picked = this.#core.pick(slot, strategy, key, true)
+        // With its answer in, a slot cannot answer `undefined` unless it was evicted since.
+        if (picked === undefined) throw vascoError('evicted', 'the slot was evicted', {})
+        return picked
+      })
     }
     if (instance == null) throw await this.#core.noUrl(name, range == null ? undefined : String(range))
     return instance
@@ -795,7 +832,17 @@ class VascoClient {
       throw vascoError('invalid_argument', 'listener: must be a function', { field: 'listener' })
     }
     const slot = this.#slot(name, range, options)
-    return this.#feeds.watch(name, slot, listener)
+    // A watched question stays in the cache until the watch ends.
+    this.#core.holdSlot(slot)
+    const unsubscribe = this.#feeds.watch(name, slot, listener)
+    let held = true
+    return () => {
+      if (held) {
+        held = false
+        this.#core.releaseSlot(slot)
+      }
+      unsubscribe()
+    }
   }
 
   /** A call to `url` of `name` failed; enough in a row eject it from picks for a while. */

@@ -188,6 +188,12 @@ export interface ConnectOptions {
   timeout?: number;
   /** How long a fetched answer is served from the cache, in ms (default 5000). */
   cacheTtl?: number;
+  /**
+   * How many distinct questions (name, range, tag, zone, statuses; or a resolution's name and
+   * range) the answer cache keeps, least recently used out (default 1024; 1 to 1048576).
+   * Watched questions and those being fetched stay beyond it.
+   */
+  cacheSize?: number;
   /** How long past `cacheTtl` an answer may be served while the registry is unreachable (ms; default about 5 minutes; Infinity for no limit). */
   staleIfError?: number;
   /** This client's zone: zone-aware picks prefer instances in it. */
@@ -271,6 +277,8 @@ export declare class VascoClient {
   constructor(options?: ConnectOptions);
   /** The registry: normalized http(s) base URL, or `memory:`. */
   readonly url: string;
+  /** How many distinct questions the answer cache holds now (at most `cacheSize`, but for watched ones and those being fetched). */
+  readonly cachedQuestions: number;
   /** Registrations of this client that are still running. */
   readonly registrations: Registration[];
   /**

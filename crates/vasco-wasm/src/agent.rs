@@ -34,7 +34,7 @@ use vasco_core::{
 
 use crate::{
     client::{Endpoint, Kind},
-    convert::{entropy, set, to_js},
+    convert::{entropy, set, to_js, JsErr},
     feed::{FeedMessage, LeaseStep, Membership},
 };
 
@@ -717,12 +717,16 @@ fn percent_decode(text: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The wasm-bindgen class.
 
-fn js_agent_error(error: AgentError) -> JsValue {
-    let js = js_sys::Error::new(&error.message);
-    js.set_name("VascoAgentError");
-    let value: JsValue = js.into();
-    set(&value, "status", error.status);
-    value
+/// An agent error becomes a JavaScript `VascoAgentError` with the HTTP `status` to answer,
+/// through the crate's one conversion ([`JsErr`]).
+impl From<AgentError> for JsErr {
+    fn from(error: AgentError) -> Self {
+        let js = js_sys::Error::new(&error.message);
+        js.set_name("VascoAgentError");
+        let value: JsValue = js.into();
+        set(&value, "status", error.status);
+        value.into()
+    }
 }
 
 fn json_value(value: &Value) -> JsValue {
@@ -745,7 +749,7 @@ impl Agent {
             unchecked_param_type = "{ domain: string; dnsTtl: number; leaseMs: number; address: string }"
         )]
         options: JsValue,
-    ) -> Result<Agent, JsValue> {
+    ) -> Result<Agent, JsErr> {
         let get = |key: &str| crate::convert::get(&options, key);
         let domain = get("domain").as_string().unwrap_or_else(|| "consul".into());
         let ttl = get("dnsTtl").as_f64().unwrap_or(0.0).clamp(0.0, 86_400.0) as u32;
@@ -756,9 +760,8 @@ impl Agent {
         let address = get("address")
             .as_string()
             .unwrap_or_else(|| "127.0.0.1".into());
-        AgentCore::new(&domain, ttl, lease, &address, entropy())
-            .map(|inner| Agent { inner })
-            .map_err(js_agent_error)
+        let inner = AgentCore::new(&domain, ttl, lease, &address, entropy())?;
+        Ok(Agent { inner })
     }
 
     /// The lease held for services (ms).
@@ -769,11 +772,8 @@ impl Agent {
 
     /// Registers a body; answers `{id, path, replacedPath, check, renews}` (`path` is the
     /// instance's `/v1/services/{name}/{version}/instances/{id}`). Throws `{status, message}`.
-    pub fn register(&mut self, body: &str, now: f64) -> Result<JsValue, JsValue> {
-        let registered = self
-            .inner
-            .register(body, now as Millis)
-            .map_err(js_agent_error)?;
+    pub fn register(&mut self, body: &str, now: f64) -> Result<JsValue, JsErr> {
+        let registered = self.inner.register(body, now as Millis)?;
         Ok(json_value(&json!({
             "id": registered.id,
             "path": instance_path(&registered.key),
@@ -789,28 +789,19 @@ impl Agent {
     }
 
     /// The instance path of a registration. Throws 404.
-    pub fn path(&self, id: &str) -> Result<String, JsValue> {
-        self.inner
-            .key(id)
-            .map(|k| instance_path(&k))
-            .map_err(js_agent_error)
+    pub fn path(&self, id: &str) -> Result<String, JsErr> {
+        Ok(instance_path(&self.inner.key(id)?))
     }
 
     /// The registry's registration body (JSON text). Throws 404.
     #[wasm_bindgen(js_name = registrationBody)]
-    pub fn registration_body(&self, id: &str) -> Result<String, JsValue> {
-        self.inner
-            .registration_body(id)
-            .map(|b| b.to_string())
-            .map_err(js_agent_error)
+    pub fn registration_body(&self, id: &str) -> Result<String, JsErr> {
+        Ok(self.inner.registration_body(id)?.to_string())
     }
 
     /// Removes a registration; answers its instance path. Throws 404.
-    pub fn deregister(&mut self, id: &str) -> Result<String, JsValue> {
-        self.inner
-            .deregister(id)
-            .map(|k| instance_path(&k))
-            .map_err(js_agent_error)
+    pub fn deregister(&mut self, id: &str) -> Result<String, JsErr> {
+        Ok(instance_path(&self.inner.deregister(id)?))
     }
 
     /// What a lease socket message means: `{step: "held"|"register"|"refused"|"ended"|
@@ -866,11 +857,10 @@ impl Agent {
         verb: &str,
         note: Option<String>,
         body: Option<Vec<u8>>,
-    ) -> Result<JsValue, JsValue> {
-        let (id, body) = self
-            .inner
-            .check_update(check_id, verb, note.as_deref(), body.as_deref())
-            .map_err(js_agent_error)?;
+    ) -> Result<JsValue, JsErr> {
+        let (id, body) =
+            self.inner
+                .check_update(check_id, verb, note.as_deref(), body.as_deref())?;
         Ok(json_value(&json!({"id": id, "body": body.to_string()})))
     }
 
@@ -880,11 +870,9 @@ impl Agent {
         id: &str,
         enable: bool,
         reason: Option<String>,
-    ) -> Result<String, JsValue> {
-        self.inner
-            .maintenance(id, enable, reason.as_deref())
-            .map(|b| b.to_string())
-            .map_err(js_agent_error)
+    ) -> Result<String, JsErr> {
+        let value = self.inner.maintenance(id, enable, reason.as_deref())?;
+        Ok(value.to_string())
     }
 
     /// Applies a change-feed message; answers the service whose copy moved, if any.
@@ -907,12 +895,8 @@ impl Agent {
     /// A read: `{missing: service}` or `{index, body, hold, waitMs, service}` (`hold`: a
     /// blocking query to hold until the copy's index moves, at most `waitMs`). Throws
     /// `{status: 400, message}`.
-    pub fn read(&self, route: &str, name: &str, query: &str) -> Result<JsValue, JsValue> {
-        let value = match self
-            .inner
-            .read(route, name, query)
-            .map_err(js_agent_error)?
-        {
+    pub fn read(&self, route: &str, name: &str, query: &str) -> Result<JsValue, JsErr> {
+        let value = match self.inner.read(route, name, query)? {
             ReadAnswer::Missing(service) => json!({"missing": service.as_str()}),
             ReadAnswer::Body {
                 index,
@@ -1008,14 +992,14 @@ pub fn consul_fixed(route: &str) -> Option<String> {
 /// local `wrangler dev`), checked as the npm client checks it. Throws for `memory:` (the
 /// agent needs a registry over HTTP) and for addresses the client refuses.
 #[wasm_bindgen(js_name = agentRegistryUrl)]
-pub fn agent_registry_url(url: Option<String>) -> Result<String, JsValue> {
+pub fn agent_registry_url(url: Option<String>) -> Result<String, JsErr> {
     match Endpoint::parse(url.as_deref()) {
         Ok(Endpoint::Http(base)) => Ok(base),
-        Ok(Endpoint::Memory) => Err(js_agent_error(AgentError::bad(
+        Ok(Endpoint::Memory) => Err(JsErr::from(AgentError::bad(
             "vasco agent needs a registry over HTTP: set VASCO_URL to its http(s) URL (memory: is \
              an in-process registry, which an agent cannot share)",
         ))),
-        Err(error) => Err(js_agent_error(AgentError::bad(error.to_string()))),
+        Err(error) => Err(JsErr::from(AgentError::bad(error.to_string()))),
     }
 }
 

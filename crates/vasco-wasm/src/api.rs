@@ -24,10 +24,10 @@ use vasco_core::{
 mod socket;
 
 use crate::{
-    client::{self, Config, Endpoint, Kind, Lookup, Source, State},
+    client::{self, Config, Endpoint, Handle, Kind, Lookup, Source, State},
     convert::{
-        core_error, entropy, from_js, frozen_instances, get, js_error, now, opt_number, opt_string,
-        set, strings, to_js,
+        entropy, from_js, frozen_instances, get, js_error, now, opt_number, opt_string, set,
+        strings, to_js, JsErr,
     },
     error::{Error, Result, Wanted},
     transport::{
@@ -60,13 +60,16 @@ struct Shared {
     /// Called (without arguments) whenever a fetched answer is stored, so the JavaScript
     /// side knows to drop what it memoized (see [`Client::hot_until`]).
     changed: Option<Function>,
+    /// Called with each slot handle the answer cache evicts, so the JavaScript side forgets
+    /// it (see [`Shared::flush_evicted`]).
+    evicted: Option<Function>,
     state: RefCell<State<Array, SplitMix64>>,
     /// Each service with an open change feed, and its membership (see `socket`).
     feeds: RefCell<BTreeMap<ServiceName, crate::feed::Membership>>,
     /// For each slot answered from a feed, the feed's index it was computed at.
-    fed: RefCell<BTreeMap<usize, u64>>,
+    fed: RefCell<BTreeMap<Handle, u64>>,
     /// The fetch in flight for each slot being fetched, so concurrent misses share it.
-    flights: RefCell<BTreeMap<usize, Flight>>,
+    flights: RefCell<BTreeMap<Handle, Flight>>,
     /// Numbers flights, so a finished one unregisters only itself.
     next_flight: std::cell::Cell<u64>,
 }
@@ -93,7 +96,7 @@ impl Flight {
 /// their flight until it ends.
 fn fly(
     shared: &Rc<Shared>,
-    slots: Vec<usize>,
+    slots: Vec<Handle>,
     task: impl Future<Output = Result<()>> + 'static,
 ) -> Flight {
     let id = shared.next_flight.get() + 1;
@@ -115,6 +118,10 @@ fn fly(
                     state.cache.set_in_flight(*slot, false);
                 }
             }
+            // Slots let go may take the cache back to its capacity.
+            state.cache.trim();
+            drop((flights, state));
+            shared.flush_evicted();
             Ok(JsValue::UNDEFINED)
         })
     };
@@ -130,6 +137,31 @@ impl Shared {
     fn changed(&self) {
         if let Some(changed) = &self.changed {
             let _ = changed.call0(&JsValue::UNDEFINED);
+        }
+    }
+
+    /// Tells the JavaScript side which slot handles the cache evicted since the last call, and
+    /// forgets them here. Called after anything that may have created a slot, before control
+    /// returns to JavaScript (an `await` or a return), so JavaScript never keeps a handle of
+    /// an evicted slot for long; one it still uses answers [`Error::Evicted`].
+    fn flush_evicted(&self) {
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            return; // the state is in use up the stack: the next flush reports them
+        };
+        let evicted = state.take_evicted();
+        drop(state);
+        if evicted.is_empty() {
+            return;
+        }
+        let mut fed = self.fed.borrow_mut();
+        for handle in &evicted {
+            fed.remove(handle);
+        }
+        drop(fed);
+        if let Some(callback) = &self.evicted {
+            for handle in evicted {
+                let _ = callback.call1(&JsValue::UNDEFINED, &JsValue::from(handle));
+            }
         }
     }
 
@@ -216,8 +248,44 @@ fn describe(value: &JsValue) -> String {
     value.as_string().unwrap_or_else(|| "unknown error".into())
 }
 
-fn promise(future: impl std::future::Future<Output = Result<JsValue>> + 'static) -> Promise {
-    future_to_promise(async move { future.await.map_err(|e| js_error(&e)) })
+/// A JavaScript promise of `future`; its error, the crate's or a JavaScript one, rejects it
+/// through the one conversion ([`JsErr`]).
+fn promise(
+    future: impl std::future::Future<Output = std::result::Result<JsValue, JsErr>> + 'static,
+) -> Promise {
+    future_to_promise(async move { Ok(future.await?) })
+}
+
+/// Slots kept from eviction while a caller waits for their answers ([`client::Cache::pin`]);
+/// unpinned when dropped.
+struct Pins {
+    shared: Rc<Shared>,
+    handles: Vec<Handle>,
+}
+
+impl Pins {
+    fn new(shared: &Rc<Shared>, mut handles: Vec<Handle>) -> Self {
+        let mut state = shared.state.borrow_mut();
+        handles.retain(|&handle| state.cache.pin(handle));
+        Self {
+            shared: shared.clone(),
+            handles,
+        }
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let Ok(mut state) = self.shared.state.try_borrow_mut() else {
+            return;
+        };
+        for &handle in &self.handles {
+            state.cache.unpin(handle);
+        }
+        state.cache.trim();
+        drop(state);
+        self.shared.flush_evicted();
+    }
 }
 
 /// Refuses a key of the JavaScript object `object` that is not in `known` (a typo would
@@ -274,6 +342,18 @@ fn config_from(options: &JsValue) -> Result<Config> {
         local_zone: opt_string(options, "zone")?,
         ..Config::default()
     };
+    if let Some(size) = opt_number(options, "cacheSize")? {
+        if !(1.0..=client::MAX_PLACES as f64).contains(&size) || size.fract() != 0.0 {
+            return Err(Error::argument(
+                "cacheSize",
+                format!(
+                    "must be a whole number of questions from 1 to {}",
+                    client::MAX_PLACES
+                ),
+            ));
+        }
+        config.cache_size = size as usize;
+    }
     if let Some(ms) = client::drain_ms(&from_js(get(options, "drainMs"), "drainMs")?)? {
         config.drain_ms = ms;
     }
@@ -308,9 +388,9 @@ fn config_from(options: &JsValue) -> Result<Config> {
 
 /// The strategy of a code from [`Client::strategy`]. Errors: `invalid_strategy` for any other
 /// number (never a silent fallback).
-fn strategy_of(code: u8) -> Result<Strategy, JsValue> {
+fn strategy_of(code: u8) -> Result<Strategy> {
     Strategy::ALL.get(code as usize).copied().ok_or_else(|| {
-        core_error(vasco_core::Error::invalid(
+        Error::Core(vasco_core::Error::invalid(
             "strategy",
             format!("unknown strategy code {code}; get codes from client.strategy(name)"),
         ))
@@ -334,10 +414,11 @@ pub struct Client {
 
 #[wasm_bindgen]
 impl Client {
-    /// `options`: `{url?, token?, cacheTtl?, staleIfError?, zone?, protectionThreshold?,
-    /// outlier?: {consecutiveFailures?, baseEjectionMs?, maxEjectionPercent?}, seed?}`.
-    /// `send(request)` performs HTTP for this client; it is required unless the url is
-    /// `memory:`.
+    /// `options`: `{url?, token?, cacheTtl?, cacheSize?, staleIfError?, zone?,
+    /// protectionThreshold?, outlier?: {consecutiveFailures?, baseEjectionMs?,
+    /// maxEjectionPercent?}, seed?}`. `send(request)` performs HTTP for this client; it is
+    /// required unless the url is `memory:`. `changed()` is called when a fetched answer is
+    /// stored, `evicted(handle)` when the answer cache evicts a slot.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] options: JsValue,
@@ -348,14 +429,17 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "(() => void) | undefined")] changed: Option<
             Function,
         >,
-    ) -> Result<Client, JsValue> {
-        Self::create(&options, send, changed).map_err(|e| js_error(&e))
+        #[wasm_bindgen(unchecked_param_type = "((slot: number) => void) | undefined")]
+        evicted: Option<Function>,
+    ) -> Result<Client, JsErr> {
+        Ok(Self::create(&options, send, changed, evicted)?)
     }
 
     fn create(
         options: &JsValue,
         send: Option<Function>,
         changed: Option<Function>,
+        evicted: Option<Function>,
     ) -> Result<Client> {
         let url = opt_string(options, "url")?;
         let endpoint = Endpoint::parse(url.as_deref())?;
@@ -383,6 +467,7 @@ impl Client {
                 endpoint,
                 link,
                 changed,
+                evicted,
                 state: RefCell::new(state),
                 feeds: RefCell::default(),
                 fed: RefCell::default(),
@@ -406,8 +491,8 @@ impl Client {
 
     /// The code of a selection strategy name (`random`, `round-robin`, `weighted`,
     /// `least-request`, `maglev` or `consistent-hash`, `ring`), for [`Client::pick`].
-    pub fn strategy(&self, name: &str) -> Result<u8, JsValue> {
-        let strategy: Strategy = name.parse().map_err(core_error)?;
+    pub fn strategy(&self, name: &str) -> Result<u8, JsErr> {
+        let strategy: Strategy = name.parse()?;
         Ok(Strategy::ALL
             .iter()
             .position(|s| *s == strategy)
@@ -417,7 +502,8 @@ impl Client {
     /// A handle for the question "live instances of `name` matching `range` (and `tag`,
     /// `zone`, and the health statuses `options` asks for: `{status?, passing?, all?}`, passing
     /// and warning by default)", for [`Client::instances`] and [`Client::pick`]. Validates its
-    /// arguments.
+    /// arguments. The handle lasts until the cache evicts the slot (the `evicted` callback
+    /// says when; [`Client::hold_slot`] prevents it).
     pub fn slot(
         &self,
         name: &str,
@@ -428,38 +514,74 @@ impl Client {
             unchecked_param_type = "{ status?: string | string[]; passing?: boolean; all?: boolean } | undefined"
         )]
         options: JsValue,
-    ) -> Result<u32, JsValue> {
-        let service = ServiceName::parse(name).map_err(core_error)?;
+    ) -> Result<Handle, JsErr> {
+        let service = ServiceName::parse(name)?;
         let version = match range.as_deref() {
             None => VersionReq::any(),
-            Some(range) => VersionReq::parse(range).map_err(core_error)?,
+            Some(range) => VersionReq::parse(range)?,
         };
         // `tag` is the core's lookup tag list ("a,b": both), as `?tag=` over HTTP.
         let tags = match tag.as_deref() {
             None => Vec::new(),
-            Some(tag) => vasco_core::parse_tags(tag).map_err(core_error)?,
+            Some(tag) => vasco_core::parse_tags(tag)?,
         };
-        let statuses = status_options(&options).map_err(|e| js_error(&e))?;
+        let statuses = status_options(&options)?;
         let query = Query {
             version,
             tags,
             zone,
             statuses,
         };
-        let mut state = self.shared.state.borrow_mut();
-        Ok(state.cache.slot(Kind::Instances, service, query) as u32)
+        let handle = (self.shared.state.borrow_mut().cache).slot(Kind::Instances, service, query);
+        self.shared.flush_evicted();
+        Ok(handle)
+    }
+
+    /// Keeps `slot` from eviction until [`Client::release_slot`] (a watcher's slot). Throws
+    /// `evicted` when the handle names no slot any more.
+    #[wasm_bindgen(js_name = holdSlot)]
+    pub fn hold_slot(&self, slot: Handle) -> Result<(), JsErr> {
+        if self.shared.state.borrow_mut().cache.pin(slot) {
+            Ok(())
+        } else {
+            Err(Error::Evicted.into())
+        }
+    }
+
+    /// Ends one [`Client::hold_slot`].
+    #[wasm_bindgen(js_name = releaseSlot)]
+    pub fn release_slot(&self, slot: Handle) {
+        {
+            let cache = &mut self.shared.state.borrow_mut().cache;
+            cache.unpin(slot);
+            cache.trim();
+        }
+        self.shared.flush_evicted();
+    }
+
+    /// How many distinct questions the answer cache holds now (at most `cacheSize`, but for
+    /// slots held or being fetched).
+    #[wasm_bindgen(getter, js_name = cachedQuestions)]
+    pub fn cached_questions(&self) -> u32 {
+        self.shared.state.borrow().cache.len() as u32
     }
 
     /// The live instances of a slot (a copy of the cached list): from the cache while fresh,
     /// else fetched (one request however many callers wait); while the registry is
     /// unreachable, the last good list (stale-if-error).
     #[wasm_bindgen(unchecked_return_type = "Promise<Instance[]>")]
-    pub fn instances(&self, slot: u32) -> Promise {
+    pub fn instances(&self, slot: Handle) -> Promise {
         let shared = self.shared.clone();
-        if let Err(e) = shared.check_open() {
+        let usable =
+            shared
+                .check_open()
+                .and_then(|()| match shared.state.borrow().cache.get(slot) {
+                    Some(_) => Ok(()),
+                    None => Err(Error::Evicted),
+                });
+        if let Err(e) = usable {
             return Promise::reject(&js_error(&e));
         }
-        let slot = slot as usize;
         socket::sync(&shared, slot, now());
         let lookup = {
             let state = &mut *shared.state.borrow_mut();
@@ -477,7 +599,9 @@ impl Client {
             }
             Lookup::Miss | Lookup::Wait => {
                 let flight = flight_for(&shared, slot);
+                let pins = Pins::new(&shared, vec![slot]);
                 promise(async move {
+                    let _pins = pins;
                     settle(&shared, slot, flight).await?;
                     Ok(copy_of(&shared, slot).into())
                 })
@@ -493,24 +617,23 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Instance | null | undefined")]
     pub fn pick(
         &self,
-        slot: u32,
+        slot: Handle,
         strategy: u8,
         key: Option<String>,
         force: bool,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<JsValue, JsErr> {
         let strategy = strategy_of(strategy)?;
         Ok(self.pick_with(slot, strategy, key, force))
     }
 
     fn pick_with(
         &self,
-        slot: u32,
+        slot: Handle,
         strategy: Strategy,
         key: Option<String>,
         force: bool,
     ) -> JsValue {
         let shared = &self.shared;
-        let slot = slot as usize;
         let now = now();
         socket::sync(shared, slot, now);
         let generation = shared.generation();
@@ -562,7 +685,7 @@ impl Client {
     /// memoize key -> instance until then. 0 when it may not (see `Cache::hit_until`; always
     /// 0 for `memory:`, whose answers follow the in-process registry).
     #[wasm_bindgen(js_name = hotUntil)]
-    pub fn hot_until(&self, slot: u32, strategy: u8) -> f64 {
+    pub fn hot_until(&self, slot: Handle, strategy: u8) -> f64 {
         if matches!(self.shared.link, Link::Memory) {
             return 0.0;
         }
@@ -570,13 +693,9 @@ impl Client {
             return 0.0;
         };
         let state = &*self.shared.state.borrow();
-        state.cache.hit_until(
-            slot as usize,
-            strategy,
-            now(),
-            &state.config,
-            &state.outliers,
-        ) as f64
+        state
+            .cache
+            .hit_until(slot, strategy, now(), &state.config, &state.outliers) as f64
     }
 
     /// Resolves `dependencies` (`{name: range}`) with `mocks` (`{name: url}`) in one registry
@@ -639,11 +758,9 @@ impl Client {
     ) -> Promise {
         let shared = self.shared.clone();
         let parsed = parse_dependencies(dependencies, mocks);
-        future_to_promise(async move {
-            let (dependencies, mocks, given) = parsed.map_err(|e| js_error(&e))?;
-            let answer = resolve(&shared, &dependencies, &mocks)
-                .await
-                .map_err(|e| js_error(&e))?;
+        promise(async move {
+            let (dependencies, mocks, given) = parsed?;
+            let answer = resolve(&shared, &dependencies, &mocks).await?;
             let urls: BTreeMap<String, String> = shared
                 .state
                 .borrow_mut()
@@ -670,7 +787,7 @@ impl Client {
                 }
                 let error = js_error(&no_url(&shared, asked).await);
                 set(&error, "dependencies", urls);
-                Err(error)
+                Err(JsErr::from(error))
             }
         })
     }
@@ -741,7 +858,7 @@ impl Client {
             match call(&shared, &call_).await {
                 Ok(_) => Ok(JsValue::TRUE),
                 Err(e) if already_gone(&e) => Ok(JsValue::FALSE),
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             }
         })
     }
@@ -834,7 +951,7 @@ fn as_given<'a>(given: &'a BTreeMap<String, String>, name: &'a str) -> &'a str {
 }
 
 /// A copy of the cached list of `slot` (empty when there is none).
-fn copy_of(shared: &Shared, slot: usize) -> Array {
+fn copy_of(shared: &Shared, slot: Handle) -> Array {
     match shared.state.borrow().cache.answer(slot) {
         Some((_, _, payload)) => payload.slice(0, payload.length()),
         None => Array::new(),
@@ -845,7 +962,7 @@ fn copy_of(shared: &Shared, slot: usize) -> Array {
 /// now (the slot is marked in flight at once, so every later caller shares it); `None` in
 /// `memory:` mode, where the in-process registry answers at once. Call it synchronously when
 /// the slot's lookup says `Miss` or `Wait`, not from a task that runs later.
-fn flight_for(shared: &Rc<Shared>, slot: usize) -> Option<Flight> {
+fn flight_for(shared: &Rc<Shared>, slot: Handle) -> Option<Flight> {
     if matches!(shared.link, Link::Memory) {
         return None;
     }
@@ -861,7 +978,7 @@ fn flight_for(shared: &Rc<Shared>, slot: usize) -> Option<Flight> {
 
 /// Waits for `flight` (from [`flight_for`]) to fill instances slot `slot`: succeeds when the
 /// answer was stored, or on an outage when the last good answer may still be served.
-async fn settle(shared: &Rc<Shared>, slot: usize, flight: Option<Flight>) -> Result<()> {
+async fn settle(shared: &Rc<Shared>, slot: Handle, flight: Option<Flight>) -> Result<()> {
     match flight {
         Some(flight) => flight.wait().await,
         None => load_memory(shared, slot),
@@ -869,7 +986,7 @@ async fn settle(shared: &Rc<Shared>, slot: usize, flight: Option<Flight>) -> Res
 }
 
 /// Makes instances slot `slot` servable if it is not (see [`settle`]).
-async fn ensure(shared: &Rc<Shared>, slot: usize) -> Result<()> {
+async fn ensure(shared: &Rc<Shared>, slot: Handle) -> Result<()> {
     let lookup = {
         let state = &mut *shared.state.borrow_mut();
         state
@@ -898,6 +1015,8 @@ async fn no_url(shared: &Rc<Shared>, asked: Vec<(String, ServiceName, String)>) 
             .borrow_mut()
             .cache
             .slot(Kind::Instances, service, Query::any());
+        shared.flush_evicted();
+        let _pins = Pins::new(shared, vec![slot]);
         let live = match ensure(shared, slot).await {
             Ok(()) => shared
                 .state
@@ -923,12 +1042,9 @@ async fn no_url(shared: &Rc<Shared>, asked: Vec<(String, ServiceName, String)>) 
 }
 
 /// The lookup that fills instances slot `slot`.
-fn instances_call(shared: &Shared, slot: usize) -> Result<InstancesCall> {
+fn instances_call(shared: &Shared, slot: Handle) -> Result<InstancesCall> {
     let state = shared.state.borrow();
-    let slot = state
-        .cache
-        .get(slot)
-        .ok_or_else(|| Error::argument("slot", "unknown"))?;
+    let slot = state.cache.get(slot).ok_or(Error::Evicted)?;
     Ok(InstancesCall {
         service: slot.service.clone(),
         query: slot.query.clone(),
@@ -936,7 +1052,7 @@ fn instances_call(shared: &Shared, slot: usize) -> Result<InstancesCall> {
 }
 
 /// One fetch of an instances slot, stored on success; failures back off and fall back.
-async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
+async fn fetch_slot(shared: &Shared, slot: Handle) -> Result<()> {
     let query = instances_call(shared, slot)?;
     let generation = shared.generation().unwrap_or(0);
     let result = call(shared, &query).await;
@@ -966,7 +1082,7 @@ async fn fetch_slot(shared: &Shared, slot: usize) -> Result<()> {
     }
 }
 
-fn load_memory(shared: &Shared, slot: usize) -> Result<()> {
+fn load_memory(shared: &Shared, slot: Handle) -> Result<()> {
     let query = instances_call(shared, slot)?;
     let now = now();
     let (instances, generation) = MEMORY.with(|memory| {
@@ -988,7 +1104,7 @@ fn load_memory(shared: &Shared, slot: usize) -> Result<()> {
 }
 
 /// Refreshes `slot` (already marked in flight by its lookup) in the background.
-fn refresh_in_background(shared: &Rc<Shared>, slot: usize) {
+fn refresh_in_background(shared: &Rc<Shared>, slot: Handle) {
     let task_shared = shared.clone();
     // Failures are recorded in the slot (backoff, stale-if-error); nothing to report.
     fly(shared, vec![slot], async move {
@@ -997,13 +1113,30 @@ fn refresh_in_background(shared: &Rc<Shared>, slot: usize) {
 }
 
 /// The resolve slots of `asked`.
-fn resolve_slots(shared: &Shared, asked: &Dependencies) -> Vec<usize> {
+fn resolve_slots(shared: &Shared, asked: &Dependencies) -> Vec<Handle> {
     let mut state = shared.state.borrow_mut();
     asked
         .0
         .iter()
         .map(|(name, requirement)| state.resolve_slot(name, requirement))
         .collect()
+}
+
+/// Pins the resolve slots of the unmocked dependencies of `asked` (creating them), so none of
+/// them is evicted while the resolution runs.
+fn pin_resolution(shared: &Rc<Shared>, asked: &Dependencies, mocks: &Mocks) -> Pins {
+    let slots = {
+        let mut state = shared.state.borrow_mut();
+        asked
+            .0
+            .iter()
+            .filter(|(name, _)| !mocks.0.contains_key(*name))
+            .map(|(name, requirement)| state.resolve_slot(name, requirement))
+            .collect()
+    };
+    let pins = Pins::new(shared, slots);
+    shared.flush_evicted();
+    pins
 }
 
 /// Resolves `asked` (its slots already marked in flight) as one flight.
@@ -1024,6 +1157,7 @@ async fn resolve(
     mocks: &Mocks,
 ) -> Result<client::Answer> {
     shared.check_open()?;
+    let _pins = pin_resolution(shared, dependencies, mocks);
     let generation = shared.generation();
     let now_ms = now();
     socket::sync_dependencies(shared, dependencies, mocks, now_ms);
@@ -1127,30 +1261,26 @@ impl Registration {
     /// From the original API's arguments. Errors: `Need url of service` (code `need_url`),
     /// `Invalid package` (code `invalid_package`), or a field's validation error.
     #[wasm_bindgen(js_name = fromPackage)]
-    pub fn from_package(url: JsValue, pkg: JsValue) -> Result<Registration, JsValue> {
+    pub fn from_package(url: JsValue, pkg: JsValue) -> Result<Registration, JsErr> {
         let url = if url.is_string() {
             serde_json::Value::String(url.as_string().unwrap_or_default())
         } else {
             serde_json::Value::Null
         };
-        let pkg = from_js(pkg, "pkg").map_err(|_| {
-            js_error(&Error::InvalidPackage {
-                reason: "not plain JSON data".into(),
-            })
+        let pkg = from_js(pkg, "pkg").map_err(|_| Error::InvalidPackage {
+            reason: "not plain JSON data".into(),
         })?;
-        client::Registration::from_package(&url, &pkg)
-            .map(|inner| Registration { inner })
-            .map_err(|e| js_error(&e))
+        let inner = client::Registration::from_package(&url, &pkg)?;
+        Ok(Registration { inner })
     }
 
     /// From `{name, version, url, id?, ttl? (seconds), tags?, meta?, weight?, zone?,
     /// dependencies?, mocks?}`.
     #[wasm_bindgen(js_name = fromOptions)]
-    pub fn from_options(options: JsValue) -> Result<Registration, JsValue> {
-        let options = from_js(options, "options").map_err(|e| js_error(&e))?;
-        client::Registration::from_options(&options)
-            .map(|inner| Registration { inner })
-            .map_err(|e| js_error(&e))
+    pub fn from_options(options: JsValue) -> Result<Registration, JsErr> {
+        let options = from_js(options, "options")?;
+        let inner = client::Registration::from_options(&options)?;
+        Ok(Registration { inner })
     }
 
     /// The service name.
@@ -1231,11 +1361,9 @@ impl Registration {
         status: &str,
         reason: Option<String>,
         by: Option<String>,
-    ) -> Result<HealthUpdateHandle, JsValue> {
-        self.inner
-            .set_status(status, reason, by)
-            .map(|update| HealthUpdateHandle { update })
-            .map_err(|e| js_error(&e))
+    ) -> Result<HealthUpdateHandle, JsErr> {
+        let update = self.inner.set_status(status, reason, by)?;
+        Ok(HealthUpdateHandle { update })
     }
 
     /// Records what the registration's `healthCheck` function gave: its value, or with

@@ -71,6 +71,9 @@ pub enum Error {
     },
     /// The client was closed.
     Closed,
+    /// A cache slot handle names a slot the answer cache evicted (it keeps `cacheSize`
+    /// questions, least recently used out): ask for the slot again.
+    Evicted,
 }
 
 /// One dependency without an instance: the range asked, and the versions that are live (when
@@ -170,6 +173,7 @@ impl Error {
             Self::Unavailable { .. } => "unavailable".into(),
             Self::BadResponse { .. } => "bad_response".into(),
             Self::Closed => "closed".into(),
+            Self::Evicted => "evicted".into(),
         }
     }
 
@@ -242,6 +246,10 @@ impl fmt::Display for Error {
             }
             Self::BadResponse { reason } => write!(f, "unreadable registry response: {reason}"),
             Self::Closed => f.write_str("the vasco client is closed"),
+            Self::Evicted => f.write_str(
+                "this answer-cache slot was evicted (the cache keeps `cacheSize` questions); \
+                 ask for the slot again",
+            ),
         }
     }
 }

@@ -15,7 +15,8 @@ use vasco_core::{Dependencies, Mocks, ServiceName};
 
 use super::{Client, Link, Shared};
 use crate::{
-    convert::{frozen_instances, js_error, set, to_js},
+    client::Handle,
+    convert::{frozen_instances, js_error, set, to_js, JsErr},
     feed::{websocket_url, FeedMessage, LeaseStep, Membership},
     transport::{Call, RegisterCall},
 };
@@ -23,7 +24,7 @@ use crate::{
 /// Brings `slot`'s answer up to date from its service's feed, if the service has one: a
 /// recomputed answer when the membership moved since it was stored, else a refreshed age.
 /// Returns whether the service is fed.
-pub(super) fn sync(shared: &Shared, slot: usize, now: u64) -> bool {
+pub(super) fn sync(shared: &Shared, slot: Handle, now: u64) -> bool {
     let feeds = shared.feeds.borrow();
     if feeds.is_empty() {
         return false;
@@ -99,8 +100,8 @@ impl Client {
     /// with a `ws(s)://` url, or `undefined` for the in-process registry (which has no
     /// sockets). Throws for an invalid name.
     #[wasm_bindgen(js_name = feedTarget)]
-    pub fn feed_target(&self, name: &str) -> Result<JsValue, JsValue> {
-        let service = ServiceName::from_package_name(name).map_err(|e| js_error(&e.into()))?;
+    pub fn feed_target(&self, name: &str) -> Result<JsValue, JsErr> {
+        let service = ServiceName::from_package_name(name)?;
         let Link::Http { endpoint, .. } = &self.shared.link else {
             return Ok(JsValue::UNDEFINED);
         };
@@ -118,8 +119,8 @@ impl Client {
     /// membership moved (a snapshot, or a change newer than what is held), else `undefined`.
     /// Throws `bad_response` for a message that cannot be read.
     #[wasm_bindgen(js_name = feedMessage)]
-    pub fn feed_message(&self, text: &str) -> Result<Option<String>, JsValue> {
-        let message = FeedMessage::parse(text).map_err(|e| js_error(&e))?;
+    pub fn feed_message(&self, text: &str) -> Result<Option<String>, JsErr> {
+        let message = FeedMessage::parse(text)?;
         let mut feeds = self.shared.feeds.borrow_mut();
         let moved = match message {
             FeedMessage::Snapshot {

@@ -48,6 +48,22 @@ pub enum Lookup {
     Wait,
 }
 
+/// A slot's handle, as JavaScript holds it: the slot's place in the cache in the low
+/// [`PLACE_BITS`] bits and, above them, how many slots held that place before it, so the
+/// handle of an evicted slot never names the slot that took its place (for 4,096 reuses of
+/// one place; the package also drops evicted handles when told, see [`Cache::take_evicted`]).
+pub type Handle = u32;
+
+/// Bits of a [`Handle`] that give the slot's place.
+pub const PLACE_BITS: u32 = 20;
+
+/// The most places a cache has: slots beyond [`Cache::capacity`] exist only while every other
+/// slot is pinned or being fetched, and never beyond this.
+pub const MAX_PLACES: usize = 1 << PLACE_BITS;
+
+/// How many distinct questions a client keeps answers to unless `cacheSize` says otherwise.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
 /// One cached question and its last good answer.
 #[derive(Debug)]
 pub struct Slot<P> {
@@ -57,6 +73,12 @@ pub struct Slot<P> {
     pub service: ServiceName,
     /// Which instances.
     pub query: Query,
+    handle: Handle,
+    key: SlotKey,
+    /// The cache's use counter when the slot was last asked for, looked up or picked from.
+    last_use: u64,
+    /// Holders that need the slot to stay (a watcher, a caller waiting for its answer).
+    pins: u32,
     entry: Option<Entry<P>>,
     in_flight: bool,
     failures: u32,
@@ -89,25 +111,86 @@ struct Picker {
     recheck_at: Millis,
 }
 
-/// Cached answers; slots are addressed by index so JavaScript can hold a handle to one.
+/// Cached answers, at most [`Cache::capacity`] distinct questions (least recently used
+/// first out); slots are addressed by [`Handle`] so JavaScript can hold one.
+///
+/// A slot that is pinned ([`Cache::pin`]) or being fetched is never evicted: while the cache
+/// is full of those, a new question is added beyond the capacity, and the cache comes back to
+/// its capacity as they are let go ([`Cache::trim`]). The places of evicted slots are reused,
+/// so the table of places grows no larger than the most slots ever held at once.
+///
+/// ```
+/// # use vasco_wasm::client::{Cache, Kind};
+/// # use vasco_core::{Query, ServiceName};
+/// let mut cache: Cache<()> = Cache::with_capacity(2);
+/// let name = |n: &str| ServiceName::parse(n).unwrap();
+/// let api = cache.slot(Kind::Instances, name("api"), Query::any());
+/// let auth = cache.slot(Kind::Instances, name("auth"), Query::any());
+/// cache.slot(Kind::Instances, name("api"), Query::any()); // api is used again
+/// let db = cache.slot(Kind::Instances, name("db"), Query::any()); // auth goes
+/// assert_eq!(cache.len(), 2);
+/// assert_eq!(cache.take_evicted(), vec![(auth, name("auth"))]);
+/// assert!(cache.get(auth).is_none() && cache.get(api).is_some() && cache.get(db).is_some());
+/// ```
 #[derive(Debug)]
 pub struct Cache<P> {
-    pub(super) slots: Vec<Slot<P>>,
+    places: Vec<Place<P>>,
+    /// Places without a slot.
+    free: Vec<usize>,
     index: BTreeMap<SlotKey, usize>,
+    capacity: usize,
+    /// Counts uses, for least-recently-used eviction.
+    uses: u64,
+    /// Slots evicted since [`Cache::take_evicted`] was last called.
+    evicted: Vec<(Handle, ServiceName)>,
+}
+
+/// One place of the slot table: its slot, if any, and how many slots it held before.
+#[derive(Debug)]
+struct Place<P> {
+    reuses: u32,
+    slot: Option<Slot<P>>,
 }
 
 impl<P> Default for Cache<P> {
     fn default() -> Self {
-        Self {
-            slots: Vec::new(),
-            index: BTreeMap::new(),
-        }
+        Self::with_capacity(DEFAULT_CAPACITY)
     }
 }
 
 impl<P> Cache<P> {
-    /// The slot for a question, created on first use.
-    pub fn slot(&mut self, kind: Kind, service: ServiceName, query: Query) -> usize {
+    /// An empty cache keeping at most `capacity` distinct questions (1 to [`MAX_PLACES`];
+    /// clamped).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            places: Vec::new(),
+            free: Vec::new(),
+            index: BTreeMap::new(),
+            capacity: capacity.clamp(1, MAX_PLACES),
+            uses: 0,
+            evicted: Vec::new(),
+        }
+    }
+
+    /// How many distinct questions it keeps (see the type's documentation for when it holds
+    /// more for a while).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many slots it holds now.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether it holds no slot.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The slot for a question, created on first use (evicting the least recently used slots
+    /// that are neither pinned nor being fetched when the cache is full).
+    pub fn slot(&mut self, kind: Kind, service: ServiceName, query: Query) -> Handle {
         let key = SlotKey {
             kind,
             service: service.clone(),
@@ -119,28 +202,147 @@ impl<P> Cache<P> {
                 .iter()
                 .fold(0, |bits, status| bits | 1 << status as u8),
         };
-        if let Some(&index) = self.index.get(&key) {
-            return index;
+        self.uses += 1;
+        if let Some(&place) = self.index.get(&key) {
+            if let Some(slot) = self.places[place].slot.as_mut() {
+                slot.last_use = self.uses;
+                return slot.handle;
+            }
         }
-        self.slots.push(Slot {
+        self.evict_down_to(self.capacity - 1);
+        let place = match self.free.pop() {
+            Some(place) => place,
+            None if self.places.len() < MAX_PLACES => {
+                self.places.push(Place {
+                    reuses: 0,
+                    slot: None,
+                });
+                self.places.len() - 1
+            }
+            // Every place holds a pinned or fetching slot: the least recently used goes anyway
+            // (its holders then get `Evicted`), rather than failing.
+            None => {
+                let place = self.least_recently_used(true).unwrap_or(0);
+                self.evict(place);
+                self.free.pop().unwrap_or(place)
+            }
+        };
+        let handle = (self.places[place].reuses << PLACE_BITS) | place as Handle;
+        self.places[place].slot = Some(Slot {
             kind,
             service,
             query,
+            handle,
+            key: key.clone(),
+            last_use: self.uses,
+            pins: 0,
             entry: None,
             in_flight: false,
             failures: 0,
             retry_at: 0,
         });
-        self.index.insert(key, self.slots.len() - 1);
-        self.slots.len() - 1
+        self.index.insert(key, place);
+        handle
     }
 
-    /// The slot at `index`.
-    pub fn get(&self, index: usize) -> Option<&Slot<P>> {
-        self.slots.get(index)
+    /// Evicts the least recently used slots that are neither pinned nor being fetched while it
+    /// holds more than its capacity; call it when slots are let go (a fetch ends, a pin is
+    /// released). The evicted slots are reported by [`Cache::take_evicted`].
+    pub fn trim(&mut self) {
+        self.evict_down_to(self.capacity);
     }
 
-    /// What to do with slot `index` at `now`. `generation` is the in-process registry's
+    fn evict_down_to(&mut self, len: usize) {
+        while self.index.len() > len {
+            match self.least_recently_used(false) {
+                Some(place) => self.evict(place),
+                None => break,
+            }
+        }
+    }
+
+    /// The place of the least recently used slot that is neither pinned nor being fetched
+    /// (`any`: of any slot).
+    fn least_recently_used(&self, any: bool) -> Option<usize> {
+        self.places
+            .iter()
+            .enumerate()
+            .filter_map(|(place, p)| Some((place, p.slot.as_ref()?)))
+            .filter(|(_, slot)| any || (slot.pins == 0 && !slot.in_flight))
+            .min_by_key(|(_, slot)| slot.last_use)
+            .map(|(place, _)| place)
+    }
+
+    fn evict(&mut self, place: usize) {
+        let Some(slot) = self.places[place].slot.take() else {
+            return;
+        };
+        // The place's reuse count goes up, so the old handle stays dead.
+        self.places[place].reuses = (self.places[place].reuses + 1) % (1 << (32 - PLACE_BITS));
+        self.index.remove(&slot.key);
+        self.free.push(place);
+        self.evicted.push((slot.handle, slot.service));
+    }
+
+    /// The slots evicted since the last call, with their services: their handles name nothing
+    /// any more, and whatever the caller keeps for them can go.
+    pub fn take_evicted(&mut self) -> Vec<(Handle, ServiceName)> {
+        core::mem::take(&mut self.evicted)
+    }
+
+    /// Keeps slot `handle` from being evicted until as many [`Cache::unpin`]s; false when the
+    /// handle names no slot (any more).
+    pub fn pin(&mut self, handle: Handle) -> bool {
+        self.get_mut(handle)
+            .map(|slot| slot.pins = slot.pins.saturating_add(1))
+            .is_some()
+    }
+
+    /// Ends one [`Cache::pin`] of slot `handle`.
+    pub fn unpin(&mut self, handle: Handle) {
+        if let Some(slot) = self.get_mut(handle) {
+            slot.pins = slot.pins.saturating_sub(1);
+        }
+    }
+
+    /// The slot `handle` names, if it was not evicted.
+    pub fn get(&self, handle: Handle) -> Option<&Slot<P>> {
+        let place = (handle & (MAX_PLACES as Handle - 1)) as usize;
+        self.places
+            .get(place)?
+            .slot
+            .as_ref()
+            .filter(|s| s.handle == handle)
+    }
+
+    fn get_mut(&mut self, handle: Handle) -> Option<&mut Slot<P>> {
+        let place = (handle & (MAX_PLACES as Handle - 1)) as usize;
+        self.places
+            .get_mut(place)?
+            .slot
+            .as_mut()
+            .filter(|s| s.handle == handle)
+    }
+
+    /// Every slot held.
+    fn slots(&self) -> impl Iterator<Item = &Slot<P>> {
+        self.places.iter().filter_map(|p| p.slot.as_ref())
+    }
+
+    fn slots_mut(&mut self) -> impl Iterator<Item = &mut Slot<P>> {
+        self.places.iter_mut().filter_map(|p| p.slot.as_mut())
+    }
+
+    /// Slot `handle`, as used now (for least-recently-used eviction).
+    fn used(&mut self, handle: Handle) -> Option<&mut Slot<P>> {
+        self.uses += 1;
+        let uses = self.uses;
+        let slot = self.get_mut(handle)?;
+        slot.last_use = uses;
+        Some(slot)
+    }
+
+    /// What to do with slot `handle` at `now`. `generation` is the in-process registry's
     /// change counter in `memory:` mode (answers stay good until it moves or a lease in them
     /// lapses) and `None` over HTTP (the core's [`CachePolicy::freshness_until`] decides, with
     /// the answer's first lease end). `HitRefresh` marks the slot as in flight, so only one
@@ -148,12 +350,12 @@ impl<P> Cache<P> {
     /// `Miss`.
     pub fn lookup(
         &mut self,
-        index: usize,
+        handle: Handle,
         now: Millis,
         config: &Config,
         generation: Option<u64>,
     ) -> Lookup {
-        let Some(slot) = self.slots.get_mut(index) else {
+        let Some(slot) = self.used(handle) else {
             return Lookup::Miss;
         };
         let miss = if slot.in_flight {
@@ -190,7 +392,7 @@ impl<P> Cache<P> {
         }
     }
 
-    /// Until when (local time) picks of slot `index` with the keyed `strategy` keep answering
+    /// Until when (local time) picks of slot `handle` with the keyed `strategy` keep answering
     /// the same instance for the same key with nothing for the cache to do: the slot answers a
     /// plain [`Lookup::Hit`] (no refresh due, no lease ended) and the picker's view of
     /// ejections holds. A new answer or a new ejection ends it sooner; the caller watches for
@@ -199,13 +401,13 @@ impl<P> Cache<P> {
     /// `memory:` answers also end when the in-process registry changes.
     pub fn hit_until(
         &self,
-        index: usize,
+        handle: Handle,
         strategy: Strategy,
         now: Millis,
         config: &Config,
         outliers: &Outliers,
     ) -> Millis {
-        let Some(slot) = self.slots.get(index) else {
+        let Some(slot) = self.get(handle) else {
             return 0;
         };
         let Some(entry) = &slot.entry else {
@@ -232,33 +434,33 @@ impl<P> Cache<P> {
         }
     }
 
-    /// Marks slot `index` as being fetched: until the answer is stored (or the fetch fails),
+    /// Marks slot `handle` as being fetched: until the answer is stored (or the fetch fails),
     /// lookups that cannot be served answer [`Lookup::Wait`].
-    pub fn begin(&mut self, index: usize) {
-        if let Some(slot) = self.slots.get_mut(index) {
+    pub fn begin(&mut self, handle: Handle) {
+        if let Some(slot) = self.get_mut(handle) {
             slot.in_flight = true;
         }
     }
 
-    /// Marks slot `index` as being fetched (or not any more).
-    pub fn set_in_flight(&mut self, index: usize, in_flight: bool) {
-        if let Some(slot) = self.slots.get_mut(index) {
+    /// Marks slot `handle` as being fetched (or not any more).
+    pub fn set_in_flight(&mut self, handle: Handle, in_flight: bool) {
+        if let Some(slot) = self.get_mut(handle) {
             slot.in_flight = in_flight;
         }
     }
 
-    /// Whether a fetch of slot `index` is in flight.
-    pub fn in_flight(&self, index: usize) -> bool {
-        self.slots.get(index).is_some_and(|s| s.in_flight)
+    /// Whether a fetch of slot `handle` is in flight.
+    pub fn in_flight(&self, handle: Handle) -> bool {
+        self.get(handle).is_some_and(|s| s.in_flight)
     }
 
-    /// Stores a fresh answer in slot `index`; `payload` is the caller's copy of the instances
+    /// Stores a fresh answer in slot `handle`; `payload` is the caller's copy of the instances
     /// (JavaScript objects in the package). `clock` is what the answer said of the registry's
     /// clock: the answer lives no longer than the first of its leases on that clock.
     #[allow(clippy::too_many_arguments)] // one answer and its circumstances
     pub fn store(
         &mut self,
-        index: usize,
+        handle: Handle,
         instances: Vec<Instance>,
         version: Option<Version>,
         payload: P,
@@ -266,7 +468,7 @@ impl<P> Cache<P> {
         generation: u64,
         clock: RegistryClock,
     ) {
-        let Some(slot) = self.slots.get_mut(index) else {
+        let Some(slot) = self.get_mut(handle) else {
             return;
         };
         let lease_end = instances
@@ -288,10 +490,10 @@ impl<P> Cache<P> {
         slot.retry_at = 0;
     }
 
-    /// Marks the answer of slot `index` as fetched at `now` without replacing it (a change
+    /// Marks the answer of slot `handle` as fetched at `now` without replacing it (a change
     /// feed vouches that it is still current), keeping its pickers' state.
-    pub fn touch(&mut self, index: usize, now: Millis) {
-        if let Some(slot) = self.slots.get_mut(index) {
+    pub fn touch(&mut self, handle: Handle, now: Millis) {
+        if let Some(slot) = self.get_mut(handle) {
             if let Some(entry) = slot.entry.as_mut() {
                 entry.fetched_at = now;
                 slot.failures = 0;
@@ -300,16 +502,16 @@ impl<P> Cache<P> {
         }
     }
 
-    /// A refresh of slot `index` failed because the registry is unavailable: backs off and
+    /// A refresh of slot `handle` failed because the registry is unavailable: backs off and
     /// says whether the last good answer may still be served.
     pub fn failed(
         &mut self,
-        index: usize,
+        handle: Handle,
         now: Millis,
         config: &Config,
         rng: &mut impl Rng,
     ) -> bool {
-        let Some(slot) = self.slots.get_mut(index) else {
+        let Some(slot) = self.get_mut(handle) else {
             return false;
         };
         slot.in_flight = false;
@@ -320,26 +522,24 @@ impl<P> Cache<P> {
             .is_some_and(|e| e.serves_on_error(now, config))
     }
 
-    /// The answer held by slot `index`, however old: instances, resolved version, payload.
-    pub fn answer(&self, index: usize) -> Option<(&[Instance], Option<&Version>, &P)> {
-        let entry = self.slots.get(index)?.entry.as_ref()?;
+    /// The answer held by slot `handle`, however old: instances, resolved version, payload.
+    pub fn answer(&self, handle: Handle) -> Option<(&[Instance], Option<&Version>, &P)> {
+        let entry = self.get(handle)?.entry.as_ref()?;
         Some((&entry.instances, entry.version.as_ref(), &entry.payload))
     }
 
-    /// Whether slot `index` holds an answer that may be served at `now`, ignoring freshness
+    /// Whether slot `handle` holds an answer that may be served at `now`, ignoring freshness
     /// but not the stale-if-error limit.
-    pub fn usable(&self, index: usize, now: Millis, config: &Config) -> bool {
-        self.slots
-            .get(index)
+    pub fn usable(&self, handle: Handle, now: Millis, config: &Config) -> bool {
+        self.get(handle)
             .and_then(|s| s.entry.as_ref())
             .is_some_and(|e| e.serves_on_error(now, config))
     }
 
-    /// Whether the answer of slot `index` is past its life at `now` (its cache lifetime or
+    /// Whether the answer of slot `handle` is past its life at `now` (its cache lifetime or
     /// the first lease in it): it is then served only because the registry cannot be asked.
-    pub fn is_stale(&self, index: usize, now: Millis, config: &Config) -> bool {
-        self.slots
-            .get(index)
+    pub fn is_stale(&self, handle: Handle, now: Millis, config: &Config) -> bool {
+        self.get(handle)
             .and_then(|s| s.entry.as_ref())
             .is_some_and(|e| {
                 matches!(
@@ -349,14 +549,14 @@ impl<P> Cache<P> {
             })
     }
 
-    /// Picks one instance of slot `index` with `strategy`, among the instances of the newest
+    /// Picks one instance of slot `handle` with `strategy`, among the instances of the newest
     /// matching version, leaving out ejected instances unless the core's selector ignores
     /// health (none healthy, or fewer than the protection threshold). Returns the instance's
     /// index.
     #[allow(clippy::too_many_arguments)] // the client's parts are borrowed separately
     pub fn pick(
         &mut self,
-        index: usize,
+        handle: Handle,
         strategy: Strategy,
         key: Option<&[u8]>,
         now: Millis,
@@ -364,7 +564,7 @@ impl<P> Cache<P> {
         outliers: &Outliers,
         rng: &mut impl Rng,
     ) -> Option<usize> {
-        let entry = self.slots.get_mut(index)?.entry.as_mut()?;
+        let entry = self.used(handle)?.entry.as_mut()?;
         if entry.instances.is_empty() {
             return None;
         }
@@ -395,8 +595,7 @@ impl<P> Cache<P> {
 
     /// Every instance url of `service` in any cached answer.
     pub fn urls(&self, service: &ServiceName) -> BTreeSet<String> {
-        self.slots
-            .iter()
+        self.slots()
             .filter(|s| &s.service == service)
             .filter_map(|s| s.entry.as_ref())
             .flat_map(|e| e.instances.iter().map(|i| i.url.clone()))
@@ -406,11 +605,7 @@ impl<P> Cache<P> {
     /// A call to `url` of `service` picked with least-request finished: its in-flight count
     /// goes down again.
     pub fn release(&mut self, service: &str, url: &str) {
-        for slot in self
-            .slots
-            .iter_mut()
-            .filter(|s| s.service.as_str() == service)
-        {
+        for slot in self.slots_mut().filter(|s| s.service.as_str() == service) {
             let Some(entry) = slot.entry.as_mut() else {
                 continue;
             };

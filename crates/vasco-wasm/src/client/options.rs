@@ -18,6 +18,8 @@ pub struct Config {
     /// How long a registration stays registered in maintenance on SIGINT/SIGTERM before it
     /// deregisters, unless it says otherwise (ms; 0: deregister at once).
     pub drain_ms: u64,
+    /// How many distinct questions the answer cache keeps (`cacheSize`; see [`Cache`]).
+    pub cache_size: usize,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
                 ..OutlierConfig::default()
             },
             drain_ms: DEFAULT_DRAIN_MS,
+            cache_size: DEFAULT_CAPACITY,
         }
     }
 }
@@ -220,6 +223,7 @@ pub const CONNECT_KEYS: &[&str] = &[
     "token",
     "timeout",
     "cacheTtl",
+    "cacheSize",
     "staleIfError",
     "zone",
     "protectionThreshold",

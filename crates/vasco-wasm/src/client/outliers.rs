@@ -49,6 +49,11 @@ impl Outliers {
         self.detector(service).set_hosts(urls);
     }
 
+    /// Forgets every instance of `service` (its failure streaks and ejections).
+    pub(super) fn forget(&mut self, service: &str) {
+        self.detectors.remove(service);
+    }
+
     /// When the ejection of `instance` ends, if it is ejected at `now`.
     pub(super) fn ejected_until(&self, instance: &Instance, now: Millis) -> Option<Millis> {
         self.detectors

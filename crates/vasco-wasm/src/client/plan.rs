@@ -9,7 +9,7 @@ pub enum Source {
     /// A mock url, returned as given.
     Mock(String),
     /// A cache slot of kind [`Kind::Resolve`].
-    Slot(usize),
+    Slot(Handle),
 }
 
 /// A resolution answered from the cache.
@@ -57,8 +57,8 @@ impl<P, R: Rng> State<P, R> {
     pub fn new(config: Config, rng: R) -> Self {
         Self {
             outliers: Outliers::new(config.outlier.clone()),
+            cache: Cache::with_capacity(config.cache_size),
             config,
-            cache: Cache::default(),
             rng,
             closed: false,
         }
@@ -69,7 +69,7 @@ impl<P, R: Rng> State<P, R> {
     #[allow(clippy::too_many_arguments)] // one answer and its circumstances
     pub fn store(
         &mut self,
-        slot: usize,
+        slot: Handle,
         instances: Vec<Instance>,
         version: Option<Version>,
         payload: P,
@@ -87,8 +87,26 @@ impl<P, R: Rng> State<P, R> {
             .set_hosts(service.as_str(), urls.iter().map(String::as_str));
     }
 
+    /// The slots the cache evicted since the last call (see [`Cache::take_evicted`]); the
+    /// outlier detector forgets the instances only they knew, and a service no slot asks
+    /// about any more, so failure reports never outlive every answer about their service.
+    pub fn take_evicted(&mut self) -> Vec<Handle> {
+        let evicted = self.cache.take_evicted();
+        let services: BTreeSet<&ServiceName> = evicted.iter().map(|(_, s)| s).collect();
+        for service in services {
+            let urls = self.cache.urls(service);
+            if urls.is_empty() {
+                self.outliers.forget(service.as_str());
+            } else {
+                self.outliers
+                    .set_hosts(service.as_str(), urls.iter().map(String::as_str));
+            }
+        }
+        evicted.into_iter().map(|(handle, _)| handle).collect()
+    }
+
     /// The slot answering "what does `service` at `requirement` resolve to".
-    pub fn resolve_slot(&mut self, service: &ServiceName, requirement: &VersionReq) -> usize {
+    pub fn resolve_slot(&mut self, service: &ServiceName, requirement: &VersionReq) -> Handle {
         self.cache.slot(
             Kind::Resolve,
             service.clone(),

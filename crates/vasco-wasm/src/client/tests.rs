@@ -227,7 +227,7 @@ fn answers_age_into_refresh_then_miss_then_stale_on_error() {
     for _ in 0..4 {
         assert!(cache.failed(slot, stale, &config, &mut rng));
     }
-    let retry_at = cache.slots[slot].retry_at;
+    let retry_at = cache.get(slot).unwrap().retry_at;
     assert!(retry_at > stale && retry_at <= stale + 800, "{retry_at}");
     assert_eq!(
         cache.lookup(slot, retry_at - 1, &config, None),
@@ -486,7 +486,7 @@ fn picks_avoid_ejected_instances_until_the_ejection_ends() {
 }
 
 /// A slot holding `list`, and a closure picking from it with `strategy` and `key`.
-fn stored(list: Vec<Instance>, t0: Millis) -> (Cache<()>, usize) {
+fn stored(list: Vec<Instance>, t0: Millis) -> (Cache<()>, Handle) {
     let mut cache: Cache<()> = Cache::default();
     let slot = cache.slot(
         Kind::Instances,
@@ -976,7 +976,7 @@ fn picks_never_return_critical_or_maintenance_and_warning_only_as_a_last_resort(
     assert!(picked(vec![b, c_down, d_critical], &mut rng).is_empty());
 }
 
-fn stored_list(list: Vec<Instance>, t0: Millis) -> (Cache<()>, usize) {
+fn stored_list(list: Vec<Instance>, t0: Millis) -> (Cache<()>, Handle) {
     let mut cache: Cache<()> = Cache::default();
     let query = Query {
         statuses: StatusFilter::ALL,
@@ -985,4 +985,138 @@ fn stored_list(list: Vec<Instance>, t0: Millis) -> (Cache<()>, usize) {
     let slot = cache.slot(Kind::Instances, ServiceName::parse("api").unwrap(), query);
     cache.store(slot, list, None, (), t0, 0, RegistryClock::LOCAL);
     (cache, slot)
+}
+
+fn service(name: &str) -> ServiceName {
+    ServiceName::parse(name).unwrap()
+}
+
+#[test]
+fn the_cache_keeps_at_most_its_capacity_of_questions() {
+    // A long-lived client asked many distinct questions: the cache stays at its capacity, and
+    // each question pushed out is reported once, with its service.
+    let mut cache: Cache<()> = Cache::with_capacity(64);
+    let mut handles = Vec::new();
+    let mut evicted = Vec::new();
+    for n in 0..10_000 {
+        let range = VersionReq::parse(&format!("^{n}")).unwrap();
+        handles.push(cache.slot(Kind::Instances, service("api"), Query::version(range)));
+        assert!(
+            cache.len() <= 64,
+            "{} slots after {n} questions",
+            cache.len()
+        );
+        evicted.extend(cache.take_evicted());
+    }
+    assert_eq!(cache.len(), 64);
+    assert_eq!(evicted.len(), 10_000 - 64);
+    assert!(evicted.iter().all(|(_, s)| s.as_str() == "api"));
+    // The first questions went first; their handles name nothing any more, although their
+    // places hold other questions now.
+    let gone: BTreeSet<Handle> = evicted.iter().map(|(h, _)| *h).collect();
+    assert_eq!(gone.len(), evicted.len(), "a handle is never reused");
+    assert!(gone.contains(&handles[0]) && !gone.contains(&handles[9_999]));
+    for handle in &handles[..10_000 - 64] {
+        assert!(cache.get(*handle).is_none());
+        assert!(cache.answer(*handle).is_none());
+        assert_eq!(
+            cache.lookup(*handle, 0, &Config::default(), None),
+            Lookup::Miss
+        );
+    }
+    for handle in &handles[10_000 - 64..] {
+        assert!(cache.get(*handle).is_some());
+    }
+}
+
+#[test]
+fn the_cache_evicts_the_least_recently_used_question() {
+    let config = Config::default();
+    let mut rng = SplitMix64::from_seed(3);
+    let outliers = Outliers::new(config.outlier.clone());
+    let mut cache: Cache<()> = Cache::with_capacity(3);
+    let t0 = 1_000_000;
+    let [a, b, c] = ["a", "b", "c"].map(|n| cache.slot(Kind::Instances, service(n), Query::any()));
+    cache.store(
+        a,
+        vec![instance("a", "1.0.0", "x", "h:1", t0)],
+        None,
+        (),
+        t0,
+        0,
+        RegistryClock::LOCAL,
+    );
+    // Asking for a again, looking b up and picking from a all count as uses: c is the least
+    // recently used when d arrives, then b when e does.
+    cache.slot(Kind::Instances, service("a"), Query::any());
+    cache.lookup(b, t0, &config, None);
+    assert!(cache
+        .pick(a, Strategy::Random, None, t0, &config, &outliers, &mut rng)
+        .is_some());
+    let d = cache.slot(Kind::Instances, service("d"), Query::any());
+    assert_eq!(cache.take_evicted(), vec![(c, service("c"))]);
+    let e = cache.slot(Kind::Instances, service("e"), Query::any());
+    assert_eq!(cache.take_evicted(), vec![(b, service("b"))]);
+    assert!([a, d, e].iter().all(|h| cache.get(*h).is_some()));
+    // An evicted question asked again is a new slot, with no answer.
+    let c_again = cache.slot(Kind::Instances, service("c"), Query::any());
+    assert_ne!(c_again, c);
+    assert!(cache.answer(c_again).is_none());
+}
+
+#[test]
+fn pinned_and_fetching_slots_are_never_evicted() {
+    let mut cache: Cache<()> = Cache::with_capacity(2);
+    let a = cache.slot(Kind::Instances, service("a"), Query::any());
+    let b = cache.slot(Kind::Instances, service("b"), Query::any());
+    assert!(cache.pin(a));
+    cache.begin(b);
+    // Both are held: a new question gets a place beyond the capacity; the next one takes the
+    // place of the one free slot, that new question.
+    let c = cache.slot(Kind::Instances, service("c"), Query::any());
+    assert_eq!(cache.len(), 3);
+    assert!(cache.take_evicted().is_empty());
+    let d = cache.slot(Kind::Instances, service("d"), Query::any());
+    assert_eq!(cache.len(), 3);
+    assert_eq!(cache.take_evicted(), vec![(c, service("c"))]);
+    // Once a and b are let go, the cache trims itself back to its capacity (a, the least
+    // recently used, goes), then stays there.
+    cache.unpin(a);
+    cache.set_in_flight(b, false);
+    cache.trim();
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.take_evicted(), vec![(a, service("a"))]);
+    for n in 0..100 {
+        cache.slot(Kind::Instances, service(&format!("s{n}")), Query::any());
+        assert_eq!(cache.len(), 2);
+    }
+    let gone: Vec<Handle> = cache.take_evicted().into_iter().map(|(h, _)| h).collect();
+    assert_eq!(gone.len(), 100);
+    assert!([b, d].iter().all(|h| gone.contains(h)));
+    // A pin on a dead handle is refused.
+    assert!(!cache.pin(a));
+}
+
+#[test]
+fn evicting_a_services_last_question_forgets_its_failures() {
+    let config = Config {
+        cache_size: 1,
+        ..Config::default()
+    };
+    let mut state = State::new(config, SplitMix64::from_seed(4));
+    let t0 = 1_000_000;
+    let api = state
+        .cache
+        .slot(Kind::Instances, service("api"), Query::any());
+    let list = vec![instance("api", "1.0.0", "x", "h:1", t0)];
+    state.store(api, list, None, (), t0, 0, RegistryClock::LOCAL);
+    for _ in 0..5 {
+        state.outliers.report_failure("api", "h:1", t0);
+    }
+    let ejected = instance("api", "1.0.0", "x", "h:1", t0);
+    assert!(state.outliers.ejected_until(&ejected, t0).is_some());
+    let other = state.resolve_slot(&service("db"), &VersionReq::any());
+    assert_eq!(state.take_evicted(), vec![api]);
+    assert!(state.cache.get(other).is_some());
+    assert!(state.outliers.ejected_until(&ejected, t0).is_none());
 }
