@@ -384,7 +384,7 @@ export function defineSuite(mode) {
     const unwatch = small.watch(name, '^2', (list) => seen.push(list.map((i) => i.url)));
     // 200 distinct questions (ranges and tags), 20 at a time, all in flight together: each is
     // answered right although the cache holds 8, and its handles die under the callers' feet.
-    const ranges = Array.from({ length: 100 }, (_, i) => (i % 2 ? `>=1.0.${i}-0 <3` : `^1.0.0 || ^2.0.${i % 3}`));
+    const ranges = Array.from({ length: 100 }, (_, i) => (i % 2 ? `>=1.0.0 <2.0.${i + 1}` : `1.0.0 || 2.0.0 || 9.9.${i}`));
     for (let start = 0; start < ranges.length; start += 20) {
       const batch = ranges.slice(start, start + 20);
       const [picks, lists] = await Promise.all([
@@ -396,7 +396,7 @@ export function defineSuite(mode) {
       assert.ok(small.cachedQuestions <= 8 + 1, `${small.cachedQuestions} questions held`);
     }
     const found = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => small.findDependencies({ [name]: `>=1.0.0 <2.0.${i + 1}` })),
+      Array.from({ length: 30 }, (_, i) => small.findDependencies({ [name]: `>=1.0.0 <2.1.${i}` })),
     );
     for (const urls of found) assert.equal(urls[name], '127.0.0.1:6502');
     assert.ok(small.cachedQuestions <= 8 + 1, `${small.cachedQuestions} questions held`);

@@ -707,11 +707,15 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] dependencies: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Record<string, string> | undefined")] mocks: JsValue,
     ) -> Promise {
-        let shared = self.shared.clone();
-        let parsed = parse_dependencies(dependencies, mocks);
+        let resolving = self.resolving(dependencies, mocks);
         promise(async move {
-            let (dependencies, mocks, given) = parsed?;
-            let answer = resolve(&shared, &dependencies, &mocks).await?;
+            let resolved = resolving.await?;
+            let Resolved {
+                shared,
+                answer,
+                given,
+                ..
+            } = &resolved;
             let state = shared.state.borrow();
             let resolved = Object::new();
             for (name, source) in &answer.resolved {
@@ -730,12 +734,12 @@ impl Client {
                         }
                     }
                 }
-                set(&resolved, as_given(&given, name), entry);
+                set(&resolved, as_given(given, name), entry);
             }
             let missing: Vec<String> = answer
                 .missing
                 .iter()
-                .map(|name| as_given(&given, name).to_owned())
+                .map(|name| as_given(given, name).to_owned())
                 .collect();
             let result = Object::new();
             set(&result, "resolved", resolved);
@@ -756,17 +760,22 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] dependencies: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Record<string, string> | undefined")] mocks: JsValue,
     ) -> Promise {
-        let shared = self.shared.clone();
-        let parsed = parse_dependencies(dependencies, mocks);
+        let resolving = self.resolving(dependencies, mocks);
         promise(async move {
-            let (dependencies, mocks, given) = parsed?;
-            let answer = resolve(&shared, &dependencies, &mocks).await?;
+            let resolved = resolving.await?;
+            let Resolved {
+                shared,
+                answer,
+                given,
+                dependencies,
+                ..
+            } = &resolved;
             let urls: BTreeMap<String, String> = shared
                 .state
                 .borrow_mut()
-                .urls(&answer, now())
+                .urls(answer, now())
                 .into_iter()
-                .map(|(name, url)| (as_given(&given, &name).to_owned(), url))
+                .map(|(name, url)| (as_given(given, &name).to_owned(), url))
                 .collect();
             let urls = to_js(&urls);
             if answer.missing.is_empty() {
@@ -780,12 +789,12 @@ impl Client {
                         continue;
                     };
                     asked.push((
-                        as_given(&given, name).to_owned(),
+                        as_given(given, name).to_owned(),
                         service.clone(),
                         range.as_str().to_owned(),
                     ));
                 }
-                let error = js_error(&no_url(&shared, asked).await);
+                let error = js_error(&no_url(shared, asked).await);
                 set(&error, "dependencies", urls);
                 Err(JsErr::from(error))
             }
@@ -920,6 +929,42 @@ impl Client {
     #[wasm_bindgen(getter)]
     pub fn closed(&self) -> bool {
         self.shared.state.borrow().closed
+    }
+}
+
+/// A resolution with what it was asked (see [`Client::resolving`]).
+struct Resolved {
+    shared: Rc<Shared>,
+    answer: client::Answer,
+    dependencies: Dependencies,
+    given: BTreeMap<String, String>,
+    /// The answer's slots, kept until the caller has read them.
+    _pins: Pins,
+}
+
+impl Client {
+    /// Parses `dependencies` and `mocks` (now, so the arguments need not outlive the call) and
+    /// resolves them with the cache: how `resolve` and `findDependencies` both begin.
+    fn resolving(
+        &self,
+        dependencies: JsValue,
+        mocks: JsValue,
+    ) -> impl Future<Output = Result<Resolved>> {
+        let shared = self.shared.clone();
+        let parsed = parse_dependencies(dependencies, mocks);
+        async move {
+            let (dependencies, mocks, given) = parsed?;
+            shared.check_open()?;
+            let pins = pin_resolution(&shared, &dependencies, &mocks);
+            let answer = resolve(&shared, &dependencies, &mocks).await?;
+            Ok(Resolved {
+                shared,
+                answer,
+                dependencies,
+                given,
+                _pins: pins,
+            })
+        }
     }
 }
 
@@ -1157,7 +1202,6 @@ async fn resolve(
     mocks: &Mocks,
 ) -> Result<client::Answer> {
     shared.check_open()?;
-    let _pins = pin_resolution(shared, dependencies, mocks);
     let generation = shared.generation();
     let now_ms = now();
     socket::sync_dependencies(shared, dependencies, mocks, now_ms);
