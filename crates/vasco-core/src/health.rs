@@ -63,6 +63,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::instance::Millis;
+use crate::wire::native::StatusUpdate;
 
 /// The longest reason, note or `by` accepted, in characters.
 pub const REASON_LEN: usize = 256;
@@ -271,42 +272,9 @@ impl Default for Damping {
 }
 
 impl Damping {
-    /// Reads the damping fields of a registration's `check` object; a field left out keeps
-    /// `base`'s value, except that `failures_before_warning` defaults to
-    /// `failures_before_critical` when only the latter is given (as in Consul).
-    /// Errors: `invalid_check` for a value that is not an integer from 1 to [`MAX_DAMPING`].
-    fn read(object: &serde_json::Map<String, Value>, base: Damping) -> Result<Damping> {
-        let field = |name: &str| -> Result<Option<u32>> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_u64()
-                    .filter(|v| (1..=u64::from(MAX_DAMPING)).contains(v))
-                    .map(|v| Some(v as u32))
-                    .ok_or_else(|| bad_damping(name)),
-                Some(_) => Err(bad_damping(name)),
-            }
-        };
-        let passing = field("success_before_passing")?;
-        let warning = field("failures_before_warning")?;
-        let critical = field("failures_before_critical")?;
-        Ok(Damping {
-            success_before_passing: passing.unwrap_or(base.success_before_passing),
-            failures_before_critical: critical.unwrap_or(base.failures_before_critical),
-            failures_before_warning: warning.or(critical).unwrap_or(base.failures_before_warning),
-        })
-    }
-
     fn is_default(&self) -> bool {
         *self == Damping::default()
     }
-}
-
-fn bad_damping(name: &str) -> Error {
-    Error::invalid(
-        "check",
-        format!("{name} must be an integer from 1 to {MAX_DAMPING}"),
-    )
 }
 
 /// The state of an instance's health check: the damped check status and the counters that
@@ -432,116 +400,30 @@ impl HealthUpdate {
         }
     }
 
-    /// Parses the body of `PUT .../status`: `{"status": "maintenance", "reason": "deploy",
-    /// "by": "alice"}` (a set), `{"check": {"status": "critical", "note": "..."}}` (a check
-    /// result) or `{"maintenance": false}` (resume). Unknown fields, and check configuration
-    /// (which belongs to the registration), are refused. Errors: `invalid_status`,
-    /// `invalid_reason`, `invalid_check`, `invalid_maintenance`, `invalid_body`.
+    /// Parses the body of `PUT .../status` ([`StatusUpdate`]): `{"status": "maintenance",
+    /// "reason": "deploy", "by": "alice"}` (a set), `{"check": {"status": "critical", "note":
+    /// "..."}}` (a check result) or `{"maintenance": false}` (resume). Unknown fields, and check
+    /// configuration (which belongs to the registration), are refused. Errors:
+    /// `invalid_status`, `invalid_reason`, `invalid_by`, `invalid_check`,
+    /// `invalid_maintenance`, `invalid_body`.
     pub fn from_json(body: &str) -> Result<HealthUpdate> {
         let value: Value = serde_json::from_str(body)
             .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
         Self::from_value(&value)
     }
 
-    /// Like [`HealthUpdate::from_json`], for an already parsed value.
+    /// Like [`HealthUpdate::from_json`], for an already parsed value: [`StatusUpdate`]'s
+    /// shape, then its conversion.
     pub fn from_value(value: &Value) -> Result<HealthUpdate> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| Error::invalid("body", "must be a JSON object"))?;
-        if let Some(key) = object.keys().find(|k| {
-            !matches!(
-                k.as_str(),
-                "status" | "reason" | "by" | "check" | "maintenance"
-            )
-        }) {
-            return Err(Error::invalid(
-                "body",
-                format!("unknown field {key:?} (expected status, reason, by, check, maintenance)"),
-            ));
-        }
-        if let Some(maintenance) = object.get("maintenance") {
-            if maintenance != &Value::Bool(false) {
-                return Err(Error::invalid(
-                    "maintenance",
-                    "only false (end maintenance) is accepted; set {\"status\": \"maintenance\"} to begin it",
-                ));
-            }
-            if object.keys().any(|k| k != "maintenance" && k != "by") {
-                return Err(Error::invalid(
-                    "maintenance",
-                    "{\"maintenance\": false} takes only by beside it",
-                ));
-            }
-            let by = object.get("by").cloned();
-            return match by {
-                None | Some(Value::Null) => Ok(HealthUpdate::Resume { by: None }),
-                Some(Value::String(by)) if by.chars().count() <= REASON_LEN && !by.chars().any(char::is_control) => {
-                    Ok(HealthUpdate::Resume { by: Some(by) })
-                }
-                Some(_) => Err(Error::invalid(
-                    "by",
-                    format!("must be a string of at most {REASON_LEN} characters without control characters"),
-                )),
-            };
-        }
-        let spec = HealthSpec::read(object)?;
-        if spec.damping.is_some()
-            || spec.ttl_ms.is_some()
-            || spec.id.is_some()
-            || spec.name.is_some()
-            || spec.initial.is_some()
-        {
-            return Err(Error::invalid(
-                "check",
-                "a status update carries check.status and check.note only; the check's \
-                 configuration is part of the registration",
-            ));
-        }
-        match (spec.set, spec.check) {
-            (Some(set), None) => Ok(set),
-            (None, Some(check)) => Ok(check),
-            (Some(_), Some(_)) => Err(Error::invalid(
-                "body",
-                "give either status (a status set) or check (a check result), not both",
-            )),
-            (None, None) => Err(Error::invalid(
-                "status",
-                "is required (passing, warning, critical or maintenance), or a check result",
-            )),
-        }
+        StatusUpdate::from_value(value)?.try_into()
     }
 
-    /// The wire form [`HealthUpdate::from_value`] reads back: a status set `{"status",
-    /// "reason"?, "by"?}`, a check result `{"check": {"status", "note"?}, "by"?}`, a resume
-    /// `{"maintenance": false, "by"?}`.
+    /// The body [`HealthUpdate::from_value`] reads back ([`StatusUpdate::from`]): a status set
+    /// `{"status", "reason"?, "by"?}`, a check result `{"check": {"status", "note"?}, "by"?}`,
+    /// a resume `{"maintenance": false, "by"?}`.
     pub fn to_value(&self) -> Value {
-        let mut body = serde_json::Map::new();
-        let by = match self {
-            HealthUpdate::Set { status, reason, by } => {
-                body.insert("status".into(), Value::from(status.name()));
-                if let Some(reason) = reason {
-                    body.insert("reason".into(), Value::from(reason.as_str()));
-                }
-                by
-            }
-            HealthUpdate::Check { status, note, by } => {
-                let mut check = serde_json::Map::new();
-                check.insert("status".into(), Value::from(status.name()));
-                if let Some(note) = note {
-                    check.insert("note".into(), Value::from(note.as_str()));
-                }
-                body.insert("check".into(), Value::Object(check));
-                by
-            }
-            HealthUpdate::Resume { by } => {
-                body.insert("maintenance".into(), Value::Bool(false));
-                by
-            }
-        };
-        if let Some(by) = by {
-            body.insert("by".into(), Value::from(by.as_str()));
-        }
-        Value::Object(body)
+        // (It cannot fail: every key is a string.)
+        serde_json::to_value(StatusUpdate::from(self)).unwrap_or_default()
     }
 
     /// The status this update names (`None` for [`HealthUpdate::Resume`]).
@@ -553,8 +435,9 @@ impl HealthUpdate {
     }
 }
 
-/// The health part of a registration body: an optional status set (`status`, `reason`,
-/// `by`), an optional check result and damping (`check`).
+/// The health part of a registration: an optional status set (`status`, `reason`, `by` in
+/// the body), an optional check result and the check's configuration (`check`); read from
+/// and written to the body by [`crate::wire::native::Registration`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthSpec {
     /// `status` / `reason` / `by`.
@@ -575,150 +458,6 @@ pub struct HealthSpec {
 }
 
 impl HealthSpec {
-    /// The field names a registration body may use for health.
-    pub const FIELDS: [&'static str; 4] = ["status", "reason", "by", "check"];
-
-    /// Reads the health fields of a JSON object (other fields are the caller's). Errors:
-    /// `invalid_status`, `invalid_reason`, `invalid_by`, `invalid_check`.
-    pub fn read(object: &serde_json::Map<String, Value>) -> Result<HealthSpec> {
-        let text = |field: &'static str, value: Option<&Value>| -> Result<Option<String>> {
-            match value {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => {
-                    if s.chars().count() > REASON_LEN || s.chars().any(char::is_control) {
-                        return Err(Error::invalid(
-                            field,
-                            format!(
-                                "must be at most {REASON_LEN} characters without control characters"
-                            ),
-                        ));
-                    }
-                    Ok(Some(s.clone()))
-                }
-                Some(_) => Err(Error::invalid(field, "must be a string")),
-            }
-        };
-        let by = text("by", object.get("by"))?;
-        let reason = text("reason", object.get("reason"))?;
-        let set = match object.get("status") {
-            None | Some(Value::Null) => {
-                if reason.is_some() {
-                    return Err(Error::invalid("reason", "needs a status"));
-                }
-                None
-            }
-            Some(Value::String(s)) => Some(HealthUpdate::Set {
-                status: s.parse()?,
-                reason,
-                by: by.clone(),
-            }),
-            Some(_) => return Err(Error::invalid("status", "must be a string")),
-        };
-        let (check, damping, ttl_ms, id, name, initial) = match object.get("check") {
-            None | Some(Value::Null) => (None, None, None, None, None, None),
-            Some(Value::Object(check)) => {
-                if let Some(key) = check.keys().find(|k| {
-                    !matches!(
-                        k.as_str(),
-                        "status"
-                            | "initial"
-                            | "note"
-                            | "id"
-                            | "name"
-                            | "ttl"
-                            | "success_before_passing"
-                            | "failures_before_warning"
-                            | "failures_before_critical"
-                    )
-                }) {
-                    return Err(Error::invalid(
-                        "check",
-                        format!(
-                            "unknown field {key:?} (expected status, initial, note, id, name, ttl, \
-                             success_before_passing, failures_before_warning, \
-                             failures_before_critical)"
-                        ),
-                    ));
-                }
-                let note = text("check", check.get("note"))?;
-                let result = match check.get("status") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => {
-                        let status: Status = s.parse()?;
-                        if status == Status::Maintenance {
-                            return Err(Error::invalid(
-                                "check",
-                                "a check result is passing, warning or critical; set \
-                                 {\"status\": \"maintenance\"} to take an instance out of rotation",
-                            ));
-                        }
-                        Some(HealthUpdate::Check {
-                            status,
-                            note,
-                            by: by.clone(),
-                        })
-                    }
-                    Some(_) => return Err(Error::invalid("check", "status must be a string")),
-                };
-                let has_damping = check.keys().any(|k| k.contains("before"));
-                let damping = has_damping
-                    .then(|| Damping::read(check, Damping::default()))
-                    .transpose()?;
-                let ttl_ms = match check.get("ttl") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::Number(n)) => Some(
-                        n.as_f64()
-                            .filter(|s| (1.0..=f64::from(MAX_CHECK_TTL_S)).contains(s))
-                            .map(|s| (s * 1000.0 + 0.5) as u64)
-                            .ok_or_else(|| {
-                                Error::invalid(
-                                    "check",
-                                    format!("ttl must be 1 to {MAX_CHECK_TTL_S} seconds"),
-                                )
-                            })?,
-                    ),
-                    Some(_) => {
-                        return Err(Error::invalid("check", "ttl must be a number of seconds"))
-                    }
-                };
-                let initial = match check.get("initial") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => match s.parse::<Status>()? {
-                        Status::Maintenance => {
-                            return Err(Error::invalid(
-                                "check",
-                                "initial is passing, warning or critical",
-                            ))
-                        }
-                        status => Some(status),
-                    },
-                    Some(_) => return Err(Error::invalid("check", "initial must be a string")),
-                };
-                (
-                    result,
-                    damping,
-                    ttl_ms,
-                    text("check", check.get("id"))?,
-                    text("check", check.get("name"))?,
-                    initial,
-                )
-            }
-            Some(_) => return Err(Error::invalid("check", "must be an object")),
-        };
-        if by.is_some() && set.is_none() && check.is_none() {
-            return Err(Error::invalid("by", "needs a status or a check result"));
-        }
-        Ok(HealthSpec {
-            set,
-            check,
-            damping,
-            ttl_ms,
-            id,
-            name,
-            initial,
-        })
-    }
-
     /// Whether the body said nothing about health.
     pub fn is_empty(&self) -> bool {
         *self == HealthSpec::default()
@@ -1055,33 +794,6 @@ mod tests {
                 update
             );
         }
-    }
-
-    #[test]
-    fn failures_before_warning_defaults_to_failures_before_critical() {
-        let object = serde_json::json!({"check": {"failures_before_critical": 3}});
-        let spec = HealthSpec::read(object.as_object().unwrap()).unwrap();
-        let d = spec.damping.unwrap();
-        assert_eq!(
-            (
-                d.success_before_passing,
-                d.failures_before_warning,
-                d.failures_before_critical
-            ),
-            (1, 3, 3)
-        );
-    }
-
-    #[test]
-    fn the_initial_status_is_not_damped() {
-        let object =
-            serde_json::json!({"check": {"status": "critical", "failures_before_critical": 3}});
-        let spec = HealthSpec::read(object.as_object().unwrap()).unwrap();
-        assert_eq!(Health::initial(&spec, 0).status, Status::Critical);
-        assert_eq!(
-            Health::initial(&HealthSpec::default(), 0).status,
-            Status::Passing
-        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::{
     health::{Health, HealthSpec},
     name::{InstanceId, ServiceName},
     version::Version,
+    wire::native::Registration,
 };
 
 /// Milliseconds since the Unix epoch, always passed in by the caller.
@@ -185,155 +186,34 @@ impl InstanceSpec {
         Ok(())
     }
 
-    /// Parses the JSON body of a registration (`"persistent": true` instead of `ttl`: no
-    /// lease at all, held until deregistered):
-    /// `{"url": "10.0.0.1:3000", "ttl": 10, "tags": [], "meta": {}, "weight": 1, "zone": "eu-1"}`,
-    /// plus the health fields of [`HealthSpec`] (`"status": "maintenance", "reason": "deploy"`,
-    /// `"check": {...}`). Only `url` is required; `ttl` is in seconds (fractions allowed).
-    /// Unknown fields are refused so that a typo (`"tll"`) is not silently ignored.
+    /// Parses the JSON body of a registration, [`Registration`]:
+    /// `{"url": "10.0.0.1:3000", "ttl": 10, "tags": [], "meta": {}, "weight": 1, "zone": "eu-1"}`
+    /// plus the health fields (`"status": "maintenance", "reason": "deploy"`, `"check": {...}`).
+    /// Only `url` is required; `ttl` is in seconds (fractions allowed), or `"persistent": true`
+    /// for no lease; `null` is absent. Unknown fields are refused so that a typo (`"tll"`) is
+    /// not silently ignored. Errors: `invalid_body` (not JSON, not an object, an unknown
+    /// field) or `invalid_<field>` naming the bad field.
     pub fn from_json(body: &str) -> Result<Self> {
         let value: Value = serde_json::from_str(body)
             .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
         Self::from_json_value(&value)
     }
 
-    /// Like [`InstanceSpec::from_json`], for an already parsed value.
+    /// Like [`InstanceSpec::from_json`], for an already parsed value: [`Registration`]'s shape,
+    /// then its conversion.
     pub fn from_json_value(value: &Value) -> Result<Self> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| Error::invalid("body", "must be a JSON object"))?;
-        for key in object.keys() {
-            if !matches!(
-                key.as_str(),
-                "url" | "ttl" | "tags" | "meta" | "weight" | "zone"
-            ) && key != "persistent"
-                && !HealthSpec::FIELDS.contains(&key.as_str())
-            {
-                return Err(Error::invalid(
-                    "body",
-                    format!(
-                        "unknown field {key:?} (expected url, ttl, persistent, tags, meta, \
-                         weight, zone, status, reason, by, check)"
-                    ),
-                ));
-            }
-        }
-        let url = match object.get("url") {
-            Some(Value::String(url)) => url.clone(),
-            Some(_) => return Err(Error::invalid("url", "must be a string")),
-            None => return Err(Error::invalid("url", "is required")),
-        };
-        let persistent = match object.get("persistent") {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-            Some(Value::Bool(true)) => true,
-            Some(_) => return Err(Error::invalid("persistent", "must be true or false")),
-        };
-        let ttl_ms = match object.get("ttl") {
-            None | Some(Value::Null) if persistent => 0,
-            None | Some(Value::Null) => Self::DEFAULT_TTL_MS,
-            Some(_) if persistent => {
-                return Err(Error::invalid(
-                    "persistent",
-                    "an instance without a lease takes no ttl",
-                ))
-            }
-            Some(Value::Number(n)) => seconds_to_ms(n.as_f64())?,
-            Some(_) => return Err(Error::invalid("ttl", "must be a number of seconds")),
-        };
-        let tags = match object.get("tags") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| match item {
-                    Value::String(tag) => Ok(tag.clone()),
-                    _ => Err(Error::invalid("tags", "must be an array of strings")),
-                })
-                .collect::<Result<_>>()?,
-            Some(_) => return Err(Error::invalid("tags", "must be an array of strings")),
-        };
-        let meta = match object.get("meta") {
-            None | Some(Value::Null) => BTreeMap::new(),
-            Some(Value::Object(entries)) => entries
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::String(v) => Ok((k.clone(), v.clone())),
-                    _ => Err(Error::invalid(
-                        "meta",
-                        format!("value of {k:?} must be a string"),
-                    )),
-                })
-                .collect::<Result<_>>()?,
-            Some(_) => return Err(Error::invalid("meta", "must be an object of strings")),
-        };
-        let weight = match object.get("weight") {
-            None | Some(Value::Null) => 1,
-            // An integral float (`1.0`) is an integer, as JSON Schema's `integer` says.
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .or_else(|| {
-                    // (no_std has no `f64::fract`: a whole number survives the round trip.)
-                    n.as_f64()
-                        .filter(|f| *f >= 0.0 && *f <= f64::from(u32::MAX))
-                        .map(|f| f as u64)
-                        .filter(|w| *w as f64 == n.as_f64().unwrap_or(-1.0))
-                })
-                .and_then(|w| u32::try_from(w).ok())
-                .ok_or_else(|| Error::invalid("weight", "must be an integer from 1 to 1000"))?,
-            Some(_) => {
-                return Err(Error::invalid(
-                    "weight",
-                    "must be an integer from 1 to 1000",
-                ))
-            }
-        };
-        let zone = match object.get("zone") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(zone)) => Some(zone.clone()),
-            Some(_) => return Err(Error::invalid("zone", "must be a string")),
-        };
-        let health = HealthSpec::read(object)?;
-        let spec = Self {
-            url,
-            ttl_ms,
-            tags,
-            meta,
-            weight,
-            zone,
-            health,
-        };
-        spec.validate()?;
-        Ok(spec)
+        Registration::from_value(value)?.try_into()
     }
 
-    /// The registration body that [`InstanceSpec::from_json_value`] reads back as this spec:
-    /// `{"url", "ttl", "tags", "meta", "weight", "zone"}`, `ttl` in seconds (a fraction when
-    /// the lease is not a whole number of seconds; `"persistent": true` for no lease). Health
-    /// fields are left out: a registration without them keeps a live instance's health. For callers that build a spec in Rust and
-    /// send it on as a registration (the compatibility dialects in [`crate::wire`]).
+    /// The registration body that [`InstanceSpec::from_json_value`] reads back as this spec
+    /// ([`Registration::from`]): `{"url", "ttl", "tags"?, "meta"?, "weight", "zone"?}` plus the
+    /// health fields that are set, `ttl` in seconds (a fraction when the lease is not a whole
+    /// number of seconds; `"persistent": true` instead for no lease). For callers that build a
+    /// spec in Rust and send it on as a registration (the npm client, the compatibility
+    /// dialects in [`crate::wire`]).
     pub fn to_json_value(&self) -> Value {
-        let ttl = if self.ttl_ms.is_multiple_of(1000) {
-            Value::from(self.ttl_ms / 1000)
-        } else {
-            Value::from(self.ttl_ms as f64 / 1000.0)
-        };
-        let meta: serde_json::Map<String, Value> = self
-            .meta
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-            .collect();
-        let mut body = serde_json::json!({
-            "url": self.url,
-            "ttl": ttl,
-            "tags": self.tags,
-            "meta": meta,
-            "weight": self.weight,
-            "zone": self.zone,
-        });
-        if self.ttl_ms == 0 {
-            body["ttl"] = Value::Null;
-            body["persistent"] = Value::Bool(true);
-        }
-        body
+        // (It cannot fail: every key is a string and every number finite.)
+        serde_json::to_value(Registration::from(self)).unwrap_or_default()
     }
 
     /// The spec `instance` is registered with: its record without the lease.
@@ -348,25 +228,6 @@ impl InstanceSpec {
             health: HealthSpec::default(),
         }
     }
-}
-
-fn seconds_to_ms(seconds: Option<f64>) -> Result<u64> {
-    let bad = || {
-        Error::invalid(
-            "ttl",
-            format!(
-                "must be between {} and {} seconds",
-                limits::TTL_MIN_S,
-                limits::TTL_MAX_S
-            ),
-        )
-    };
-    let seconds = seconds.filter(|s| s.is_finite()).ok_or_else(bad)?;
-    if !(limits::TTL_MIN_S as f64..=limits::TTL_MAX_S as f64).contains(&seconds) {
-        return Err(bad());
-    }
-    // In range, so the product is a small positive number; +0.5 rounds to the nearest ms.
-    Ok((seconds * 1000.0 + 0.5) as u64)
 }
 
 fn check_label(field: &'static str, text: &str, max: usize) -> Result<()> {

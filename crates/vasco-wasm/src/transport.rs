@@ -282,28 +282,10 @@ pub struct RegisterCall {
 impl Call for RegisterCall {
     type Output = Instance;
 
+    /// The registration body of the spec ([`InstanceSpec::to_json_value`]), with the health
+    /// fields it carries (a maintenance set, its latest check result).
     fn request(&self, endpoint: &HttpEndpoint) -> HttpRequest {
-        let spec = &self.spec;
-        let mut body = json!({
-            "url": spec.url,
-            "ttl": spec.ttl_ms as f64 / 1000.0,
-            "weight": spec.weight,
-        });
-        if !spec.tags.is_empty() {
-            body["tags"] = json!(spec.tags);
-        }
-        if !spec.meta.is_empty() {
-            body["meta"] = json!(spec.meta);
-        }
-        if let Some(zone) = &spec.zone {
-            body["zone"] = json!(zone);
-        }
-        // The health fields the registration carries (a maintenance set, its latest check).
-        for update in [&spec.health.set, &spec.health.check].into_iter().flatten() {
-            if let (Value::Object(body), Value::Object(fields)) = (&mut body, update_json(update)) {
-                body.extend(fields);
-            }
-        }
+        let body = self.spec.to_json_value();
         endpoint.request("PUT", &instance_path(&self.key), Some(body.to_string()))
     }
 

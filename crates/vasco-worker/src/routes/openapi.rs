@@ -2,7 +2,7 @@
 //! exactly the routes the Worker serves (a test checks both ways).
 
 use serde_json::{json, Map, Value};
-use vasco_core::health::{MAX_DAMPING, REASON_LEN};
+use vasco_core::health::{MAX_CHECK_TTL_S, MAX_DAMPING, REASON_LEN};
 use vasco_core::instance::limits;
 use vasco_core::name::{MAX_ID_LEN, MAX_NAME_LEN};
 use vasco_core::wire::lyft;
@@ -895,8 +895,8 @@ fn components() -> Value {
     })
 }
 
-/// `PUT` bodies, as `InstanceSpec::from_json_value` reads them: every optional field may also be
-/// `null` (meaning its default), limits from `vasco_core::instance::limits`. One limit is not
+/// `PUT` bodies, as `vasco_core::wire::native::Registration` reads them: every optional field
+/// may also be `null` (meaning its default), limits from `vasco_core::instance::limits`. One limit is not
 /// expressible here: the encoded record must fit Workers KV metadata (1024 bytes), so a body
 /// at every limit at once is refused with a 400 `too_large`.
 fn register_body() -> Value {
@@ -976,15 +976,22 @@ fn text_property(description: &str) -> Value {
     json!({ "type": "string", "nullable": true, "maxLength": REASON_LEN, "pattern": NO_CONTROL, "description": description })
 }
 
-/// A check result and the damping of results, as `vasco_core::health::HealthSpec` reads it.
+/// A registration's `check`, as `vasco_core::wire::native::Check` reads it: a check result,
+/// the status a new instance starts in, the check's id, name and TTL, and the damping of
+/// results.
 fn check_property() -> Value {
     let threshold = |description: &str| json!({ "type": "integer", "nullable": true, "minimum": 1, "maximum": MAX_DAMPING, "description": description });
     json!({
         "type": "object", "nullable": true, "additionalProperties": false,
-        "description": "A health-check result (damped; never ends maintenance) and the damping thresholds.",
+        "description": "A health-check result (damped; never ends maintenance), and the check's configuration.",
         "properties": {
-            "status": { "type": "string", "nullable": true, "enum": ["passing", "warning", "critical", null] },
+            "status": check_status_property("The result."),
             "note": text_property("The check's output."),
+            "initial": check_status_property("The status a new instance starts in (a live one keeps its own)."),
+            "id": text_property("The check's id."),
+            "name": text_property("The check's name."),
+            "ttl": { "type": "number", "nullable": true, "minimum": 1, "maximum": MAX_CHECK_TTL_S,
+                     "description": "A TTL check, in seconds (fractions allowed): without a result for this long, the check turns critical." },
             "success_before_passing": threshold("Consecutive passing results before the status becomes passing (default 1)."),
             "failures_before_warning": threshold("Consecutive failing results before it becomes warning (default failures_before_critical)."),
             "failures_before_critical": threshold("Consecutive critical results before it becomes critical (default 1)."),
@@ -992,17 +999,37 @@ fn check_property() -> Value {
     })
 }
 
-/// `PUT .../status` bodies: a status set (`status`, `reason`, `by`) or a check result
-/// (`check`, `by`), as `vasco_core::HealthUpdate::from_value` reads them.
+/// A check result: the `check` of a status update (`status` and `note` only).
+fn check_result_property() -> Value {
+    json!({
+        "type": "object", "nullable": true, "additionalProperties": false,
+        "description": "A health-check result (damped; never ends maintenance).",
+        "properties": {
+            "status": check_status_property("The result."),
+            "note": text_property("The check's output."),
+        }
+    })
+}
+
+/// A check status: passing, warning or critical (maintenance is a status set, not a result).
+fn check_status_property(description: &str) -> Value {
+    json!({ "type": "string", "nullable": true, "enum": ["passing", "warning", "critical", null], "description": description })
+}
+
+/// `PUT .../status` bodies: a status set (`status`, `reason`, `by`), a check result
+/// (`check`, `by`) or the end of maintenance (`maintenance`, `by`), as
+/// `vasco_core::wire::native::StatusUpdate` reads them.
 fn status_body() -> Value {
     json!({
         "type": "object", "additionalProperties": false,
-        "description": "Either status (with reason) or check, not both.",
+        "description": "Either status (with reason), check, or maintenance: false; by may go with each.",
         "properties": {
             "status": status_property(),
             "reason": text_property("Why (needs status)."),
             "by": text_property("Who set it."),
-            "check": check_property(),
+            "check": check_result_property(),
+            "maintenance": { "type": "boolean", "nullable": true, "enum": [false, null],
+                             "description": "false ends maintenance mode (only by may go with it)." },
         },
         "example": { "status": "maintenance", "reason": "deploy" }
     })
@@ -1154,6 +1181,67 @@ mod tests {
         let params = put["parameters"].as_array().unwrap();
         assert_eq!(params[0]["schema"]["maxLength"], MAX_NAME_LEN);
         assert_eq!(params[2]["schema"]["maxLength"], MAX_ID_LEN);
+    }
+
+    /// The body schemas list exactly the fields the core's wire types read, so the two cannot
+    /// drift apart.
+    #[test]
+    fn body_schemas_list_the_wire_types_fields() {
+        use serde_json::Number;
+        use vasco_core::wire::native::{Check, Registration, StatusUpdate};
+        use vasco_core::Status;
+        let keys = |value: &Value| -> BTreeSet<String> {
+            value.as_object().unwrap().keys().cloned().collect()
+        };
+        let text = || Some("x".to_string());
+        let check = Check {
+            status: Some(Status::Passing),
+            note: text(),
+            initial: Some(Status::Passing),
+            id: text(),
+            name: text(),
+            ttl: Some(Number::from(1)),
+            success_before_passing: Some(1),
+            failures_before_warning: Some(1),
+            failures_before_critical: Some(1),
+        };
+        let registration = serde_json::to_value(Registration {
+            url: "h:1".into(),
+            ttl: Some(Number::from(1)),
+            persistent: Some(true),
+            tags: Some(Vec::new()),
+            meta: Some(Default::default()),
+            weight: Some(Number::from(1)),
+            zone: text(),
+            status: Some(Status::Passing),
+            reason: text(),
+            by: text(),
+            check: Some(check.clone()),
+        })
+        .unwrap();
+        let status = serde_json::to_value(StatusUpdate {
+            status: Some(Status::Passing),
+            reason: text(),
+            by: text(),
+            check: Some(check),
+            maintenance: Some(false),
+        })
+        .unwrap();
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let register = &schemas["RegisterBody"]["properties"];
+        assert_eq!(keys(register), keys(&registration));
+        assert_eq!(
+            keys(&register["check"]["properties"]),
+            keys(&registration["check"])
+        );
+        let update = &schemas["StatusBody"]["properties"];
+        assert_eq!(keys(update), keys(&status));
+        // A status update's check is a result only: its configuration is the registration's.
+        assert_eq!(
+            keys(&update["check"]["properties"]),
+            BTreeSet::from(["note".to_string(), "status".to_string()])
+        );
     }
 
     #[test]
