@@ -377,6 +377,10 @@ export function defineSuite(mode) {
     for (const [version, port] of [['1.0.0', 6501], ['2.0.0', 6502]]) {
       regs.push(await client.register({ name, version, url: `127.0.0.1:${port}` }));
     }
+    // Default reads are the registry's snapshot, which trails a lease socket's write by up to 1 s.
+    const probe = vasco.connect({ ...mode.options(), handleSignals: false, feeds: false, cacheTtl: 0 });
+    await waitFor(async () => (await probe.instances(name)).length === 2, { timeout: 5000, message: 'both versions listed' });
+    await probe.close();
     const small = vasco.connect({ ...mode.options(), handleSignals: false, feeds: false, cacheSize: 8 });
     assert.throws(() => vasco.connect({ ...mode.options(), cacheSize: 0 }), { code: 'invalid_argument', message: /cacheSize/ });
     // A watched question stays however much else is asked.

@@ -762,13 +762,8 @@ class VascoClient {
     if (instance === undefined) {
       const feed = this.#feeds.settled(name)
       if (feed) await feed
-      instance = await this.#withSlot(slot, name, range, options, async (slot) => {
-        await this.#core.instances(slot)
-        const picked = this.#core.pick(slot, strategy, key, true)
-        // With its answer in, a slot cannot answer `undefined` unless it was evicted since.
-        if (picked === undefined) throw vascoError('evicted', 'the slot was evicted', {})
-        return picked
-      })
+      // Fetch and pick in one step: the answer is held until the pick has it.
+      instance = await this.#withSlot(slot, name, range, options, (slot) => this.#core.pickLoaded(slot, strategy, key))
     }
     if (instance == null) throw await this.#core.noUrl(name, range == null ? undefined : String(range))
     return instance

@@ -623,60 +623,25 @@ impl Client {
         force: bool,
     ) -> Result<JsValue, JsErr> {
         let strategy = strategy_of(strategy)?;
-        Ok(self.pick_with(slot, strategy, key, force))
+        Ok(pick_from(&self.shared, slot, strategy, key, force))
     }
 
-    fn pick_with(
-        &self,
-        slot: Handle,
-        strategy: Strategy,
-        key: Option<String>,
-        force: bool,
-    ) -> JsValue {
-        let shared = &self.shared;
-        let now = now();
-        socket::sync(shared, slot, now);
-        let generation = shared.generation();
-        let lookup = {
-            let state = &mut *shared.state.borrow_mut();
-            state.cache.lookup(slot, now, &state.config, generation)
-        };
-        match lookup {
-            Lookup::Hit | Lookup::HitStale => {}
-            Lookup::HitRefresh => refresh_in_background(shared, slot),
-            Lookup::Miss | Lookup::Wait if matches!(shared.link, Link::Memory) => {
-                // The in-process registry answers at once: no reason to make anyone wait.
-                if load_memory(shared, slot).is_err() {
-                    return JsValue::UNDEFINED;
-                }
-            }
-            Lookup::Miss | Lookup::Wait if force => {}
-            Lookup::Miss | Lookup::Wait => return JsValue::UNDEFINED,
-        }
-        let state = &mut *shared.state.borrow_mut();
-        let State {
-            config,
-            cache,
-            outliers,
-            rng,
-            ..
-        } = state;
-        match cache.pick(
-            slot,
-            strategy,
-            key.as_deref().map(str::as_bytes),
-            now,
-            config,
-            outliers,
-            rng,
-        ) {
-            Some(index) => match cache.answer(slot) {
-                Some((_, _, payload)) => payload.get(index as u32),
-                None => JsValue::UNDEFINED,
-            },
-            None if cache.answer(slot).is_some() => JsValue::NULL,
-            None => JsValue::UNDEFINED,
-        }
+    /// [`Client::instances`] then a forced [`Client::pick`] of `slot` as one step, holding the
+    /// slot in between so that its answer cannot be evicted before the pick: the instance, or
+    /// `null` when the answer is that there are none. Rejects as `instances` does (`evicted`
+    /// when the handle names no slot any more), or `invalid_strategy`.
+    #[wasm_bindgen(js_name = pickLoaded, unchecked_return_type = "Promise<Instance | null>")]
+    pub fn pick_loaded(&self, slot: Handle, strategy: u8, key: Option<String>) -> Promise {
+        let shared = self.shared.clone();
+        let strategy = strategy_of(strategy);
+        let pins = Pins::new(&shared, vec![slot]);
+        let loading = self.instances(slot);
+        promise(async move {
+            let strategy = strategy?;
+            let _pins = pins;
+            JsFuture::from(loading).await?;
+            Ok(pick_from(&shared, slot, strategy, key, true))
+        })
     }
 
     /// Until when (ms since the epoch, local clock) a pick of `slot` with the keyed
@@ -993,6 +958,60 @@ fn parse_dependencies(
 /// `name` as the caller wrote it (see [`parse_dependencies`]).
 fn as_given<'a>(given: &'a BTreeMap<String, String>, name: &'a str) -> &'a str {
     given.get(name).map_or(name, String::as_str)
+}
+
+/// A pick of `slot` from the cache (see [`Client::pick`]); `force` picks from an answer past
+/// its life rather than answering `undefined`.
+fn pick_from(
+    shared: &Rc<Shared>,
+    slot: Handle,
+    strategy: Strategy,
+    key: Option<String>,
+    force: bool,
+) -> JsValue {
+    let now = now();
+    socket::sync(shared, slot, now);
+    let generation = shared.generation();
+    let lookup = {
+        let state = &mut *shared.state.borrow_mut();
+        state.cache.lookup(slot, now, &state.config, generation)
+    };
+    match lookup {
+        Lookup::Hit | Lookup::HitStale => {}
+        Lookup::HitRefresh => refresh_in_background(shared, slot),
+        Lookup::Miss | Lookup::Wait if matches!(shared.link, Link::Memory) => {
+            // The in-process registry answers at once: no reason to make anyone wait.
+            if load_memory(shared, slot).is_err() {
+                return JsValue::UNDEFINED;
+            }
+        }
+        Lookup::Miss | Lookup::Wait if force => {}
+        Lookup::Miss | Lookup::Wait => return JsValue::UNDEFINED,
+    }
+    let state = &mut *shared.state.borrow_mut();
+    let State {
+        config,
+        cache,
+        outliers,
+        rng,
+        ..
+    } = state;
+    match cache.pick(
+        slot,
+        strategy,
+        key.as_deref().map(str::as_bytes),
+        now,
+        config,
+        outliers,
+        rng,
+    ) {
+        Some(index) => match cache.answer(slot) {
+            Some((_, _, payload)) => payload.get(index as u32),
+            None => JsValue::UNDEFINED,
+        },
+        None if cache.answer(slot).is_some() => JsValue::NULL,
+        None => JsValue::UNDEFINED,
+    }
 }
 
 /// A copy of the cached list of `slot` (empty when there is none).

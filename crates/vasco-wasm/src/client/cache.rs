@@ -468,7 +468,8 @@ impl<P> Cache<P> {
         generation: u64,
         clock: RegistryClock,
     ) {
-        let Some(slot) = self.get_mut(handle) else {
+        // A new answer counts as a use: the answer just fetched is not the first to go.
+        let Some(slot) = self.used(handle) else {
             return;
         };
         let lease_end = instances
