@@ -90,3 +90,59 @@ impl<R: Rows, T: Record> RowMap<R, T> {
 fn row_key<T: Record>(id: &str) -> String {
     format!("{}{id}", T::PREFIX)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::object::MemoryRows;
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    struct Note {
+        id: String,
+        text: String,
+    }
+
+    impl Record for Note {
+        const PREFIX: &'static str = "n/";
+        const WHAT: &'static str = "note";
+
+        fn id(&self) -> &str {
+            &self.id
+        }
+    }
+
+    fn note(id: &str, text: &str) -> Note {
+        Note {
+            id: id.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn insert_answers_the_replaced_record_and_rows_outlive_memory() {
+        let rows = MemoryRows::default();
+        rows.put("n/bad", "not json").unwrap();
+        rows.put("x/other", r#"{"id":"other","text":"elsewhere"}"#)
+            .unwrap();
+        let mut map: RowMap<_, Note> = RowMap::new(rows.clone());
+        // A cold map loads before it writes: the first insert replaces nothing.
+        assert_eq!(map.insert(note("a", "one")).unwrap(), None);
+        assert_eq!(
+            map.insert(note("a", "two")).unwrap(),
+            Some(note("a", "one"))
+        );
+        map.insert(note("b", "three")).unwrap();
+        assert_eq!(map.remove("b").unwrap(), Some(note("b", "three")));
+        assert_eq!(map.remove("b").unwrap(), None);
+
+        // Another map over the same rows reads what was written, ignoring unreadable rows and
+        // rows under other prefixes.
+        let mut again: RowMap<_, Note> = RowMap::new(rows.clone());
+        let loaded: Vec<_> = again.load().unwrap().values().cloned().collect();
+        assert_eq!(loaded, [note("a", "two")]);
+        assert!(rows.0.borrow().contains_key("x/other"));
+        assert!(!rows.0.borrow().contains_key("n/b"));
+    }
+}
