@@ -86,27 +86,32 @@ else
       --enable-reference-types --enable-multivalue --enable-mutable-globals "$1" -o "$1.opt"
     mv "$1.opt" "$1"
   }
+  # Starts output directory $1 afresh (its stamp dropped) with the wasm bound for wasm-bindgen's
+  # --target $2 in $1$3, wasm-opt'd; wasm-bindgen's own package.json / .gitignore left out.
+  bindgen_into() {
+    local out="$1" target="$2" dir="$1$3"
+    rm -rf "$out" "$(stamp_of "$out")"
+    mkdir -p "$dir"
+    wasm-bindgen --target "$target" --out-dir "$dir" --out-name vasco_wasm "$wasm"
+    optimize "$dir/vasco_wasm_bg.wasm"
+    rm -f "$dir/package.json" "$dir/.gitignore"
+  }
+  # Stamps output directory $1 as built and says so, with the size of its wasm $1/$2.
+  built() {
+    touch "$(stamp_of "$1")"
+    echo "build-wasm: $1 ($(($(wc -c < "$1/$2") / 1024)) KiB wasm)" >&2
+  }
 
   echo "build-wasm: cargo build (release, wasm32-unknown-unknown)" >&2
   cargo build --quiet --release --target wasm32-unknown-unknown -p vasco-wasm
 
   if [[ $want_web == 1 ]]; then
-    rm -rf "$web" "$(stamp_of "$web")"
-    mkdir -p "$web"
-    wasm-bindgen --target web --out-dir "$web" --out-name vasco_wasm "$wasm"
-    optimize "$web/vasco_wasm_bg.wasm"
-    # wasm-bindgen's own package.json / .gitignore are not part of the page.
-    rm -f "$web/package.json" "$web/.gitignore"
-    touch "$(stamp_of "$web")"
-    echo "build-wasm: $web ($(($(wc -c < "$web/vasco_wasm_bg.wasm") / 1024)) KiB wasm)" >&2
+    bindgen_into "$web" web ""
+    built "$web" vasco_wasm_bg.wasm
   fi
 
   if [[ $want_npm == 1 ]]; then
-    rm -rf "$pkg" "$(stamp_of "$pkg")"
-    mkdir -p "$pkg/wasm"
-    wasm-bindgen --target nodejs --out-dir "$pkg/wasm" --out-name vasco_wasm "$wasm"
-    optimize "$pkg/wasm/vasco_wasm_bg.wasm"
-    rm -f "$pkg/wasm/package.json" "$pkg/wasm/.gitignore"
+    bindgen_into "$pkg" nodejs /wasm
     # The package: the JavaScript layer, its types, README and package.json around the wasm.
     cp "$crate"/js/index.cjs "$crate"/js/index.mjs "$crate"/js/feed.cjs "$crate"/js/lease.cjs "$pkg/"
     # `vasco agent`: the sidecar (js/agent/) and the command (js/bin/).
@@ -123,8 +128,7 @@ else
       const manifest = JSON.parse(fs.readFileSync(from, "utf8"));
       fs.writeFileSync(to, JSON.stringify({ ...manifest, version }, null, 2) + "\n");
     ' "$crate/js/package.json" "$pkg/package.json" "$version"
-    touch "$(stamp_of "$pkg")"
-    echo "build-wasm: $pkg ($(($(wc -c < "$pkg/wasm/vasco_wasm_bg.wasm") / 1024)) KiB wasm)" >&2
+    built "$pkg" wasm/vasco_wasm_bg.wasm
   fi
 fi
 

@@ -169,6 +169,16 @@ export class Core {
   }
 }
 
+/**
+ * Hands the core to `use` once `loading` has loaded it. A core that fails to load is never
+ * handed over and raises nothing here: the views then work without it (app.js tells why).
+ * @param {Promise<Core>} loading
+ * @param {(core: Core) => void} use
+ */
+export function whenLoaded(loading, use) {
+  loading.then(use, () => {});
+}
+
 /** Loads and initialises the wasm once. */
 export async function loadCore() {
   const wasm = await import('../pkg/vasco_wasm.js');

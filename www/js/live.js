@@ -6,6 +6,7 @@
 
 import * as api from './api.js';
 import { ServerClock } from './clock.js';
+import { whenLoaded } from './core.js';
 import { Feed } from './feed.js';
 import { announce, h, setText, syncOrder } from './dom.js';
 import { elementId, formatAge, formatRemaining, plural } from './format.js';
@@ -264,12 +265,9 @@ export class LiveView {
     this.ui = ui;
     /** @type {import('./core.js').Core | null} */
     this.core = null;
-    ui.core.then(
-      (core) => {
-        this.core = core;
-      },
-      () => {},
-    );
+    whenLoaded(ui.core, (core) => {
+      this.core = core;
+    });
     /** The core's lease and selection rules, once it has loaded. */
     this.leases = {
       heartbeatPeriod: (ttlMs) => this.core?.heartbeatPeriod(ttlMs) ?? null,

@@ -5,7 +5,7 @@
 import * as api from './api.js';
 import { announce, h } from './dom.js';
 import { parseDependencies, plural } from './format.js';
-import { PICK_MODES } from './core.js';
+import { PICK_MODES, whenLoaded } from './core.js';
 
 export class ResolveBox {
   /**
@@ -17,13 +17,11 @@ export class ResolveBox {
    */
   constructor(ui) {
     this.ui = ui;
+    /** @type {import('./core.js').Core | null} */
     this.core = null;
-    ui.core.then(
-      (core) => {
-        this.core = core;
-      },
-      () => {},
-    );
+    whenLoaded(ui.core, (core) => {
+      this.core = core;
+    });
     this.seq = 0;
     ui.form.addEventListener('submit', (event) => {
       event.preventDefault();

@@ -52,7 +52,7 @@ impl CachePolicy {
     /// counts as age zero.
     pub fn freshness(&self, fetched_at: Millis, now: Millis) -> Freshness {
         let age = now.saturating_sub(fetched_at);
-        if age < self.refresh_after_ms.min(self.fresh_ms) {
+        if age < self.refresh_after() {
             Freshness::Fresh
         } else if age < self.fresh_ms {
             Freshness::RefreshAhead
@@ -76,9 +76,7 @@ impl CachePolicy {
         if life >= self.fresh_ms {
             return self.freshness(fetched_at, now);
         }
-        let refresh_after = self.refresh_after_ms.min(self.fresh_ms);
-        let refresh_at = (u128::from(life) * u128::from(refresh_after)
-            / u128::from(self.fresh_ms.max(1))) as u64;
+        let refresh_at = self.refresh_at(life);
         if now < lease_end && age < refresh_at {
             Freshness::Fresh
         } else if now < lease_end {
@@ -96,16 +94,26 @@ impl CachePolicy {
     /// [`CachePolicy::freshness_until`]. Lets a caller memoize answers until then.
     pub fn fresh_until(&self, fetched_at: Millis, lease_end: Millis) -> (Millis, Millis) {
         let life = lease_end.saturating_sub(fetched_at);
-        let refresh_after = self.refresh_after_ms.min(self.fresh_ms);
         if life >= self.fresh_ms {
             return (
-                fetched_at.saturating_add(refresh_after),
+                fetched_at.saturating_add(self.refresh_after()),
                 fetched_at.saturating_add(self.fresh_ms),
             );
         }
-        let refresh_at = (u128::from(life) * u128::from(refresh_after)
-            / u128::from(self.fresh_ms.max(1))) as u64;
-        (fetched_at.saturating_add(refresh_at), lease_end)
+        (fetched_at.saturating_add(self.refresh_at(life)), lease_end)
+    }
+
+    /// The age (ms) at which an entry with a `life` shorter than `fresh_ms` starts its
+    /// background refresh: the same fraction of `life` as `refresh_after_ms` is of `fresh_ms`.
+    fn refresh_at(&self, life: u64) -> u64 {
+        (u128::from(life) * u128::from(self.refresh_after()) / u128::from(self.fresh_ms.max(1)))
+            as u64
+    }
+
+    /// The age (ms) at which a full-life entry starts its background refresh: never later
+    /// than it stops being fresh.
+    fn refresh_after(&self) -> u64 {
+        self.refresh_after_ms.min(self.fresh_ms)
     }
 
     /// Whether an entry in this state may answer a caller when the registry failed.

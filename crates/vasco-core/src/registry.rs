@@ -86,11 +86,14 @@ pub enum Change {
     Remove(InstanceKey),
 }
 
+/// The registry's records: by service, then by version and id.
+type Services = BTreeMap<ServiceName, BTreeMap<(Version, InstanceId), Instance>>;
+
 /// An in-memory registry. Expired instances are dropped lazily by [`Registry::expire`] and
 /// never returned by queries in between.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    services: BTreeMap<ServiceName, BTreeMap<(Version, InstanceId), Instance>>,
+    services: Services,
     changes: Vec<Change>,
 }
 
@@ -121,13 +124,7 @@ impl Registry {
     /// Renews the lease of a live instance. A lapsed or unknown one is `NotFound`: the caller
     /// must register again (its record may have been collected meanwhile).
     pub fn heartbeat(&mut self, key: &InstanceKey, now: Millis) -> Result<&Instance> {
-        let slot = (key.version.clone(), key.id.clone());
-        let instance = self
-            .services
-            .get_mut(&key.service)
-            .and_then(|versions| versions.get_mut(&slot))
-            .filter(|instance| instance.is_live(now))
-            .ok_or_else(|| not_found(key))?;
+        let instance = live_mut(&mut self.services, key, now)?;
         *instance = instance.renewed(now);
         Ok(instance)
     }
@@ -144,13 +141,7 @@ impl Registry {
         update: &HealthUpdate,
         now: Millis,
     ) -> Result<(&Instance, bool)> {
-        let slot = (key.version.clone(), key.id.clone());
-        let instance = self
-            .services
-            .get_mut(&key.service)
-            .and_then(|versions| versions.get_mut(&slot))
-            .filter(|instance| instance.is_live(now))
-            .ok_or_else(|| not_found(key))?;
+        let instance = live_mut(&mut self.services, key, now)?;
         let changed = instance.health.apply(update, now);
         if changed {
             self.changes
@@ -229,6 +220,21 @@ impl Registry {
     pub fn take_changes(&mut self) -> Vec<Change> {
         core::mem::take(&mut self.changes)
     }
+}
+
+/// The record of `key` if it is live at `now`; `NotFound` when unknown or lapsed. A function
+/// of the map rather than a method, so that callers may still push to `changes` meanwhile.
+fn live_mut<'a>(
+    services: &'a mut Services,
+    key: &InstanceKey,
+    now: Millis,
+) -> Result<&'a mut Instance> {
+    let slot = (key.version.clone(), key.id.clone());
+    services
+        .get_mut(&key.service)
+        .and_then(|versions| versions.get_mut(&slot))
+        .filter(|instance| instance.is_live(now))
+        .ok_or_else(|| not_found(key))
 }
 
 fn not_found(key: &InstanceKey) -> Error {

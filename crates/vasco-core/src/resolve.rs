@@ -24,15 +24,7 @@ impl Dependencies {
     /// Parses `(name, requirement)` pairs, as found in package.json's `vasco.dependencies`;
     /// names may be npm package names (see [`ServiceName::from_package_name`]).
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
-        let mut map = BTreeMap::new();
-        for (name, requirement) in pairs {
-            let name =
-                ServiceName::from_package_name(name).map_err(|e| in_field("dependencies", e))?;
-            let requirement =
-                VersionReq::parse(requirement).map_err(|e| in_field("dependencies", e))?;
-            map.insert(name, requirement);
-        }
-        Ok(Self(map))
+        name_map("dependencies", pairs, VersionReq::parse).map(Self)
     }
 
     /// Parses a JSON object `{"api": "^2", ...}`.
@@ -59,18 +51,30 @@ pub struct Mocks(pub BTreeMap<ServiceName, String>);
 impl Mocks {
     /// Parses `(name, url)` pairs. The url is returned as given, never validated or rewritten.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
-        let mut map = BTreeMap::new();
-        for (name, url) in pairs {
-            let name = ServiceName::from_package_name(name).map_err(|e| in_field("mocks", e))?;
-            map.insert(name, url.into());
-        }
-        Ok(Self(map))
+        name_map("mocks", pairs, |url| Ok(url.into())).map(Self)
     }
 
     /// Parses a JSON object `{"auth": "localhost:3000", ...}`.
     pub fn from_json_value(value: &serde_json::Value) -> Result<Self> {
         Self::parse(string_pairs("mocks", value)?)
     }
+}
+
+/// Parses `(name, value)` pairs into a map by service name (npm package names allowed), each
+/// value by `parse`; the first error, about a name or a value, is reported as one in `field`.
+/// A repeated name keeps its last value.
+fn name_map<'a, V>(
+    field: &'static str,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    parse: impl Fn(&str) -> Result<V>,
+) -> Result<BTreeMap<ServiceName, V>> {
+    let mut map = BTreeMap::new();
+    for (name, value) in pairs {
+        let name = ServiceName::from_package_name(name).map_err(|e| in_field(field, e))?;
+        let value = parse(value).map_err(|e| in_field(field, e))?;
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 fn string_pairs<'a>(

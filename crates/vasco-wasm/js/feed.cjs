@@ -10,7 +10,7 @@
 
 const WebSocket = require('ws')
 
-/** How often a feed socket is pinged; one without any message for two periods is dropped. */
+/** How often a socket is pinged; one without any message for two periods is dropped. */
 const PING_MS = 15_000
 /** The longest wait between two reconnects of a feed (backoff from 100 ms up to this). */
 const RECONNECT_MAX_MS = 5_000
@@ -25,6 +25,37 @@ const FIRST_SNAPSHOT_WAIT_MS = 2_000
 /** watch() in memory: mode looks this often. */
 const MEMORY_POLL_MS = 250
 
+/**
+ * Keeps an open WebSocket honest: sends `ping` every PING_MS and terminates it (its `close`
+ * handler then reconnects) when nothing at all was heard over a whole period. The change feeds
+ * here and the agent's leases and feeds (agent/edge.cjs) share it.
+ * @param {WebSocket} ws an open socket
+ * @param {{onSilent?: () => void, unref?: boolean}} [options] `onSilent` runs before a silent
+ *   socket is terminated (to log it); `unref`: the pings do not keep Node running
+ * @returns {{heard(): void, stop(): void}} call `heard()` on every message, `stop()` once closed
+ */
+function keepAlive(ws, { onSilent, unref = false } = {}) {
+  let heard = true
+  const timer = setInterval(() => {
+    if (!heard) {
+      if (onSilent) onSilent()
+      ws.terminate()
+      return
+    }
+    heard = false
+    if (ws.readyState === WebSocket.OPEN) ws.send('ping')
+  }, PING_MS)
+  if (unref) timer.unref()
+  return {
+    heard() {
+      heard = true
+    },
+    stop() {
+      clearInterval(timer)
+    },
+  }
+}
+
 class Feed {
   #owner
   #core
@@ -33,8 +64,8 @@ class Feed {
   #ws = null
   #attempt = 0
   #timer = null
-  #pingTimer = null
-  #heard = true
+  /** The open socket's keepAlive. */
+  #alive = null
   #closed = false
   /** Resolves once the first snapshot was applied. */
   ready
@@ -82,9 +113,10 @@ class Feed {
     ws.on('open', () => {
       if (ws._socket && typeof ws._socket.unref === 'function') ws._socket.unref()
       this.#attempt = 0
-      this.#heard = true
-      this.#pingTimer = setInterval(() => this.#ping(ws), PING_MS)
-      this.#pingTimer.unref()
+      this.#alive = keepAlive(ws, {
+        onSilent: () => this.#log('feed %s silent for %dms: reconnecting', target.service, PING_MS),
+        unref: true,
+      })
       this.#log('feed %s open', target.service)
     })
     ws.on('unexpected-response', (request, response) => {
@@ -95,7 +127,7 @@ class Feed {
       ws.terminate()
     })
     ws.on('message', (data) => {
-      this.#heard = true
+      this.#alive.heard()
       let service
       try {
         service = this.#core.feedMessage(data.toString())
@@ -112,7 +144,7 @@ class Feed {
     ws.on('error', (error) => this.#log('feed %s error: %s', target.service, error.message))
     ws.on('close', () => {
       this._markSettled()
-      clearInterval(this.#pingTimer)
+      if (this.#alive) this.#alive.stop()
       if (this.#ws === ws) this.#ws = null
       // The cache's HTTP policy takes over until the feed is back.
       this.#core.feedLost(target.service)
@@ -123,20 +155,10 @@ class Feed {
     })
   }
 
-  #ping(ws) {
-    if (!this.#heard) {
-      this.#log('feed %s silent for %dms: reconnecting', this.#target.service, PING_MS)
-      ws.terminate()
-      return
-    }
-    this.#heard = false
-    if (ws.readyState === WebSocket.OPEN) ws.send('ping')
-  }
-
   close() {
     this.#closed = true
     clearTimeout(this.#timer)
-    clearInterval(this.#pingTimer)
+    if (this.#alive) this.#alive.stop()
     if (this.#ws) {
       this.#ws.terminate()
       this.#ws = null
@@ -289,4 +311,4 @@ class Feeds {
   }
 }
 
-module.exports = { Feeds, MEMORY_POLL_MS }
+module.exports = { Feeds, MEMORY_POLL_MS, keepAlive }

@@ -996,6 +996,11 @@ async function deregister() {
   await Promise.allSettled(defaultClient.registrations.map((r) => r.deregister()))
 }
 
+// The core, for simulations and tools: in-memory registry, selector, version matching.
+const { Registry, versionMatches, normalizeVersion, keyMovement, strategies } = wasm
+
+// Plain names only: index.mjs re-exports what Node's CommonJS lexer reads here, and the lexer
+// stops at the first entry that is not a name (`key: value` with a value other than a name).
 module.exports = {
   register,
   findDependencies,
@@ -1003,11 +1008,10 @@ module.exports = {
   connect,
   VascoClient,
   Registration,
-  // The core, for simulations and tools: in-memory registry, selector, version matching.
-  Registry: wasm.Registry,
+  Registry,
   Selector,
-  versionMatches: wasm.versionMatches,
-  normalizeVersion: wasm.normalizeVersion,
-  keyMovement: wasm.keyMovement,
-  strategies: wasm.strategies,
+  versionMatches,
+  normalizeVersion,
+  keyMovement,
+  strategies,
 }

@@ -12,16 +12,15 @@
 //! the same ID registers again or is deregistered (which then answers 404), bounded by the
 //! number of distinct IDs ever registered.
 //!
-//! Storage: one row per service, `s/<service id>` -> [`AgentEntry`] JSON. Plain Rust over
-//! [`Rows`], like [`crate::object`]; `durable.rs` binds it to the runtime.
-
-use std::collections::BTreeMap;
+//! Storage: one row per service, `s/<service id>` -> [`AgentEntry`] JSON (a [`RowMap`]). Plain
+//! Rust over [`Rows`], like [`crate::object`]; `durable.rs` binds it to the runtime.
 
 use serde::{Deserialize, Serialize};
 use vasco_core::InstanceKey;
 
 use crate::error::AppError;
 use crate::object::Rows;
+use crate::row_map::{Record, RowMap};
 
 /// The name the Worker gives the one agent object (`id_from_name`).
 pub const AGENT_OBJECT_NAME: &str = "consul-agent";
@@ -36,6 +35,15 @@ pub struct AgentEntry {
     /// Its check's ID, if it has a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_id: Option<String>,
+}
+
+impl Record for AgentEntry {
+    const PREFIX: &'static str = "s/";
+    const WHAT: &'static str = "agent entry";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// What the Worker asks the agent object. Wire shape: `{"op": "put", ...}`.
@@ -79,44 +87,22 @@ pub struct AgentReply {
 
 /// The agent object's state over its storage.
 pub struct AgentState<R> {
-    rows: R,
-    entries: Option<BTreeMap<String, AgentEntry>>,
-}
-
-fn row_key(id: &str) -> String {
-    format!("s/{id}")
+    entries: RowMap<R, AgentEntry>,
 }
 
 impl<R: Rows> AgentState<R> {
     /// An object over `rows`; nothing is read until the first command.
     pub fn new(rows: R) -> Self {
         Self {
-            rows,
-            entries: None,
+            entries: RowMap::new(rows),
         }
-    }
-
-    fn load(&mut self) -> Result<&mut BTreeMap<String, AgentEntry>, AppError> {
-        if self.entries.is_none() {
-            let mut entries = BTreeMap::new();
-            for (key, value) in self.rows.load()? {
-                if key.starts_with("s/") {
-                    // A row this version cannot read is dropped, not fatal.
-                    if let Ok(entry) = serde_json::from_str::<AgentEntry>(&value) {
-                        entries.insert(entry.id.clone(), entry);
-                    }
-                }
-            }
-            self.entries = Some(entries);
-        }
-        Ok(self.entries.as_mut().expect("loaded above"))
     }
 
     /// Runs `command`. Errors: storage failures (memory is then dropped and reloaded).
     pub fn apply(&mut self, command: AgentCommand) -> Result<AgentReply, AppError> {
         let result = self.apply_inner(command);
         if result.is_err() {
-            self.entries = None;
+            self.entries.forget();
         }
         result
     }
@@ -124,30 +110,20 @@ impl<R: Rows> AgentState<R> {
     fn apply_inner(&mut self, command: AgentCommand) -> Result<AgentReply, AppError> {
         let mut reply = AgentReply::default();
         match command {
-            AgentCommand::Put { entry } => {
-                let json = serde_json::to_string(&entry).map_err(|e| AppError::Internal {
-                    reason: format!("agent entry unwritable: {e}"),
-                })?;
-                self.load()?;
-                self.rows.put(&row_key(&entry.id), &json)?;
-                reply.entry = self.load()?.insert(entry.id.clone(), entry);
-            }
-            AgentCommand::Get { id } => reply.entry = self.load()?.get(&id).cloned(),
+            AgentCommand::Put { entry } => reply.entry = self.entries.insert(entry)?,
+            AgentCommand::Get { id } => reply.entry = self.entries.load()?.get(&id).cloned(),
             AgentCommand::GetCheck { check_id } => {
                 reply.entry = self
+                    .entries
                     .load()?
                     .values()
                     .find(|e| e.check_id.as_deref() == Some(check_id.as_str()))
                     .cloned();
             }
-            AgentCommand::Remove { id } => {
-                let removed = self.load()?.remove(&id);
-                if removed.is_some() {
-                    self.rows.delete(&row_key(&id))?;
-                }
-                reply.entry = removed;
+            AgentCommand::Remove { id } => reply.entry = self.entries.remove(&id)?,
+            AgentCommand::List => {
+                reply.entries = self.entries.load()?.values().cloned().collect();
             }
-            AgentCommand::List => reply.entries = self.load()?.values().cloned().collect(),
         }
         Ok(reply)
     }

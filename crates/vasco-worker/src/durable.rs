@@ -146,16 +146,18 @@ struct ErrorDetail {
     message: String,
 }
 
+/// A request to an object that got no answer at all.
+fn unanswered(e: worker::Error) -> AppError {
+    AppError::StorageUnavailable {
+        reason: format!("the registry object did not answer: {e}"),
+    }
+}
+
 async fn call<T: serde::de::DeserializeOwned>(
     stub: worker::Stub,
     request: Request,
 ) -> Result<T, AppError> {
-    let mut response =
-        stub.fetch_with_request(request)
-            .await
-            .map_err(|e| AppError::StorageUnavailable {
-                reason: format!("the registry object did not answer: {e}"),
-            })?;
+    let mut response = stub.fetch_with_request(request).await.map_err(unanswered)?;
     let status = response.status_code();
     let text = response.text().await.map_err(internal)?;
     if status == 200 {
@@ -173,11 +175,18 @@ async fn call<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn post(path: &str, body: String) -> Result<Request, AppError> {
+/// Sends `command` as JSON to the object behind `stub` (`POST /command`); answers its reply.
+async fn command<C: Serialize, T: serde::de::DeserializeOwned>(
+    stub: worker::Stub,
+    command: &C,
+) -> Result<T, AppError> {
+    let body = serde_json::to_string(command).map_err(internal)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(JsValue::from_str(&body)));
-    Request::new_with_init(&format!("{INTERNAL}{path}"), &init).map_err(internal)
+    let request =
+        Request::new_with_init(&format!("{INTERNAL}/command"), &init).map_err(internal)?;
+    call(stub, request).await
 }
 
 impl DoObjects<'_> {
@@ -201,11 +210,7 @@ impl DoObjects<'_> {
             UpgradeTarget::Lease(key) => self.service_stub(&key.service)?,
             UpgradeTarget::CatalogFeed => self.catalog_stub()?,
         };
-        stub.fetch_with_request(request)
-            .await
-            .map_err(|e| AppError::StorageUnavailable {
-                reason: format!("the registry object did not answer: {e}"),
-            })
+        stub.fetch_with_request(request).await.map_err(unanswered)
     }
 }
 
@@ -224,12 +229,11 @@ fn stub(env: &Env, binding: &str, name: &str) -> Result<worker::Stub, AppError> 
 
 impl Objects for DoObjects<'_> {
     async fn service(&self, service: &ServiceName, command: &Command) -> Result<Reply, AppError> {
-        let body = serde_json::to_string(&ServiceRequest {
+        let request = ServiceRequest {
             service: service.clone(),
             command: command.clone(),
-        })
-        .map_err(internal)?;
-        call(self.service_stub(service)?, post("/command", body)?).await
+        };
+        self::command(self.service_stub(service)?, &request).await
     }
 
     async fn wait(&self, service: &ServiceName, query: BlockingQuery) -> Result<Reply, AppError> {
@@ -242,8 +246,7 @@ impl Objects for DoObjects<'_> {
     }
 
     async fn catalog(&self, command: &CatalogCommand) -> Result<CatalogSnapshot, AppError> {
-        let body = serde_json::to_string(command).map_err(internal)?;
-        call(self.catalog_stub()?, post("/command", body)?).await
+        self::command(self.catalog_stub()?, command).await
     }
 
     async fn catalog_wait(&self, query: BlockingQuery) -> Result<CatalogSnapshot, AppError> {
@@ -256,15 +259,11 @@ impl Objects for DoObjects<'_> {
     }
 
     async fn tokens(&self, command: &TokenCommand) -> Result<TokenReply, AppError> {
-        let body = serde_json::to_string(command).map_err(internal)?;
-        let stub = stub(self.0, TOKENS_BINDING, TOKENS_OBJECT_NAME)?;
-        call(stub, post("/command", body)?).await
+        self::command(stub(self.0, TOKENS_BINDING, TOKENS_OBJECT_NAME)?, command).await
     }
 
     async fn agent(&self, command: &AgentCommand) -> Result<AgentReply, AppError> {
-        let body = serde_json::to_string(command).map_err(internal)?;
-        let stub = stub(self.0, AGENT_BINDING, AGENT_OBJECT_NAME)?;
-        call(stub, post("/command", body)?).await
+        self::command(stub(self.0, AGENT_BINDING, AGENT_OBJECT_NAME)?, command).await
     }
 }
 
@@ -302,6 +301,53 @@ fn prepare(state: &State) -> SqlRows {
         state.set_websocket_auto_response(&pair);
     }
     SqlRows::new(state)
+}
+
+/// An object's held blocking reads, each waiting to be woken by the next change.
+#[derive(Default)]
+struct Waiters(RefCell<Vec<oneshot::Sender<()>>>);
+
+impl Waiters {
+    /// Wakes every held read (on a change).
+    fn wake(&self) {
+        for waiter in self.0.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// Holds a blocking read: `read`s until `query` no longer holds on the answer's `index`
+    /// ([`BlockingQuery::holds`]) or its wait is over, reading again each time a change wakes
+    /// it; one last read when the wait ends.
+    async fn hold<T, F: core::future::Future<Output = Result<T, AppError>>>(
+        &self,
+        query: BlockingQuery,
+        index: impl Fn(&T) -> u64,
+        read: impl Fn() -> F,
+    ) -> Result<T, AppError> {
+        let deadline = now_ms().saturating_add(query.wait_ms);
+        loop {
+            let answer = read().await?;
+            let now = now_ms();
+            if !query.holds(index(&answer)) || now >= deadline {
+                return Ok(answer);
+            }
+            let (sender, receiver) = oneshot::channel();
+            self.0.borrow_mut().push(sender);
+            let delay = Delay::from(Duration::from_millis(deadline - now));
+            if let Either::Right(_) = select(receiver, delay).await {
+                return read().await;
+            }
+        }
+    }
+}
+
+/// The blocking query of an internal `/wait?index=&wait_ms=` request (0 for either missing).
+fn blocking_query(url: &worker::Url) -> BlockingQuery {
+    let number = |name| query_param(url, name).and_then(|v| v.parse().ok());
+    BlockingQuery {
+        index: number("index").unwrap_or(0),
+        wait_ms: number("wait_ms").unwrap_or(0),
+    }
 }
 
 /// Sends `event` to every change-feed subscriber of the object, as a `change` message.
@@ -343,7 +389,7 @@ pub struct ServiceObject {
     state: State,
     env: Env,
     inner: RefCell<ServiceState<SqlRows>>,
-    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    waiters: Waiters,
     alarm_at: Cell<Option<Millis>>,
 }
 
@@ -355,23 +401,20 @@ impl ObjectHost for ServiceObject {
     }
 
     async fn report(&self, summary: &ServiceSummary, events: &[ChangeEvent]) -> Result<(), String> {
-        let command = CatalogCommand::Report {
+        let report = CatalogCommand::Report {
             summary: summary.clone(),
             events: events.to_vec(),
         };
-        let body = serde_json::to_string(&command).map_err(|e| e.to_string())?;
         let stub =
             stub(&self.env, CATALOG_BINDING, CATALOG_OBJECT_NAME).map_err(|e| e.to_string())?;
-        call::<CatalogSnapshot>(stub, post("/command", body).map_err(|e| e.to_string())?)
+        command::<_, CatalogSnapshot>(stub, &report)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
     fn publish(&self, event: &ChangeEvent) {
-        for waiter in self.waiters.borrow_mut().drain(..) {
-            let _ = waiter.send(());
-        }
+        self.waiters.wake();
         broadcast(&self.state, event);
     }
 
@@ -406,22 +449,8 @@ impl ServiceObject {
     }
 
     async fn wait(&self, service: &ServiceName, query: BlockingQuery) -> Result<Reply, AppError> {
-        let started = now_ms();
-        let deadline = started.saturating_add(query.wait_ms);
-        loop {
-            let reply = self.run(service, Command::Read).await?;
-            let now = now_ms();
-            if !query.holds(reply.index) || now >= deadline {
-                return Ok(reply);
-            }
-            let (sender, receiver) = oneshot::channel();
-            self.waiters.borrow_mut().push(sender);
-            let delay = Delay::from(Duration::from_millis(deadline - now));
-            match select(receiver, delay).await {
-                Either::Left(_) => continue,
-                Either::Right(_) => return self.run(service, Command::Read).await,
-            }
-        }
+        let read = || self.run(service, Command::Read);
+        self.waiters.hold(query, |r: &Reply| r.index, read).await
     }
 
     async fn accept_upgrade(&self, path: &str) -> Result<Response, AppError> {
@@ -582,7 +611,7 @@ impl DurableObject for ServiceObject {
             state,
             env,
             inner: RefCell::new(ServiceState::new(rows)),
-            waiters: RefCell::new(Vec::new()),
+            waiters: Waiters::default(),
             alarm_at: Cell::new(None),
         }
     }
@@ -596,16 +625,8 @@ impl DurableObject for ServiceObject {
             },
             "/wait" => {
                 let service = query_param(&url, "service").unwrap_or_default();
-                let index = query_param(&url, "index").and_then(|v| v.parse().ok());
-                let wait_ms = query_param(&url, "wait_ms").and_then(|v| v.parse().ok());
                 match ServiceName::parse(&service) {
-                    Ok(service) => {
-                        let query = BlockingQuery {
-                            index: index.unwrap_or(0),
-                            wait_ms: wait_ms.unwrap_or(0),
-                        };
-                        self.wait(&service, query).await.map(Some)
-                    }
+                    Ok(service) => self.wait(&service, blocking_query(&url)).await.map(Some),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -745,27 +766,16 @@ pub struct CatalogObject {
     state: State,
     env: Env,
     inner: RefCell<CatalogKeeper<SqlRows>>,
-    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    waiters: Waiters,
     alarm_at: Cell<Option<Millis>>,
 }
 
 impl CatalogObject {
     /// A blocking read of the catalog (Consul's `/v1/catalog/services?index=`).
     async fn wait(&self, query: BlockingQuery) -> Result<CatalogSnapshot, AppError> {
-        let deadline = now_ms().saturating_add(query.wait_ms);
-        loop {
-            let snapshot = self.inner.borrow_mut().read(now_ms())?;
-            let now = now_ms();
-            if !query.holds(snapshot.index) || now >= deadline {
-                return Ok(snapshot);
-            }
-            let (sender, receiver) = oneshot::channel();
-            self.waiters.borrow_mut().push(sender);
-            let delay = Delay::from(Duration::from_millis(deadline - now));
-            if let Either::Right(_) = select(receiver, delay).await {
-                return self.inner.borrow_mut().read(now_ms());
-            }
-        }
+        let read = || async { self.inner.borrow_mut().read(now_ms()) };
+        let index = |s: &CatalogSnapshot| s.index;
+        self.waiters.hold(query, index, read).await
     }
 }
 
@@ -777,9 +787,7 @@ impl CatalogHost for CatalogObject {
     }
 
     fn publish(&self, event: &ChangeEvent) {
-        for waiter in self.waiters.borrow_mut().drain(..) {
-            let _ = waiter.send(());
-        }
+        self.waiters.wake();
         broadcast(&self.state, event);
     }
 
@@ -795,7 +803,7 @@ impl DurableObject for CatalogObject {
             state,
             env,
             inner: RefCell::new(CatalogKeeper::new(rows)),
-            waiters: RefCell::default(),
+            waiters: Waiters::default(),
             alarm_at: Cell::new(None),
         }
     }
@@ -804,15 +812,7 @@ impl DurableObject for CatalogObject {
         let url = req.url()?;
         let now = now_ms();
         if url.path() == "/wait" {
-            let query = BlockingQuery {
-                index: query_param(&url, "index")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-                wait_ms: query_param(&url, "wait_ms")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            };
-            return match self.wait(query).await {
+            return match self.wait(blocking_query(&url)).await {
                 Ok(catalog) => json_response(200, &catalog),
                 Err(err) => error_response(&err),
             };

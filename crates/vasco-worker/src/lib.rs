@@ -68,6 +68,7 @@ pub mod method;
 pub mod object;
 pub mod router;
 pub mod routes;
+pub mod row_map;
 pub mod snapshot;
 pub mod tokens;
 

@@ -5,9 +5,7 @@
 //! record with the SHA-256 of its secret, never the secret; `last_used_at` is written at most
 //! once a minute. Plain Rust over [`Rows`], like [`crate::object`]; `durable.rs` binds it.
 //!
-//! Storage: one row per token, `t/<id>` -> [`TokenRecord`] JSON.
-
-use std::collections::BTreeMap;
+//! Storage: one row per token, `t/<id>` -> [`TokenRecord`] JSON (a [`RowMap`]).
 
 use serde::{Deserialize, Serialize};
 use vasco_core::acl::TokenRecord;
@@ -15,6 +13,7 @@ use vasco_core::Millis;
 
 use crate::error::AppError;
 use crate::object::Rows;
+use crate::row_map::{Record, RowMap};
 
 /// The name the Worker gives the one token object (`id_from_name`).
 pub const TOKENS_OBJECT_NAME: &str = "tokens";
@@ -61,52 +60,33 @@ pub struct TokenReply {
     pub records: Vec<TokenRecord>,
 }
 
-/// The token object's state over its storage.
-pub struct TokenStore<R> {
-    rows: R,
-    records: Option<BTreeMap<String, TokenRecord>>,
+impl Record for TokenRecord {
+    const PREFIX: &'static str = "t/";
+    const WHAT: &'static str = "token record";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
-fn row_key(id: &str) -> String {
-    format!("t/{id}")
+/// The token object's state over its storage.
+pub struct TokenStore<R> {
+    records: RowMap<R, TokenRecord>,
 }
 
 impl<R: Rows> TokenStore<R> {
     /// A store over `rows`; nothing is read until the first command.
     pub fn new(rows: R) -> Self {
         Self {
-            rows,
-            records: None,
+            records: RowMap::new(rows),
         }
-    }
-
-    fn load(&mut self) -> Result<&mut BTreeMap<String, TokenRecord>, AppError> {
-        if self.records.is_none() {
-            let mut records = BTreeMap::new();
-            for (key, value) in self.rows.load()? {
-                if key.starts_with("t/") {
-                    if let Ok(record) = serde_json::from_str::<TokenRecord>(&value) {
-                        records.insert(record.id.clone(), record);
-                    }
-                }
-            }
-            self.records = Some(records);
-        }
-        Ok(self.records.as_mut().expect("loaded above"))
-    }
-
-    fn put(&self, record: &TokenRecord) -> Result<(), AppError> {
-        let json = serde_json::to_string(record).map_err(|e| AppError::Internal {
-            reason: format!("token record unwritable: {e}"),
-        })?;
-        Ok(self.rows.put(&row_key(&record.id), &json)?)
     }
 
     /// Runs `command`. Errors: storage failures (memory is then reloaded), too many tokens.
     pub fn apply(&mut self, command: TokenCommand) -> Result<TokenReply, AppError> {
         let result = self.apply_inner(command);
         if matches!(result, Err(AppError::StorageUnavailable { .. })) {
-            self.records = None;
+            self.records.forget();
         }
         result
     }
@@ -115,32 +95,32 @@ impl<R: Rows> TokenStore<R> {
         let mut reply = TokenReply::default();
         match command {
             TokenCommand::Create { record } => {
-                if self.load()?.len() >= MAX_TOKENS {
+                if self.records.load()?.len() >= MAX_TOKENS {
                     return Err(AppError::invalid(
                         "policies",
                         format!("this registry already keeps {MAX_TOKENS} tokens; revoke some"),
                     ));
                 }
-                self.put(&record)?;
                 reply.record = Some(record.listed());
-                self.load()?.insert(record.id.clone(), record);
+                self.records.insert(record)?;
             }
             TokenCommand::List => {
-                reply.records = self.load()?.values().map(TokenRecord::listed).collect();
+                reply.records = self
+                    .records
+                    .load()?
+                    .values()
+                    .map(TokenRecord::listed)
+                    .collect();
             }
             TokenCommand::Delete { id } => {
-                let removed = self.load()?.remove(&id);
-                if removed.is_some() {
-                    self.rows.delete(&row_key(&id))?;
-                }
-                reply.record = removed.map(|r| r.listed());
+                reply.record = self.records.remove(&id)?.map(|r| r.listed());
             }
             TokenCommand::Verify {
                 id,
                 secret_hash,
                 now,
             } => {
-                let records = self.load()?;
+                let records = self.records.load()?;
                 let Some(record) = records.get_mut(&id) else {
                     return Ok(reply);
                 };
@@ -151,7 +131,7 @@ impl<R: Rows> TokenStore<R> {
                 reply.record = Some(record.listed());
                 if let Some(record) = write {
                     // A failed use-time write does not refuse the request.
-                    let _ = self.put(&record);
+                    let _ = self.records.put(&record);
                 }
             }
         }

@@ -10,11 +10,10 @@
 
 const WebSocket = require('ws')
 const wasm = require('../wasm/vasco_wasm.js')
+const { keepAlive } = require('../feed.cjs')
 
 /** The longest wait between two reconnects (the core's full-jitter backoff from 100 ms). */
 const RECONNECT_MAX_MS = 1_000
-/** How often an idle socket is pinged; one silent for two periods is dropped. */
-const PING_MS = 15_000
 /** How long a reply on a lease socket (or an HTTP call) may take. */
 const REPLY_TIMEOUT_MS = 10_000
 /** How long a first read of a service waits for its feed's snapshot. */
@@ -34,8 +33,8 @@ class Lease {
   #ws = null
   #mode = 'ws'
   #timer = null
-  #pingTimer = null
-  #heard = true
+  /** The open socket's keepAlive (pings every 15 s; a silent socket is dropped). */
+  #alive = null
   #attempt = 0
   #waiters = []
   #stopped = false
@@ -92,9 +91,8 @@ class Lease {
     let refusedStatus = 0
     ws.on('open', () => {
       this.#attempt = 0
-      this.#heard = true
       this.#link.contact()
-      this.#pingTimer = setInterval(() => this.#ping(ws), PING_MS)
+      this.#alive = keepAlive(ws, { onSilent: () => this.#log('lease %s silent: reconnecting', this.id) })
       this.#sendRegister()
     })
     ws.on('unexpected-response', (request, response) => {
@@ -172,7 +170,7 @@ class Lease {
 
   #message(ws, text) {
     if (ws !== this.#ws) return
-    this.#heard = true
+    this.#alive.heard()
     this.#link.contact()
     if (text === 'pong') return
     const reply = this.#core.leaseReply(this.id, text)
@@ -199,7 +197,7 @@ class Lease {
   }
 
   #closed(ws, code, refusedStatus) {
-    clearInterval(this.#pingTimer)
+    if (this.#alive) this.#alive.stop()
     if (ws !== this.#ws) return
     this.#ws = null
     this.#held = false
@@ -238,16 +236,6 @@ class Lease {
       else if (this.#ws && this.#ws.readyState === WebSocket.OPEN) this.#sendRegister()
       else if (!this.#ws) this.#open()
     }, delay)
-  }
-
-  #ping(ws) {
-    if (!this.#heard) {
-      this.#log('lease %s silent: reconnecting', this.id)
-      ws.terminate()
-      return
-    }
-    this.#heard = false
-    if (ws.readyState === WebSocket.OPEN) ws.send('ping')
   }
 
   async #httpRegister() {
@@ -330,7 +318,7 @@ class Lease {
   close() {
     this.#stopped = true
     clearTimeout(this.#timer)
-    clearInterval(this.#pingTimer)
+    if (this.#alive) this.#alive.stop()
     if (this.#ws) this.#ws.terminate()
     this.#ws = null
     this.#settleFirst({ offline: true })
@@ -352,8 +340,8 @@ class Feed {
   #link
   #ws = null
   #timer = null
-  #pingTimer = null
-  #heard = true
+  /** The open socket's keepAlive. */
+  #alive = null
   #attempt = 0
   #closed = false
   /** Whether the copy is current: the socket is open and its snapshot was applied. */
@@ -383,8 +371,7 @@ class Feed {
     this.#ws = ws
     ws.on('open', () => {
       this.#attempt = 0
-      this.#heard = true
-      this.#pingTimer = setInterval(() => this.#ping(ws), PING_MS)
+      this.#alive = keepAlive(ws)
     })
     ws.on('unexpected-response', (request, response) => {
       const status = response.statusCode
@@ -398,7 +385,7 @@ class Feed {
       ws.terminate()
     })
     ws.on('message', (data) => {
-      this.#heard = true
+      this.#alive.heard()
       this.#link.contact()
       const text = data.toString()
       if (text === 'pong') return
@@ -413,7 +400,7 @@ class Feed {
     })
     ws.on('error', (error) => this.#link.log('feed %s: %s', this.service, error.message))
     ws.on('close', () => {
-      clearInterval(this.#pingTimer)
+      if (this.#alive) this.#alive.stop()
       if (this.#ws === ws) this.#ws = null
       if (this.live) this.lostAt = Date.now()
       else if (!this.lostAt) this.lostAt = Date.now()
@@ -470,20 +457,11 @@ class Feed {
     }
   }
 
-  #ping(ws) {
-    if (!this.#heard) {
-      ws.terminate()
-      return
-    }
-    this.#heard = false
-    if (ws.readyState === WebSocket.OPEN) ws.send('ping')
-  }
-
   close() {
     this.#closed = true
     this.#abort.abort()
     clearTimeout(this.#timer)
-    clearInterval(this.#pingTimer)
+    if (this.#alive) this.#alive.stop()
     if (this.#ws) this.#ws.terminate()
     this.#ws = null
     this._settle()

@@ -113,16 +113,35 @@ pub fn error(err: &AppError) -> ApiResponse {
     response
 }
 
-fn unknown_service(id: &str) -> AppError {
-    AppError::UnknownId {
-        what: "service",
-        id: id.into(),
-    }
+/// The agent entry `command` (a `Get` or a `GetCheck` of `id`) finds, once `guard` lets the
+/// caller write its service. Errors: `UnknownId { what, id }` (404) when there is none, then
+/// the guard's.
+async fn writable_entry<K: Kv, O: Objects>(
+    backend: &Backend<'_, K, O>,
+    guard: &Guard<'_>,
+    command: &AgentCommand,
+    what: &'static str,
+    id: &str,
+) -> Result<AgentEntry, AppError> {
+    let entry = backend
+        .objects
+        .agent(command)
+        .await?
+        .entry
+        .ok_or_else(|| AppError::UnknownId {
+            what,
+            id: id.into(),
+        })?;
+    guard.write(&entry.key.service)?;
+    Ok(entry)
 }
 
-/// Whether a removal failed only because the instance was already gone (its lease lapsed).
-fn gone(result: &Result<crate::object::Reply, AppError>) -> bool {
-    matches!(result, Err(err) if err.status() == 404)
+/// A removal's outcome, where an instance already gone (its lease lapsed) counts as removed.
+fn unless_gone(result: Result<crate::object::Reply, AppError>) -> Result<(), AppError> {
+    match result {
+        Err(err) if err.status() == 404 => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// The members of the Consul service `name` (any case) as a read sees them, with the index.
@@ -168,10 +187,7 @@ pub async fn register<K: Kv, O: Objects>(
     backend.register(&registration.key, body).await?;
     // The same ID under another name or version: the old instance goes, as Consul replaces it.
     if let Some(previous) = previous.filter(|p| p.key != registration.key) {
-        let removed = backend.deregister(&previous.key).await;
-        if !gone(&removed) {
-            removed?;
-        }
+        unless_gone(backend.deregister(&previous.key).await)?;
     }
     Ok(written())
 }
@@ -183,22 +199,14 @@ pub async fn deregister<K: Kv, O: Objects>(
     guard: &Guard<'_>,
 ) -> Result<ApiResponse, AppError> {
     let id = params.get("id");
-    let entry = backend
-        .objects
-        .agent(&AgentCommand::Get { id: id.into() })
-        .await?
-        .entry
-        .ok_or_else(|| unknown_service(id))?;
-    guard.write(&entry.key.service)?;
+    let get = AgentCommand::Get { id: id.into() };
+    let entry = writable_entry(backend, guard, &get, "service", id).await?;
     backend
         .objects
         .agent(&AgentCommand::Remove { id: id.into() })
         .await?;
-    let removed = backend.deregister(&entry.key).await;
     // Its lease had already lapsed: it is gone all the same.
-    if !gone(&removed) {
-        removed?;
-    }
+    unless_gone(backend.deregister(&entry.key).await)?;
     Ok(written())
 }
 
@@ -226,18 +234,10 @@ pub async fn check<K: Kv, O: Objects>(
         note.as_deref(),
         Some(&req.body).filter(|b| !b.is_empty()).map(Vec::as_slice),
     )?;
-    let entry = backend
-        .objects
-        .agent(&AgentCommand::GetCheck {
-            check_id: check_id.into(),
-        })
-        .await?
-        .entry
-        .ok_or_else(|| AppError::UnknownId {
-            what: "check",
-            id: check_id.into(),
-        })?;
-    guard.write(&entry.key.service)?;
+    let get = AgentCommand::GetCheck {
+        check_id: check_id.into(),
+    };
+    let entry = writable_entry(backend, guard, &get, "check", check_id).await?;
     backend.set_health(&entry.key, body).await?;
     Ok(written())
 }
@@ -260,13 +260,8 @@ pub async fn maintenance<K: Kv, O: Objects>(
         .iter()
         .find(|(k, _)| k == "reason")
         .map(|(_, v)| v.as_str());
-    let entry = backend
-        .objects
-        .agent(&AgentCommand::Get { id: id.into() })
-        .await?
-        .entry
-        .ok_or_else(|| unknown_service(id))?;
-    guard.write(&entry.key.service)?;
+    let get = AgentCommand::Get { id: id.into() };
+    let entry = writable_entry(backend, guard, &get, "service", id).await?;
     backend
         .set_health(&entry.key, maintenance_body(enable, reason))
         .await?;

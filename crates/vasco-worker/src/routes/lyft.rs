@@ -74,6 +74,14 @@ fn answer(result: Result<ApiResponse, Failure>) -> Result<ApiResponse, AppError>
     }
 }
 
+/// A write's answer: the original's `200 {}`, with the service's change `index` in
+/// [`INDEX_HEADER`].
+fn done(index: u64) -> ApiResponse {
+    let mut response = ApiResponse::json(200, "{}".into());
+    response.headers.push((INDEX_HEADER, index.to_string()));
+    response
+}
+
 /// The `{service}` of the path. Errors: 400 `{"error"}` for a name Vasco refuses.
 fn service(params: &Params) -> Result<ServiceName, LyftError> {
     ServiceName::parse(params.get("service")).map_err(|e| LyftError::bad_request(e.to_string()))
@@ -185,11 +193,7 @@ pub async fn register<K: Kv, O: Objects>(
             let spec =
                 registration.to_spec(&service, previous, settings.host_ttl_ms, backend.now)?;
             let reply = backend.register(&key, spec.to_json_value()).await?;
-            let mut response = ApiResponse::json(200, "{}".into());
-            response
-                .headers
-                .push((INDEX_HEADER, reply.index.to_string()));
-            Ok(response)
+            Ok(done(reply.index))
         }
         .await,
     )
@@ -206,13 +210,7 @@ pub async fn deregister<K: Kv, O: Objects>(
             let service = service(params)?;
             let key = lyft::path_key(&service, params.get("ip"))?;
             match backend.deregister(&key).await {
-                Ok(reply) => {
-                    let mut response = ApiResponse::json(200, "{}".into());
-                    response
-                        .headers
-                        .push((INDEX_HEADER, reply.index.to_string()));
-                    Ok(response)
-                }
+                Ok(reply) => Ok(done(reply.index)),
                 Err(err) if err.status() == 404 => Err(LyftError::refused(format!(
                     "no host {} is registered for {service} (or its TTL has passed)",
                     key.id
