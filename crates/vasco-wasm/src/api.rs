@@ -13,12 +13,12 @@
 use std::{cell::RefCell, collections::BTreeMap, future::Future, rc::Rc};
 
 use js_sys::{Array, Function, Object, Promise};
-use wasm_bindgen::{prelude::*, JsCast};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use vasco_core::{
-    heartbeat_delay_ms, select::Strategy, Backoff, CachePolicy, Dependencies, Mocks, Query,
-    RegistryClock, ServiceName, SplitMix64, VersionReq,
+    heartbeat_delay_ms, select::Strategy, Backoff, Dependencies, Mocks, Query, RegistryClock,
+    ServiceName, SplitMix64, VersionReq,
 };
 
 mod socket;
@@ -288,104 +288,6 @@ impl Drop for Pins {
     }
 }
 
-/// Refuses a key of the JavaScript object `object` that is not in `known` (a typo would
-/// otherwise be silently ignored); `name` is the option's name in messages.
-fn check_keys(object: &JsValue, known: &[&str], name: &'static str) -> Result<()> {
-    let Some(object) = object.dyn_ref::<Object>() else {
-        return Ok(());
-    };
-    let keys: serde_json::Map<String, serde_json::Value> = Object::keys(object)
-        .iter()
-        .filter_map(|key| key.as_string())
-        .map(|key| (key, serde_json::Value::Null))
-        .collect();
-    match client::unknown_key(&keys, known, "") {
-        Some(message) => Err(Error::argument(name, message)),
-        None => Ok(()),
-    }
-}
-
-fn config_from(options: &JsValue) -> Result<Config> {
-    check_keys(options, client::CONNECT_KEYS, "options")?;
-    check_keys(&get(options, "outlier"), client::OUTLIER_KEYS, "outlier")?;
-    let defaults = CachePolicy::default();
-    let mut cache = defaults;
-    if let Some(ttl) = opt_number(options, "cacheTtl")? {
-        if ttl < 0.0 {
-            return Err(Error::argument(
-                "cacheTtl",
-                "must be 0 or more milliseconds",
-            ));
-        }
-        cache.fresh_ms = ttl as u64;
-        // Keep the core's proportion: refresh once the entry is 60% through its life.
-        cache.refresh_after_ms =
-            cache.fresh_ms * defaults.refresh_after_ms / defaults.fresh_ms.max(1);
-        cache.stale_if_error_ms = cache.stale_if_error_ms.max(cache.fresh_ms);
-    }
-    if let Some(stale) = opt_number(options, "staleIfError")? {
-        if stale < 0.0 {
-            return Err(Error::argument(
-                "staleIfError",
-                "must be 0 or more milliseconds",
-            ));
-        }
-        // Measured from when the answer was fetched, so it never ends before freshness does.
-        cache.stale_if_error_ms = if stale.is_finite() {
-            cache.fresh_ms.saturating_add(stale as u64)
-        } else {
-            u64::MAX
-        };
-    }
-    let mut config = Config {
-        cache,
-        local_zone: opt_string(options, "zone")?,
-        ..Config::default()
-    };
-    if let Some(size) = opt_number(options, "cacheSize")? {
-        if !(1.0..=client::MAX_PLACES as f64).contains(&size) || size.fract() != 0.0 {
-            return Err(Error::argument(
-                "cacheSize",
-                format!(
-                    "must be a whole number of questions from 1 to {}",
-                    client::MAX_PLACES
-                ),
-            ));
-        }
-        config.cache_size = size as usize;
-    }
-    if let Some(ms) = client::drain_ms(&from_js(get(options, "drainMs"), "drainMs")?)? {
-        config.drain_ms = ms;
-    }
-    if let Some(threshold) = opt_number(options, "protectionThreshold")? {
-        config.protection_threshold = threshold;
-    }
-    let outlier = get(options, "outlier");
-    if let Some(n) = opt_number(&outlier, "consecutiveFailures")? {
-        config.outlier.consecutive_failures = n.max(1.0) as u32;
-    }
-    if let Some(ms) = opt_number(&outlier, "baseEjectionMs")? {
-        config.outlier.base_ejection_ms = ms.max(0.0) as u64;
-    }
-    if let Some(ms) = opt_number(&outlier, "maxEjectionMs")? {
-        config.outlier.max_ejection_ms = ms.max(0.0) as u64;
-    }
-    if let Some(percent) = opt_number(&outlier, "maxEjectionPercent")? {
-        config.outlier.max_ejection_percent = percent.clamp(0.0, 100.0) as u32;
-    }
-    match get(&outlier, "alwaysEjectOne").as_bool() {
-        Some(always) => config.outlier.always_eject_one = always,
-        None if !get(&outlier, "alwaysEjectOne").is_undefined() => {
-            return Err(Error::argument(
-                "outlier.alwaysEjectOne",
-                "must be a boolean",
-            ))
-        }
-        None => {}
-    }
-    Ok(config)
-}
-
 /// The strategy of a code from [`Client::strategy`]. Errors: `invalid_strategy` for any other
 /// number (never a silent fallback).
 fn strategy_of(code: u8) -> Result<Strategy> {
@@ -461,7 +363,7 @@ impl Client {
             Some(seed) => seed as u64,
             None => entropy(),
         };
-        let state = State::new(config_from(options)?, SplitMix64::from_seed(seed));
+        let state = State::new(Config::from_options(options)?, SplitMix64::from_seed(seed));
         Ok(Client {
             shared: Rc::new(Shared {
                 endpoint,

@@ -5,7 +5,7 @@ use js_sys::{Array, Object, Reflect};
 use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::error::Error;
+use crate::{client::OptionSource, error::Error};
 
 /// Milliseconds since the Unix epoch, from JavaScript's clock.
 pub(crate) fn now() -> u64 {
@@ -53,6 +53,47 @@ pub(crate) fn opt_string(object: &JsValue, key: &'static str) -> Result<Option<S
         .as_string()
         .map(Some)
         .ok_or_else(|| Error::argument(key, "must be a string"))
+}
+
+/// `connect(options)` read from the JavaScript object itself, so that `Infinity` stays a number.
+impl OptionSource for JsValue {
+    fn keys(&self) -> Vec<String> {
+        self.dyn_ref::<Object>()
+            .map(|object| {
+                Object::keys(object)
+                    .iter()
+                    .filter_map(|k| k.as_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn child(&self, key: &'static str) -> Self {
+        get(self, key)
+    }
+
+    fn number(&self, key: &'static str) -> Result<Option<f64>, Error> {
+        opt_number(self, key)
+    }
+
+    fn string(&self, key: &'static str) -> Result<Option<String>, Error> {
+        opt_string(self, key)
+    }
+
+    fn boolean(&self, key: &'static str) -> Result<Option<bool>, Error> {
+        let value = get(self, key);
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        value
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| Error::argument(key, "must be a boolean"))
+    }
+
+    fn json(&self, key: &'static str) -> Result<serde_json::Value, Error> {
+        from_js(get(self, key), key)
+    }
 }
 
 /// The JavaScript `Error` for `error`: `message` as the Rust `Display`, `name` `VascoError`, a

@@ -40,6 +40,160 @@ impl Default for Config {
     }
 }
 
+/// What [`Config::from_options`] reads `connect(options)` through: the package's JavaScript
+/// object at the wasm boundary (where a number may be `Infinity`), or a JSON value.
+pub trait OptionSource: Sized {
+    /// The keys given.
+    fn keys(&self) -> Vec<String>;
+    /// The option `key`, itself a source of options (`outlier`); an absent one has no keys.
+    fn child(&self, key: &'static str) -> Self;
+    /// The option `key` as a number; `None` when absent (`undefined` or `null`). Errors:
+    /// `invalid_argument` naming `key` for anything but a number.
+    fn number(&self, key: &'static str) -> Result<Option<f64>>;
+    /// The option `key` as a string; `None` when absent. Errors: `invalid_argument` naming
+    /// `key` for anything but a string.
+    fn string(&self, key: &'static str) -> Result<Option<String>>;
+    /// The option `key` as a boolean; `None` when absent. Errors: `invalid_argument` naming
+    /// `key` for anything but a boolean.
+    fn boolean(&self, key: &'static str) -> Result<Option<bool>>;
+    /// The option `key` as JSON data (`null` when absent), for options of several types.
+    fn json(&self, key: &'static str) -> Result<Value>;
+}
+
+impl OptionSource for Value {
+    fn keys(&self) -> Vec<String> {
+        self.as_object()
+            .map(|object| object.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn child(&self, key: &'static str) -> Self {
+        self.get(key).cloned().unwrap_or(Value::Null)
+    }
+
+    fn number(&self, key: &'static str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(_) => Err(Error::argument(key, "must be a number")),
+        }
+    }
+
+    fn string(&self, key: &'static str) -> Result<Option<String>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(Error::argument(key, "must be a string")),
+        }
+    }
+
+    fn boolean(&self, key: &'static str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(flag)) => Ok(Some(*flag)),
+            Some(_) => Err(Error::argument(key, "must be a boolean")),
+        }
+    }
+
+    fn json(&self, key: &'static str) -> Result<Value> {
+        Ok(self.child(key))
+    }
+}
+
+impl Config {
+    /// The tuning of `connect(options)`: `{cacheTtl?, cacheSize?, staleIfError?, zone?,
+    /// protectionThreshold?, drainMs?, outlier?: {consecutiveFailures?, baseEjectionMs?,
+    /// maxEjectionMs?, maxEjectionPercent?, alwaysEjectOne?}}` (ms, questions, a fraction);
+    /// the defaults of [`Config::default`] for what is absent. Unknown keys are refused with
+    /// the likeliest intended one ([`unknown_key`]). Errors: `invalid_argument` naming the
+    /// option.
+    pub fn from_options(options: &impl OptionSource) -> Result<Config> {
+        let outlier = options.child("outlier");
+        for (source, known, name) in [
+            (options, CONNECT_KEYS, "options"),
+            (&outlier, OUTLIER_KEYS, "outlier"),
+        ] {
+            let keys: Map<String, Value> = source
+                .keys()
+                .into_iter()
+                .map(|k| (k, Value::Null))
+                .collect();
+            if let Some(message) = unknown_key(&keys, known, "") {
+                return Err(Error::argument(name, message));
+            }
+        }
+        let defaults = CachePolicy::default();
+        let mut cache = defaults;
+        if let Some(ttl) = options.number("cacheTtl")? {
+            if ttl < 0.0 {
+                return Err(Error::argument(
+                    "cacheTtl",
+                    "must be 0 or more milliseconds",
+                ));
+            }
+            cache.fresh_ms = ttl as u64;
+            // Keep the core's proportion: refresh once the entry is 60% through its life.
+            cache.refresh_after_ms =
+                cache.fresh_ms * defaults.refresh_after_ms / defaults.fresh_ms.max(1);
+            cache.stale_if_error_ms = cache.stale_if_error_ms.max(cache.fresh_ms);
+        }
+        if let Some(stale) = options.number("staleIfError")? {
+            if stale < 0.0 {
+                return Err(Error::argument(
+                    "staleIfError",
+                    "must be 0 or more milliseconds",
+                ));
+            }
+            // Measured from when the answer was fetched, so it never ends before freshness does.
+            cache.stale_if_error_ms = if stale.is_finite() {
+                cache.fresh_ms.saturating_add(stale as u64)
+            } else {
+                u64::MAX
+            };
+        }
+        let mut config = Config {
+            cache,
+            local_zone: options.string("zone")?,
+            ..Config::default()
+        };
+        if let Some(size) = options.number("cacheSize")? {
+            if !(1.0..=MAX_PLACES as f64).contains(&size) || size.fract() != 0.0 {
+                return Err(Error::argument(
+                    "cacheSize",
+                    format!("must be a whole number of questions from 1 to {MAX_PLACES}"),
+                ));
+            }
+            config.cache_size = size as usize;
+        }
+        if let Some(ms) = drain_ms(&options.json("drainMs")?)? {
+            config.drain_ms = ms;
+        }
+        if let Some(threshold) = options.number("protectionThreshold")? {
+            config.protection_threshold = threshold;
+        }
+        let detection = &mut config.outlier;
+        if let Some(n) = outlier.number("consecutiveFailures")? {
+            detection.consecutive_failures = n.max(1.0) as u32;
+        }
+        if let Some(ms) = outlier.number("baseEjectionMs")? {
+            detection.base_ejection_ms = ms.max(0.0) as u64;
+        }
+        if let Some(ms) = outlier.number("maxEjectionMs")? {
+            detection.max_ejection_ms = ms.max(0.0) as u64;
+        }
+        if let Some(percent) = outlier.number("maxEjectionPercent")? {
+            detection.max_ejection_percent = percent.clamp(0.0, 100.0) as u32;
+        }
+        if let Some(always) = outlier
+            .boolean("alwaysEjectOne")
+            .map_err(|_| Error::argument("outlier.alwaysEjectOne", "must be a boolean"))?
+        {
+            detection.always_eject_one = always;
+        }
+        Ok(config)
+    }
+}
+
 /// How long a shutdown drain keeps an instance registered in maintenance by default (ms):
 /// time for every consumer to see the status change on its feed or its next lookup.
 pub const DEFAULT_DRAIN_MS: u64 = 3_000;

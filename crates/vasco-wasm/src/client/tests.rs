@@ -1120,3 +1120,52 @@ fn evicting_a_services_last_question_forgets_its_failures() {
     assert!(state.cache.get(other).is_some());
     assert!(state.outliers.ejected_until(&ejected, t0).is_none());
 }
+
+#[test]
+fn connect_options_become_the_clients_tuning() {
+    let config = Config::from_options(&json!({
+        "url": "memory:",
+        "cacheTtl": 1000,
+        "staleIfError": 60000,
+        "cacheSize": 16,
+        "zone": "eu-1",
+        "protectionThreshold": 0.5,
+        "drainMs": "250",
+        "outlier": {"consecutiveFailures": 3, "maxEjectionPercent": 150, "alwaysEjectOne": false},
+    }))
+    .unwrap();
+    let default = CachePolicy::default();
+    assert_eq!(config.cache.fresh_ms, 1000);
+    assert_eq!(
+        config.cache.refresh_after_ms,
+        1000 * default.refresh_after_ms / default.fresh_ms,
+        "the core's refresh proportion is kept"
+    );
+    assert_eq!(
+        config.cache.stale_if_error_ms, 61_000,
+        "counted from the fetch"
+    );
+    assert_eq!(config.cache_size, 16);
+    assert_eq!(config.local_zone.as_deref(), Some("eu-1"));
+    assert_eq!(config.protection_threshold, 0.5);
+    assert_eq!(config.drain_ms, 250);
+    assert_eq!(config.outlier.consecutive_failures, 3);
+    assert_eq!(config.outlier.max_ejection_percent, 100, "clamped");
+    assert!(!config.outlier.always_eject_one);
+    // Absent options are the defaults; null is absent.
+    let none = Config::from_options(&json!({"zone": null})).unwrap();
+    assert_eq!(none.cache_size, DEFAULT_CAPACITY);
+    assert_eq!(none.cache.fresh_ms, default.fresh_ms);
+    assert!(none.outlier.always_eject_one);
+
+    let refused = |options: Value| Config::from_options(&options).unwrap_err().to_string();
+    assert!(refused(json!({"cacheSize": 0})).starts_with("cacheSize: must be a whole number"));
+    assert!(refused(json!({"cacheSize": 2.5})).starts_with("cacheSize:"));
+    assert!(refused(json!({"cacheTtl": -1})).starts_with("cacheTtl:"));
+    assert!(refused(json!({"staleIfError": "long"})).starts_with("staleIfError: must be a number"));
+    assert!(
+        refused(json!({"outlier": {"alwaysEjectOne": 1}})).starts_with("outlier.alwaysEjectOne:")
+    );
+    assert!(refused(json!({"cacheSzie": 4})).contains("did you mean \"cacheSize\""));
+    assert!(refused(json!({"outlier": {"baseEjection": 4}})).starts_with("outlier: unknown key"));
+}
