@@ -59,11 +59,9 @@ use alloc::{borrow::ToOwned, format, string::String};
 use core::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::instance::Millis;
-use crate::wire::native::StatusUpdate;
+use crate::Millis;
 
 /// The longest reason, note or `by` accepted, in characters.
 pub const REASON_LEN: usize = 256;
@@ -398,32 +396,6 @@ impl HealthUpdate {
             note,
             by: None,
         }
-    }
-
-    /// Parses the body of `PUT .../status` ([`StatusUpdate`]): `{"status": "maintenance",
-    /// "reason": "deploy", "by": "alice"}` (a set), `{"check": {"status": "critical", "note":
-    /// "..."}}` (a check result) or `{"maintenance": false}` (resume). Unknown fields, and check
-    /// configuration (which belongs to the registration), are refused. Errors:
-    /// `invalid_status`, `invalid_reason`, `invalid_by`, `invalid_check`,
-    /// `invalid_maintenance`, `invalid_body`.
-    pub fn from_json(body: &str) -> Result<HealthUpdate> {
-        let value: Value = serde_json::from_str(body)
-            .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-        Self::from_value(&value)
-    }
-
-    /// Like [`HealthUpdate::from_json`], for an already parsed value: [`StatusUpdate`]'s
-    /// shape, then its conversion.
-    pub fn from_value(value: &Value) -> Result<HealthUpdate> {
-        StatusUpdate::from_value(value)?.try_into()
-    }
-
-    /// The body [`HealthUpdate::from_value`] reads back ([`StatusUpdate::from`]): a status set
-    /// `{"status", "reason"?, "by"?}`, a check result `{"check": {"status", "note"?}, "by"?}`,
-    /// a resume `{"maintenance": false, "by"?}`.
-    pub fn to_value(&self) -> Value {
-        // (It cannot fail: every key is a string.)
-        serde_json::to_value(StatusUpdate::from(self)).unwrap_or_default()
     }
 
     /// The status this update names (`None` for [`HealthUpdate::Resume`]).

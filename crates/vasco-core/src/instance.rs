@@ -8,18 +8,15 @@
 use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::{
     error::{Error, Result},
     health::{Health, HealthSpec},
     name::{InstanceId, ServiceName},
     version::Version,
-    wire::native::Registration,
 };
 
-/// Milliseconds since the Unix epoch, always passed in by the caller.
-pub type Millis = u64;
+pub use crate::Millis;
 
 /// Identifies one instance: `name@version/id`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -184,36 +181,6 @@ impl InstanceSpec {
             }
         }
         Ok(())
-    }
-
-    /// Parses the JSON body of a registration, [`Registration`]:
-    /// `{"url": "10.0.0.1:3000", "ttl": 10, "tags": [], "meta": {}, "weight": 1, "zone": "eu-1"}`
-    /// plus the health fields (`"status": "maintenance", "reason": "deploy"`, `"check": {...}`).
-    /// Only `url` is required; `ttl` is in seconds (fractions allowed), or `"persistent": true`
-    /// for no lease; `null` is absent. Unknown fields are refused so that a typo (`"tll"`) is
-    /// not silently ignored. Errors: `invalid_body` (not JSON, not an object, an unknown
-    /// field) or `invalid_<field>` naming the bad field.
-    pub fn from_json(body: &str) -> Result<Self> {
-        let value: Value = serde_json::from_str(body)
-            .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-        Self::from_json_value(&value)
-    }
-
-    /// Like [`InstanceSpec::from_json`], for an already parsed value: [`Registration`]'s shape,
-    /// then its conversion.
-    pub fn from_json_value(value: &Value) -> Result<Self> {
-        Registration::from_value(value)?.try_into()
-    }
-
-    /// The registration body that [`InstanceSpec::from_json_value`] reads back as this spec
-    /// ([`Registration::from`]): `{"url", "ttl", "tags"?, "meta"?, "weight", "zone"?}` plus the
-    /// health fields that are set, `ttl` in seconds (a fraction when the lease is not a whole
-    /// number of seconds; `"persistent": true` instead for no lease). For callers that build a
-    /// spec in Rust and send it on as a registration (the npm client, the compatibility
-    /// dialects in [`crate::wire`]).
-    pub fn to_json_value(&self) -> Value {
-        // (It cannot fail: every key is a string and every number finite.)
-        serde_json::to_value(Registration::from(self)).unwrap_or_default()
     }
 
     /// The spec `instance` is registered with: its record without the lease.

@@ -47,7 +47,10 @@ pub mod wire;
 pub use cache::{lease_serves, CachePolicy, Freshness, RegistryClock};
 pub use error::{Error, Result};
 pub use health::{Health, HealthUpdate, Status, StatusCounts, StatusFilter};
-pub use instance::{heartbeat_period_ms, parse_tags, Instance, InstanceKey, InstanceSpec, Millis};
+pub use instance::{heartbeat_period_ms, parse_tags, Instance, InstanceKey, InstanceSpec};
+
+/// Milliseconds since the Unix epoch, always passed in by the caller (the core reads no clock).
+pub type Millis = u64;
 pub use name::{InstanceId, ServiceName};
 pub use registry::{Catalog, Change, Query, Registry};
 pub use resolve::{newest_version, pick_pool, Dependencies, Mocks, Resolution, Resolved};

@@ -29,7 +29,7 @@ fn text(value: &JsValue, key: &str) -> String {
 }
 
 fn memory_client() -> Client {
-    Client::new(json(r#"{"url": "memory:", "seed": 7}"#), None, None).unwrap()
+    Client::new(json(r#"{"url": "memory:", "seed": 7}"#), None, None, None).unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -39,6 +39,7 @@ fn errors_are_js_errors_with_codes_and_the_original_messages() {
         json(r#"{"name":"a","version":"1.0.0"}"#),
     )
     .err()
+    .map(JsValue::from)
     .unwrap();
     assert!(err.is_instance_of::<js_sys::Error>());
     assert_eq!(text(&err, "message"), "Need url of service");
@@ -47,22 +48,31 @@ fn errors_are_js_errors_with_codes_and_the_original_messages() {
 
     let err = Registration::from_package(JsValue::from_str("h:1"), json(r#"{"name":"a"}"#))
         .err()
+        .map(JsValue::from)
         .unwrap();
     // The original prefix, then which field (as 2018 code matching the prefix expects).
     assert!(text(&err, "message").starts_with("Invalid package: \"version\" is missing"));
 
     let err = Registration::from_options(json(r#"{"name":"a","version":"x","url":"h:1"}"#))
         .err()
+        .map(JsValue::from)
         .unwrap();
     assert_eq!(text(&err, "code"), "invalid_version");
     assert_eq!(text(&err, "field"), "version");
 
-    let err = Client::new(json(r#"{"url": "redis://localhost:6379"}"#), None, None)
-        .err()
-        .unwrap();
+    let err = Client::new(
+        json(r#"{"url": "redis://localhost:6379"}"#),
+        None,
+        None,
+        None,
+    )
+    .err()
+    .map(JsValue::from)
+    .unwrap();
     assert_eq!(text(&err, "code"), "invalid_registry_url");
-    let err = Client::new(json(r#"{"url": "http://127.0.0.1:1"}"#), None, None)
+    let err = Client::new(json(r#"{"url": "http://127.0.0.1:1"}"#), None, None, None)
         .err()
+        .map(JsValue::from)
         .unwrap();
     assert_eq!(
         text(&err, "code"),
@@ -173,8 +183,9 @@ fn the_registry_runs_on_an_injected_clock() {
     let err = registry
         .register("Bad Name", "1.0.0", "a", json(r#"{"url":"h:1"}"#), t0)
         .err()
+        .map(JsValue::from)
         .unwrap();
-    assert_eq!(text(&err.into(), "code"), "invalid_name");
+    assert_eq!(text(&err, "code"), "invalid_name");
 }
 
 #[wasm_bindgen_test]
@@ -228,4 +239,46 @@ fn page_helpers_are_the_cores_rules() {
         assert!((0.0..=ceiling).contains(&delay), "{attempt}: {delay}");
     }
     assert!(Backoff::new(json(r#"{"baseMs":10,"maxMs":5}"#)).is_err());
+}
+
+#[wasm_bindgen_test]
+async fn evicted_slots_are_reported_and_refused() {
+    // The `evicted` callback collects handles on a global the test reads back.
+    let collect =
+        js_sys::Function::new_with_args("slot", "(globalThis.__vascoEvicted ??= []).push(slot)");
+    let client = Client::new(
+        json(r#"{"url": "memory:", "seed": 7, "cacheSize": 2}"#),
+        None,
+        None,
+        Some(collect),
+    )
+    .unwrap();
+    let slot = |range: &str| {
+        client
+            .slot(
+                "wasm-evict",
+                Some(range.into()),
+                None,
+                None,
+                JsValue::UNDEFINED,
+            )
+            .unwrap()
+    };
+    let held = slot("^1");
+    client.hold_slot(held).unwrap();
+    let first = slot("^2");
+    let handles: Vec<u32> = ["^3", "^4", "^5"].iter().map(|r| slot(r)).collect();
+    assert_eq!(client.cached_questions(), 2, "the held slot and the newest");
+    let evicted = Array::from(&prop(&js_sys::global().into(), "__vascoEvicted"));
+    let evicted: Vec<u32> = evicted.iter().map(|h| h.as_f64().unwrap() as u32).collect();
+    assert_eq!(evicted, vec![first, handles[0], handles[1]]);
+    // A dead handle is refused with its own code, and a question asked again is a new slot.
+    let refused = JsFuture::from(client.instances(first)).await.unwrap_err();
+    assert_eq!(text(&refused, "code"), "evicted");
+    assert!(client.hold_slot(first).is_err());
+    assert_ne!(slot("^2"), first);
+    // Released, the held slot goes like any other.
+    client.release_slot(held);
+    slot("^6");
+    assert!(JsFuture::from(client.instances(held)).await.is_err());
 }

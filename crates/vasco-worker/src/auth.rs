@@ -13,8 +13,20 @@ use vasco_core::{Millis, ServiceName};
 
 use crate::backend::Objects;
 use crate::error::AppError;
-use crate::router::Access;
 use crate::tokens::TokenCommand;
+
+/// Who may call a route (each route in [`crate::router`] names one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, the OpenAPI document).
+    Open,
+    /// Anyone when `VASCO_PUBLIC_READS=true`; else a token that may read what the route reads.
+    Read,
+    /// A token that may write (the services a route touches are checked by the route).
+    Write,
+    /// A token that may manage tokens (`VASCO_TOKEN`, or a scoped token with `manage`).
+    Manage,
+}
 
 /// The tokens configured for this Worker. Empty strings count as unset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -10,18 +10,7 @@
 use crate::error::AppError;
 use crate::http::{percent_decode, Method};
 
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone (health, the OpenAPI document).
-    Open,
-    /// Anyone unless `VASCO_READ_TOKEN` is set; then the read or the write token.
-    Read,
-    /// A token that may write (the services a route touches are checked by the route).
-    Write,
-    /// A token that may manage tokens (`VASCO_TOKEN`, or a scoped token with `manage`).
-    Manage,
-}
+pub use crate::auth::Access;
 
 /// What a route does; the dispatcher in [`crate::app`] maps each to its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

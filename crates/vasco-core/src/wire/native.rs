@@ -598,6 +598,68 @@ fn health_refusal(path: &[&str], found: Option<&Value>, message: String) -> Erro
     }
 }
 
+/// The native body's entry points on the domain types (defined here, beside the wire types, so
+/// that `instance` and `health` need not know the wire).
+impl InstanceSpec {
+    /// Parses the JSON body of a registration, [`Registration`]:
+    /// `{"url": "10.0.0.1:3000", "ttl": 10, "tags": [], "meta": {}, "weight": 1, "zone": "eu-1"}`
+    /// plus the health fields (`"status": "maintenance", "reason": "deploy"`, `"check": {...}`).
+    /// Only `url` is required; `ttl` is in seconds (fractions allowed), or `"persistent": true`
+    /// for no lease; `null` is absent. Unknown fields are refused so that a typo (`"tll"`) is
+    /// not silently ignored. Errors: `invalid_body` (not JSON, not an object, an unknown
+    /// field) or `invalid_<field>` naming the bad field.
+    pub fn from_json(body: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(body)
+            .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
+        Self::from_json_value(&value)
+    }
+
+    /// Like [`InstanceSpec::from_json`], for an already parsed value: [`Registration`]'s shape,
+    /// then its conversion.
+    pub fn from_json_value(value: &Value) -> Result<Self> {
+        Registration::from_value(value)?.try_into()
+    }
+
+    /// The registration body that [`InstanceSpec::from_json_value`] reads back as this spec
+    /// ([`Registration::from`]): `{"url", "ttl", "tags"?, "meta"?, "weight", "zone"?}` plus the
+    /// health fields that are set, `ttl` in seconds (a fraction when the lease is not a whole
+    /// number of seconds; `"persistent": true` instead for no lease). For callers that build a
+    /// spec in Rust and send it on as a registration (the npm client, the compatibility
+    /// dialects in [`crate::wire`]).
+    pub fn to_json_value(&self) -> Value {
+        // (It cannot fail: every key is a string and every number finite.)
+        serde_json::to_value(Registration::from(self)).unwrap_or_default()
+    }
+}
+
+impl HealthUpdate {
+    /// Parses the body of `PUT .../status` ([`StatusUpdate`]): `{"status": "maintenance",
+    /// "reason": "deploy", "by": "alice"}` (a set), `{"check": {"status": "critical", "note":
+    /// "..."}}` (a check result) or `{"maintenance": false}` (resume). Unknown fields, and check
+    /// configuration (which belongs to the registration), are refused. Errors:
+    /// `invalid_status`, `invalid_reason`, `invalid_by`, `invalid_check`,
+    /// `invalid_maintenance`, `invalid_body`.
+    pub fn from_json(body: &str) -> Result<HealthUpdate> {
+        let value: Value = serde_json::from_str(body)
+            .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
+        Self::from_value(&value)
+    }
+
+    /// Like [`HealthUpdate::from_json`], for an already parsed value: [`StatusUpdate`]'s
+    /// shape, then its conversion.
+    pub fn from_value(value: &Value) -> Result<HealthUpdate> {
+        StatusUpdate::from_value(value)?.try_into()
+    }
+
+    /// The body [`HealthUpdate::from_value`] reads back ([`StatusUpdate::from`]): a status set
+    /// `{"status", "reason"?, "by"?}`, a check result `{"check": {"status", "note"?}, "by"?}`,
+    /// a resume `{"maintenance": false, "by"?}`.
+    pub fn to_value(&self) -> Value {
+        // (It cannot fail: every key is a string.)
+        serde_json::to_value(StatusUpdate::from(self)).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
