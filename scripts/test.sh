@@ -3,7 +3,7 @@
 #
 #   bash scripts/test.sh
 #
-# Steps (each timed): setup (installs what is missing), rustfmt, clippy, the core's no_std
+# Steps (each timed): setup (installs what is missing), rustfmt, the module import-cycle check, clippy, the core's no_std
 # build for wasm32, native cargo tests, the core's and vasco-wasm's tests compiled to wasm32 and run in Node by
 # wasm-bindgen-test-runner, the Worker build, the wasm package builds
 # (scripts/build-wasm.sh: the npm package and the page's www/pkg; the Worker's wasm-only code denies warnings, so its
@@ -58,6 +58,7 @@ node_tests() {
 
 step "setup (install what is missing)" bash scripts/setup.sh
 step "cargo fmt --check" cargo fmt --all --check
+step "no import cycles between modules (scripts/check-cycles.py)" python3 scripts/check-cycles.py
 step "cargo clippy (host, all targets)" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo clippy (wasm32: the Worker's and the package's wasm-only code)" \
   cargo clippy -p vasco-worker -p vasco-wasm --target wasm32-unknown-unknown -- -D warnings
