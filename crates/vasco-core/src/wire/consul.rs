@@ -37,7 +37,7 @@ use alloc::{
 };
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::{
     blocking::parse_duration_ms,
@@ -47,6 +47,8 @@ use crate::{
     name::{InstanceId, ServiceName},
     version::Version,
 };
+
+use super::native;
 
 /// The one datacenter Vasco answers as.
 pub const DATACENTER: &str = "dc1";
@@ -525,17 +527,11 @@ impl ServiceRegistration {
     /// keeps a check's status across re-registration). Errors: `Invalid` for a check `runner`
     /// cannot run.
     pub fn native_body(&self, runner: Runner) -> Result<Value> {
-        let mut body = json!({
-            "url": self.url(),
-            "tags": self.tags,
-            "meta": self.meta,
-            "weight": self.weight,
-        });
-        let (ttl_s, check) = match (&self.check, runner) {
-            (None, Runner::Edge) => (0.0, None),
+        let (lease_ms, check) = match (&self.check, runner) {
+            (None, Runner::Edge) => (0, None),
             // An agent holds the lease of every service it registers, checked or not, so that
             // its services leave with it (as a Consul node's services do when it fails).
-            (None, Runner::Agent { lease_ms }) => (lease_ms as f64 / 1000.0, None),
+            (None, Runner::Agent { lease_ms }) => (lease_ms, None),
             (Some(check), _) => {
                 let lease_ms = match (&check.kind, runner) {
                     (CheckKind::Ttl { ttl_ms }, _) => {
@@ -553,37 +549,38 @@ impl ServiceRegistration {
                         ))
                     }
                 };
-                let mut object = Map::new();
-                object.insert("id".into(), json!(check.id));
-                object.insert("name".into(), json!(check.name));
-                if let CheckKind::Ttl { ttl_ms } = check.kind {
-                    object.insert("ttl".into(), json!(ttl_ms as f64 / 1000.0));
-                }
-                object.insert("initial".into(), json!(check.status.name()));
-                object.insert(
-                    "success_before_passing".into(),
-                    json!(check.damping.success_before_passing),
-                );
-                object.insert(
-                    "failures_before_warning".into(),
-                    json!(check.damping.failures_before_warning),
-                );
-                object.insert(
-                    "failures_before_critical".into(),
-                    json!(check.damping.failures_before_critical),
-                );
-                (lease_ms as f64 / 1000.0, Some(Value::Object(object)))
+                let ttl = match check.kind {
+                    CheckKind::Ttl { ttl_ms } => Some(native::seconds(ttl_ms)),
+                    _ => None,
+                };
+                let check = native::Check {
+                    id: Some(check.id.clone()),
+                    name: Some(check.name.clone()),
+                    ttl,
+                    initial: Some(check.status),
+                    success_before_passing: Some(check.damping.success_before_passing),
+                    failures_before_warning: Some(check.damping.failures_before_warning),
+                    failures_before_critical: Some(check.damping.failures_before_critical),
+                    ..native::Check::default()
+                };
+                (lease_ms, Some(check))
             }
         };
-        if ttl_s == 0.0 {
-            body["persistent"] = json!(true);
-        } else {
-            body["ttl"] = json!(ttl_s);
-        }
-        if let Some(check) = check {
-            body["check"] = check;
-        }
-        Ok(body)
+        let body = native::Registration {
+            url: self.url(),
+            ttl: (lease_ms != 0).then(|| native::seconds(lease_ms)),
+            persistent: (lease_ms == 0).then_some(true),
+            tags: Some(self.tags.clone()),
+            meta: Some(self.meta.clone()),
+            weight: Some(self.weight.into()),
+            zone: None,
+            status: None,
+            reason: None,
+            by: None,
+            check,
+        };
+        // (It cannot fail: every key is a string.)
+        Ok(serde_json::to_value(body).unwrap_or_default())
     }
 }
 
@@ -1353,7 +1350,8 @@ mod tests {
         let body = r.native_body(Runner::Agent { lease_ms: 15_000 }).unwrap();
         assert_eq!(
             (body["ttl"].clone(), body.get("persistent")),
-            (json!(15.0), None)
+            (json!(15), None),
+            "whole seconds as an integer, as every native body writes them"
         );
         let http = br#"{"Name":"w","Address":"a","Port":1,"Check":{"TCP":"a:1","Interval":"2s"}}"#;
         let r = ServiceRegistration::parse(http, None).unwrap();

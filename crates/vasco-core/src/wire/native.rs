@@ -465,7 +465,7 @@ fn seconds_to_ms(seconds: &Number, min: u64, max: u64) -> Option<u64> {
 }
 
 /// `ms` in seconds: an integer when whole, else a fraction.
-fn seconds(ms: u64) -> Number {
+pub(crate) fn seconds(ms: u64) -> Number {
     match Number::from_f64(ms as f64 / 1000.0) {
         Some(fraction) if !ms.is_multiple_of(1000) => fraction,
         _ => Number::from(ms / 1000),
