@@ -62,7 +62,13 @@ step "no import cycles between modules (scripts/check-cycles.py)" python3 script
 step "cargo clippy (host, all targets)" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo clippy (wasm32: the Worker's and the package's wasm-only code)" \
   cargo clippy -p vasco-worker -p vasco-wasm --target wasm32-unknown-unknown -- -D warnings
-step "cargo doc (warnings denied)" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+docs() {
+  # Native, and wasm32 for the Worker's and the package's wasm-only code (durable.rs, api.rs).
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet &&
+    RUSTDOCFLAGS="-D warnings" cargo doc -p vasco-worker -p vasco-wasm --no-deps --quiet \
+      --target wasm32-unknown-unknown
+}
+step "cargo doc (warnings denied; native and wasm32)" docs
 step "vasco-core no_std build for wasm32" cargo build -p vasco-core --no-default-features --target wasm32-unknown-unknown
 step "cargo test --workspace (native)" cargo test --workspace
 step "vasco-core and vasco-wasm tests on wasm32 (wasm-bindgen-test, Node)" \

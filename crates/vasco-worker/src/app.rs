@@ -1,6 +1,6 @@
 //! The request pipeline: route, check the token, run the handler, turn any error into its JSON
 //! answer, and record the KV operation count. Pure Rust over [`Kv`] and [`Objects`], so the
-//! whole pipeline runs in native tests (against [`crate::local::LocalObjects`]); the wasm entry
+//! whole pipeline runs in native tests (against `local::LocalObjects`, native only); the wasm entry
 //! point only converts to and from the `worker` crate's types, asks [`admit`] before it reads a
 //! body, forwards WebSocket upgrades ([`upgrade_target`]) to the objects, and writes every
 //! answer through [`ApiResponse::into_wire`] (which stamps the standard headers).

@@ -2,7 +2,7 @@
 //! default reads to its KV snapshot. Routes call [`Backend`] and never KV or objects directly.
 //!
 //! [`Objects`] is the seam to the Durable Objects: the Worker implements it with stubs
-//! (`durable.rs`), native tests with in-process objects ([`crate::local`]).
+//! (`durable.rs`), native tests with in-process objects (`local.rs`, native only).
 
 use serde_json::Value;
 use vasco_core::blocking::BlockingQuery;

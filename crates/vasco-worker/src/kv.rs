@@ -2,7 +2,7 @@
 //! [`vasco_core::snapshot`]), with every operation counted for the `x-vasco-kv-ops` header.
 //!
 //! [`Kv`] is the seam: the Worker implements it on the `worker` crate's `KvStore`
-//! (`workers::WorkersKv`, wasm only), tests on an in-memory map ([`memory::MemoryKv`]) and on a double
+//! (`workers::WorkersKv`, wasm only), tests on an in-memory map (`memory::MemoryKv`, native only) and on a double
 //! that lags like KV between locations (in the native tests).
 
 use core::cell::Cell;

@@ -11,7 +11,7 @@
 //! The crate is plain Rust except for the wasm entry point at the bottom of this file and
 //! `durable.rs`: the [`app`] pipeline runs over the [`kv::Kv`] and [`backend::Objects`] traits,
 //! so `cargo test -p vasco-worker` exercises routing, auth, validation, the objects' logic and
-//! the KV op counts natively ([`local`]: in-process objects on an injected clock). The `worker`
+//! the KV op counts natively (`local.rs`, native only: in-process objects on an injected clock). The `worker`
 //! crate is a dependency only on `wasm32`, where `worker-build` builds the Worker (see
 //! `scripts/build-worker.sh`).
 //!
