@@ -522,6 +522,14 @@ fn read<T: DeserializeOwned>(
     if !value.is_object() {
         return Err(Error::invalid("body", "must be a JSON object"));
     }
+    // serde's derive would also read a struct from an array of its fields in order: the one
+    // object nested in these bodies, `check`, must be an object (or null, absent).
+    if let Some(check) = value
+        .get("check")
+        .filter(|c| !c.is_object() && !c.is_null())
+    {
+        return Err(refusal(&["check"], Some(check), String::new()));
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = keys(err.path());
         let found = match path.as_slice() {
@@ -743,6 +751,25 @@ mod tests {
         spec.ttl_ms = 0;
         let body = serde_json::to_value(Registration::from(&spec)).unwrap();
         assert_eq!((body.get("ttl"), &body["persistent"]), (None, &json!(true)));
+    }
+
+    #[test]
+    fn a_check_must_be_an_object_not_an_array_of_its_fields() {
+        // serde's derive alone would read `[status, note]` as a check (found by Schemathesis).
+        for check in [
+            json!([null, null]),
+            json!(["passing"]),
+            json!("passing"),
+            json!(3),
+        ] {
+            let body = json!({"url": "h:1", "check": check});
+            assert_eq!(parse(body).unwrap_err().code(), "invalid_check");
+            let update = json!({"check": check, "status": "maintenance"});
+            let err = HealthUpdate::from_value(&update).unwrap_err();
+            assert_eq!(err.code(), "invalid_check");
+            assert_eq!(err.to_string(), "invalid check: must be an object");
+        }
+        assert!(parse(json!({"url": "h:1", "check": null})).is_ok());
     }
 
     #[test]
