@@ -606,6 +606,12 @@ fn health_refusal(path: &[&str], found: Option<&Value>, message: String) -> Erro
     }
 }
 
+/// A body's JSON text as a value. Errors: `invalid_body` when it is not JSON.
+fn json_text(body: &str) -> Result<Value> {
+    serde_json::from_str(body)
+        .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))
+}
+
 /// The native body's entry points on the domain types (defined here, beside the wire types, so
 /// that `instance` and `health` need not know the wire).
 impl InstanceSpec {
@@ -617,9 +623,7 @@ impl InstanceSpec {
     /// not silently ignored. Errors: `invalid_body` (not JSON, not an object, an unknown
     /// field) or `invalid_<field>` naming the bad field.
     pub fn from_json(body: &str) -> Result<Self> {
-        let value: Value = serde_json::from_str(body)
-            .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-        Self::from_json_value(&value)
+        Self::from_json_value(&json_text(body)?)
     }
 
     /// Like [`InstanceSpec::from_json`], for an already parsed value: [`Registration`]'s shape,
@@ -648,9 +652,7 @@ impl HealthUpdate {
     /// `invalid_status`, `invalid_reason`, `invalid_by`, `invalid_check`,
     /// `invalid_maintenance`, `invalid_body`.
     pub fn from_json(body: &str) -> Result<HealthUpdate> {
-        let value: Value = serde_json::from_str(body)
-            .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-        Self::from_value(&value)
+        Self::from_value(&json_text(body)?)
     }
 
     /// Like [`HealthUpdate::from_json`], for an already parsed value: [`StatusUpdate`]'s
