@@ -404,6 +404,33 @@ export function defineSuite(mode) {
     );
     for (const urls of found) assert.equal(urls[name], '127.0.0.1:6502');
     assert.ok(small.cachedQuestions <= 8 + 1, `${small.cachedQuestions} questions held`);
+    // One question written two ways (`*` and no range) is one slot: once it is pushed out, both
+    // spellings ask again, and a resolution of more dependencies than the cache holds answers
+    // every one of them.
+    const tiny = vasco.connect({ ...mode.options(), handleSignals: false, feeds: false, cacheSize: 1 });
+    const others = [`${name}-b`, `${name}-c`];
+    for (const [i, other] of others.entries()) {
+      regs.push(await client.register({ name: other, version: '1.0.0', url: `127.0.0.1:${6504 + i}` }));
+    }
+    await tiny.pick(name);
+    await tiny.pick(name, '*');
+    await tiny.pick(name, '^1');
+    assert.equal((await tiny.pick(name)).url, '127.0.0.1:6502');
+    assert.equal((await tiny.instances(name, '*')).length, 2);
+    const all = await waitFor(
+      async () => {
+        const urls = await tiny.findDependencies({ [name]: '^2', [others[0]]: '1', [others[1]]: '1' }).catch((error) => {
+          // The registry's snapshot may not list the new ones yet: that is `no_url`, and only that.
+          if (error.code === 'no_url') return null;
+          throw error;
+        });
+        return urls && Object.keys(urls).length === 3 && urls;
+      },
+      { timeout: 5000, message: 'three dependencies resolved with cacheSize 1' },
+    );
+    assert.deepEqual(all, { [name]: '127.0.0.1:6502', [others[0]]: '127.0.0.1:6504', [others[1]]: '127.0.0.1:6505' });
+    assert.deepEqual(await tiny.findDependencies({ [name]: '^2', [others[0]]: '1', [others[1]]: '1' }), all);
+    await tiny.close();
     // The watched question survived all that: it still hears about a new instance.
     await waitFor(() => seen.length > 0, { timeout: 5000, message: 'the first watch answer' });
     regs.push(await client.register({ name, version: '2.1.0', url: `127.0.0.1:6503` }));

@@ -20,6 +20,14 @@ pub const MAX_NAME_LEN: usize = 63;
 /// The longest instance id accepted.
 pub const MAX_ID_LEN: usize = 128;
 
+/// Maps keyed by service name can be looked up with a `&str` (the name compares, orders and
+/// hashes as its text).
+impl core::borrow::Borrow<str> for ServiceName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl ServiceName {
     /// Checks `text` and wraps it.
     pub fn parse(text: &str) -> Result<Self> {

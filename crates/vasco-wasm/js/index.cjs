@@ -585,8 +585,10 @@ class VascoClient {
   /** ... and by name, range, tag and zone. */
   #slots = new Map()
   /**
-   * Handle -> [map, key] of the two above: the wasm cache owns the slots (at most `cacheSize`)
-   * and says when it evicts one, so these memos of its handles stay as small as it is.
+   * Handle -> the [map, key] entries of the two above that hold it (several when one question
+   * is written several ways: `*` or no range, `passing` or `status: 'passing'`): the wasm cache
+   * owns the slots (at most `cacheSize`) and says when it evicts one, so these memos of its
+   * handles stay as small as it is.
    */
   #slotKeys = new Map()
   #strategies = new Map()
@@ -665,16 +667,18 @@ class VascoClient {
     if (typeof name !== 'string') throw vascoError('invalid_name', 'invalid name: must be a string', { field: 'name' })
     const slot = this.#core.slot(name, range ?? undefined, tag ?? undefined, zone ?? undefined, statuses)
     map.set(key, slot)
-    this.#slotKeys.set(slot, [map, key])
+    const entries = this.#slotKeys.get(slot)
+    if (entries === undefined) this.#slotKeys.set(slot, [[map, key]])
+    else entries.push([map, key])
     return slot
   }
 
-  /** The wasm cache evicted `slot`: forget its handle and what was memoized of it. */
+  /** The wasm cache evicted `slot`: forget its handle, under every key, and its memos. */
   #evicted(slot) {
-    const entry = this.#slotKeys.get(slot)
-    if (entry === undefined) return
+    const entries = this.#slotKeys.get(slot)
+    if (entries === undefined) return
     this.#slotKeys.delete(slot)
-    if (entry[0].get(entry[1]) === slot) entry[0].delete(entry[1])
+    for (const [map, key] of entries) if (map.get(key) === slot) map.delete(key)
     for (const strategy of this.#keyed) this.#hot.delete(slot * 8 + strategy)
   }
 
@@ -687,6 +691,7 @@ class VascoClient {
       return await use(slot)
     } catch (error) {
       if (error.code !== 'evicted') throw error
+      this.#evicted(slot)
       return use(this.#slot(name, range, options))
     }
   }

@@ -190,7 +190,7 @@ export interface ConnectOptions {
   cacheTtl?: number;
   /**
    * How many distinct questions (name, range, tag, zone, statuses; or a resolution's name and
-   * range) the answer cache keeps, least recently used out (default 1024; 1 to 1048576).
+   * range) the answer cache keeps, least recently used out (default 1024; 1 to 16384).
    * Watched questions and those being fetched stay beyond it.
    */
   cacheSize?: number;

@@ -148,7 +148,7 @@ impl Shared {
         let Ok(mut state) = self.state.try_borrow_mut() else {
             return; // the state is in use up the stack: the next flush reports them
         };
-        let evicted = state.take_evicted();
+        let evicted = state.take_evicted(now());
         drop(state);
         if evicted.is_empty() {
             return;
@@ -160,7 +160,7 @@ impl Shared {
         drop(fed);
         if let Some(callback) = &self.evicted {
             for handle in evicted {
-                let _ = callback.call1(&JsValue::UNDEFINED, &JsValue::from(handle));
+                let _ = callback.call1(&JsValue::UNDEFINED, &JsValue::from(handle as f64));
             }
         }
     }
@@ -256,6 +256,16 @@ fn promise(
     future_to_promise(async move { Ok(future.await?) })
 }
 
+/// A slot handle as JavaScript holds it (a number below 2^49, see [`Handle`]); anything else
+/// names no slot.
+fn handle(slot: f64) -> Handle {
+    if slot >= 0.0 && slot < (1u64 << 53) as f64 && slot == slot.trunc() {
+        slot as Handle
+    } else {
+        Handle::MAX
+    }
+}
+
 /// Slots kept from eviction while a caller waits for their answers ([`client::Cache::pin`]);
 /// unpinned when dropped.
 struct Pins {
@@ -267,6 +277,11 @@ impl Pins {
     fn new(shared: &Rc<Shared>, mut handles: Vec<Handle>) -> Self {
         let mut state = shared.state.borrow_mut();
         handles.retain(|&handle| state.cache.pin(handle));
+        Self::pinned(shared, handles)
+    }
+
+    /// For `handles` pinned already.
+    fn pinned(shared: &Rc<Shared>, handles: Vec<Handle>) -> Self {
         Self {
             shared: shared.clone(),
             handles,
@@ -416,7 +431,7 @@ impl Client {
             unchecked_param_type = "{ status?: string | string[]; passing?: boolean; all?: boolean } | undefined"
         )]
         options: JsValue,
-    ) -> Result<Handle, JsErr> {
+    ) -> Result<f64, JsErr> {
         let service = ServiceName::parse(name)?;
         let version = match range.as_deref() {
             None => VersionReq::any(),
@@ -434,15 +449,16 @@ impl Client {
             zone,
             statuses,
         };
-        let handle = (self.shared.state.borrow_mut().cache).slot(Kind::Instances, service, query);
+        let slot = (self.shared.state.borrow_mut().cache).slot(Kind::Instances, service, query);
         self.shared.flush_evicted();
-        Ok(handle)
+        Ok(slot as f64)
     }
 
     /// Keeps `slot` from eviction until [`Client::release_slot`] (a watcher's slot). Throws
     /// `evicted` when the handle names no slot any more.
     #[wasm_bindgen(js_name = holdSlot)]
-    pub fn hold_slot(&self, slot: Handle) -> Result<(), JsErr> {
+    pub fn hold_slot(&self, slot: f64) -> Result<(), JsErr> {
+        let slot = handle(slot);
         if self.shared.state.borrow_mut().cache.pin(slot) {
             Ok(())
         } else {
@@ -452,7 +468,8 @@ impl Client {
 
     /// Ends one [`Client::hold_slot`].
     #[wasm_bindgen(js_name = releaseSlot)]
-    pub fn release_slot(&self, slot: Handle) {
+    pub fn release_slot(&self, slot: f64) {
+        let slot = handle(slot);
         {
             let cache = &mut self.shared.state.borrow_mut().cache;
             cache.unpin(slot);
@@ -472,7 +489,8 @@ impl Client {
     /// else fetched (one request however many callers wait); while the registry is
     /// unreachable, the last good list (stale-if-error).
     #[wasm_bindgen(unchecked_return_type = "Promise<Instance[]>")]
-    pub fn instances(&self, slot: Handle) -> Promise {
+    pub fn instances(&self, slot: f64) -> Promise {
+        let slot = handle(slot);
         let shared = self.shared.clone();
         let usable =
             shared
@@ -519,11 +537,12 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Instance | null | undefined")]
     pub fn pick(
         &self,
-        slot: Handle,
+        slot: f64,
         strategy: u8,
         key: Option<String>,
         force: bool,
     ) -> Result<JsValue, JsErr> {
+        let slot = handle(slot);
         let strategy = strategy_of(strategy)?;
         Ok(pick_from(&self.shared, slot, strategy, key, force))
     }
@@ -533,16 +552,16 @@ impl Client {
     /// `null` when the answer is that there are none. Rejects as `instances` does (`evicted`
     /// when the handle names no slot any more), or `invalid_strategy`.
     #[wasm_bindgen(js_name = pickLoaded, unchecked_return_type = "Promise<Instance | null>")]
-    pub fn pick_loaded(&self, slot: Handle, strategy: u8, key: Option<String>) -> Promise {
+    pub fn pick_loaded(&self, slot: f64, strategy: u8, key: Option<String>) -> Promise {
         let shared = self.shared.clone();
         let strategy = strategy_of(strategy);
-        let pins = Pins::new(&shared, vec![slot]);
+        let pins = Pins::new(&shared, vec![handle(slot)]);
         let loading = self.instances(slot);
         promise(async move {
             let strategy = strategy?;
             let _pins = pins;
             JsFuture::from(loading).await?;
-            Ok(pick_from(&shared, slot, strategy, key, true))
+            Ok(pick_from(&shared, handle(slot), strategy, key, true))
         })
     }
 
@@ -552,7 +571,8 @@ impl Client {
     /// memoize key -> instance until then. 0 when it may not (see `Cache::hit_until`; always
     /// 0 for `memory:`, whose answers follow the in-process registry).
     #[wasm_bindgen(js_name = hotUntil)]
-    pub fn hot_until(&self, slot: Handle, strategy: u8) -> f64 {
+    pub fn hot_until(&self, slot: f64, strategy: u8) -> f64 {
+        let slot = handle(slot);
         if matches!(self.shared.link, Link::Memory) {
             return 0.0;
         }
@@ -754,17 +774,13 @@ impl Client {
     /// Returns whether this report ejected it.
     #[wasm_bindgen(js_name = reportFailure)]
     pub fn report_failure(&self, name: &str, url: &str) -> bool {
-        let state = &mut *self.shared.state.borrow_mut();
-        state.cache.release(name, url);
-        state.outliers.report_failure(name, url, now())
+        (self.shared.state.borrow_mut()).report_failure(name, url, now())
     }
 
     /// A call to `url` of `name` succeeded: ends its failure streak and a least-request pick.
     #[wasm_bindgen(js_name = reportSuccess)]
     pub fn report_success(&self, name: &str, url: &str) {
-        let state = &mut *self.shared.state.borrow_mut();
-        state.cache.release(name, url);
-        state.outliers.report_success(name, url);
+        (self.shared.state.borrow_mut()).report_success(name, url, now());
     }
 
     /// Milliseconds until the next heartbeat of a lease of `ttl_ms` (the core's period with
@@ -1089,18 +1105,22 @@ fn resolve_slots(shared: &Shared, asked: &Dependencies) -> Vec<Handle> {
 }
 
 /// Pins the resolve slots of the unmocked dependencies of `asked` (creating them), so none of
-/// them is evicted while the resolution runs.
+/// them is evicted while the resolution runs: each is pinned as it is created, before the next
+/// one can push it out.
 fn pin_resolution(shared: &Rc<Shared>, asked: &Dependencies, mocks: &Mocks) -> Pins {
     let slots = {
         let mut state = shared.state.borrow_mut();
-        asked
-            .0
-            .iter()
-            .filter(|(name, _)| !mocks.0.contains_key(*name))
-            .map(|(name, requirement)| state.resolve_slot(name, requirement))
-            .collect()
+        let mut slots = Vec::new();
+        for (name, requirement) in &asked.0 {
+            if !mocks.0.contains_key(name) {
+                let slot = state.resolve_slot(name, requirement);
+                state.cache.pin(slot);
+                slots.push(slot);
+            }
+        }
+        slots
     };
-    let pins = Pins::new(shared, slots);
+    let pins = Pins::pinned(shared, slots);
     shared.flush_evicted();
     pins
 }

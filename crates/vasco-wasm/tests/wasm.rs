@@ -267,10 +267,10 @@ async fn evicted_slots_are_reported_and_refused() {
     let held = slot("^1");
     client.hold_slot(held).unwrap();
     let first = slot("^2");
-    let handles: Vec<u32> = ["^3", "^4", "^5"].iter().map(|r| slot(r)).collect();
+    let handles: Vec<f64> = ["^3", "^4", "^5"].iter().map(|r| slot(r)).collect();
     assert_eq!(client.cached_questions(), 2, "the held slot and the newest");
     let evicted = Array::from(&prop(&js_sys::global().into(), "__vascoEvicted"));
-    let evicted: Vec<u32> = evicted.iter().map(|h| h.as_f64().unwrap() as u32).collect();
+    let evicted: Vec<f64> = evicted.iter().map(|h| h.as_f64().unwrap()).collect();
     assert_eq!(evicted, vec![first, handles[0], handles[1]]);
     // A dead handle is refused with its own code, and a question asked again is a new slot.
     let refused = JsFuture::from(client.instances(first)).await.unwrap_err();

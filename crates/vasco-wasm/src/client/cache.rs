@@ -51,8 +51,9 @@ pub enum Lookup {
 /// A slot's handle, as JavaScript holds it: the slot's place in the cache in the low
 /// [`PLACE_BITS`] bits and, above them, how many slots held that place before it, so the
 /// handle of an evicted slot never names the slot that took its place (for 4,096 reuses of
-/// one place; the package also drops evicted handles when told, see [`Cache::take_evicted`]).
-pub type Handle = u32;
+/// one place, after which it wraps: 2^29 reuses; the package also drops evicted handles when
+/// told, see [`Cache::take_evicted`]). Below 2^49, so JavaScript holds it exactly as a number.
+pub type Handle = u64;
 
 /// Bits of a [`Handle`] that give the slot's place.
 pub const PLACE_BITS: u32 = 20;
@@ -60,6 +61,13 @@ pub const PLACE_BITS: u32 = 20;
 /// The most places a cache has: slots beyond [`Cache::capacity`] exist only while every other
 /// slot is pinned or being fetched, and never beyond this.
 pub const MAX_PLACES: usize = 1 << PLACE_BITS;
+
+/// Bits of a [`Handle`] above its place that count the place's reuses.
+const REUSE_BITS: u32 = 29;
+
+/// The largest capacity ([`Cache::with_capacity`], `cacheSize`): finding the least recently
+/// used slot scans the slots, so a new question costs about 0.1 ms per 1,000 slots held.
+pub const MAX_CAPACITY: usize = 16_384;
 
 /// How many distinct questions a client keeps answers to unless `cacheSize` says otherwise.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -138,6 +146,8 @@ pub struct Cache<P> {
     /// Places without a slot.
     free: Vec<usize>,
     index: BTreeMap<SlotKey, usize>,
+    /// The places of each service's slots (so a service's answers are found without a scan).
+    by_service: BTreeMap<ServiceName, BTreeSet<usize>>,
     capacity: usize,
     /// Counts uses, for least-recently-used eviction.
     uses: u64,
@@ -148,7 +158,7 @@ pub struct Cache<P> {
 /// One place of the slot table: its slot, if any, and how many slots it held before.
 #[derive(Debug)]
 struct Place<P> {
-    reuses: u32,
+    reuses: u64,
     slot: Option<Slot<P>>,
 }
 
@@ -159,14 +169,15 @@ impl<P> Default for Cache<P> {
 }
 
 impl<P> Cache<P> {
-    /// An empty cache keeping at most `capacity` distinct questions (1 to [`MAX_PLACES`];
+    /// An empty cache keeping at most `capacity` distinct questions (1 to [`MAX_CAPACITY`];
     /// clamped).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             places: Vec::new(),
             free: Vec::new(),
             index: BTreeMap::new(),
-            capacity: capacity.clamp(1, MAX_PLACES),
+            by_service: BTreeMap::new(),
+            capacity: capacity.clamp(1, MAX_CAPACITY),
             uses: 0,
             evicted: Vec::new(),
         }
@@ -228,6 +239,10 @@ impl<P> Cache<P> {
             }
         };
         let handle = (self.places[place].reuses << PLACE_BITS) | place as Handle;
+        self.by_service
+            .entry(service.clone())
+            .or_default()
+            .insert(place);
         self.places[place].slot = Some(Slot {
             kind,
             service,
@@ -278,8 +293,14 @@ impl<P> Cache<P> {
             return;
         };
         // The place's reuse count goes up, so the old handle stays dead.
-        self.places[place].reuses = (self.places[place].reuses + 1) % (1 << (32 - PLACE_BITS));
+        self.places[place].reuses = (self.places[place].reuses + 1) % (1 << REUSE_BITS);
         self.index.remove(&slot.key);
+        if let Some(places) = self.by_service.get_mut(&slot.service) {
+            places.remove(&place);
+            if places.is_empty() {
+                self.by_service.remove(&slot.service);
+            }
+        }
         self.free.push(place);
         self.evicted.push((slot.handle, slot.service));
     }
@@ -324,13 +345,17 @@ impl<P> Cache<P> {
             .filter(|s| s.handle == handle)
     }
 
-    /// Every slot held.
-    fn slots(&self) -> impl Iterator<Item = &Slot<P>> {
-        self.places.iter().filter_map(|p| p.slot.as_ref())
+    /// The places of `service`'s slots.
+    fn places_of(&self, service: &str) -> Vec<usize> {
+        self.by_service
+            .get(service)
+            .map(|places| places.iter().copied().collect())
+            .unwrap_or_default()
     }
 
-    fn slots_mut(&mut self) -> impl Iterator<Item = &mut Slot<P>> {
-        self.places.iter_mut().filter_map(|p| p.slot.as_mut())
+    /// Whether any slot asks about `service`.
+    pub fn asks_about(&self, service: &str) -> bool {
+        self.by_service.contains_key(service)
     }
 
     /// Slot `handle`, as used now (for least-recently-used eviction).
@@ -596,9 +621,11 @@ impl<P> Cache<P> {
 
     /// Every instance url of `service` in any cached answer.
     pub fn urls(&self, service: &ServiceName) -> BTreeSet<String> {
-        self.slots()
-            .filter(|s| &s.service == service)
-            .filter_map(|s| s.entry.as_ref())
+        self.by_service
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter_map(|&place| self.places[place].slot.as_ref()?.entry.as_ref())
             .flat_map(|e| e.instances.iter().map(|i| i.url.clone()))
             .collect()
     }
@@ -606,8 +633,12 @@ impl<P> Cache<P> {
     /// A call to `url` of `service` picked with least-request finished: its in-flight count
     /// goes down again.
     pub fn release(&mut self, service: &str, url: &str) {
-        for slot in self.slots_mut().filter(|s| s.service.as_str() == service) {
-            let Some(entry) = slot.entry.as_mut() else {
+        for place in self.places_of(service) {
+            let Some(entry) = self.places[place]
+                .slot
+                .as_mut()
+                .and_then(|s| s.entry.as_mut())
+            else {
                 continue;
             };
             for picker in entry

@@ -157,10 +157,10 @@ impl Config {
             ..Config::default()
         };
         if let Some(size) = options.number("cacheSize")? {
-            if !(1.0..=MAX_PLACES as f64).contains(&size) || size.fract() != 0.0 {
+            if !(1.0..=MAX_CAPACITY as f64).contains(&size) || size.fract() != 0.0 {
                 return Err(Error::argument(
                     "cacheSize",
-                    format!("must be a whole number of questions from 1 to {MAX_PLACES}"),
+                    format!("must be a whole number of questions from 1 to {MAX_CAPACITY}"),
                 ));
             }
             config.cache_size = size as usize;

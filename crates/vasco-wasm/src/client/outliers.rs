@@ -49,9 +49,29 @@ impl Outliers {
         self.detector(service).set_hosts(urls);
     }
 
-    /// Forgets every instance of `service` (its failure streaks and ejections).
-    pub(super) fn forget(&mut self, service: &str) {
-        self.detectors.remove(service);
+    /// Keeps the detectors of the services `asked` says yes to, and of those with an instance
+    /// ejected at `now`; forgets the rest (failure streaks only).
+    pub(super) fn retain(&mut self, now: Millis, asked: impl Fn(&str) -> bool) {
+        self.detectors
+            .retain(|service, detector| asked(service) || detector.ejected_count(now) > 0);
+    }
+
+    /// Forgets `service`'s detector unless it has an instance ejected at `now` (a service the
+    /// cache does not ask about).
+    pub(super) fn retain_one(&mut self, service: &str, now: Millis) {
+        if self
+            .detectors
+            .get(service)
+            .is_some_and(|d| d.ejected_count(now) == 0)
+        {
+            self.detectors.remove(service);
+        }
+    }
+
+    /// How many services it keeps state for.
+    #[cfg(test)]
+    pub(super) fn services(&self) -> usize {
+        self.detectors.len()
     }
 
     /// When the ejection of `instance` ends, if it is ejected at `now`.

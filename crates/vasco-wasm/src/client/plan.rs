@@ -87,22 +87,54 @@ impl<P, R: Rng> State<P, R> {
             .set_hosts(service.as_str(), urls.iter().map(String::as_str));
     }
 
-    /// The slots the cache evicted since the last call (see [`Cache::take_evicted`]); the
-    /// outlier detector forgets the instances only they knew, and a service no slot asks
-    /// about any more, so failure reports never outlive every answer about their service.
-    pub fn take_evicted(&mut self) -> Vec<Handle> {
+    /// The slots the cache evicted since the last call (see [`Cache::take_evicted`]), at
+    /// `now`. The outlier detector forgets the instances only they knew, and the services the
+    /// cache no longer asks about unless an ejection of theirs is running (see
+    /// [`State::report_failure`]).
+    pub fn take_evicted(&mut self, now: Millis) -> Vec<Handle> {
         let evicted = self.cache.take_evicted();
+        if evicted.is_empty() {
+            return Vec::new();
+        }
         let services: BTreeSet<&ServiceName> = evicted.iter().map(|(_, s)| s).collect();
         for service in services {
             let urls = self.cache.urls(service);
-            if urls.is_empty() {
-                self.outliers.forget(service.as_str());
-            } else {
+            if !urls.is_empty() {
                 self.outliers
                     .set_hosts(service.as_str(), urls.iter().map(String::as_str));
             }
         }
+        let cache = &self.cache;
+        self.outliers
+            .retain(now, |service| cache.asks_about(service));
         evicted.into_iter().map(|(handle, _)| handle).collect()
+    }
+
+    /// A call to `url` of `service` failed: feeds outlier detection and ends a least-request
+    /// pick. Returns whether this report ejected it.
+    pub fn report_failure(&mut self, service: &str, url: &str, now: Millis) -> bool {
+        self.cache.release(service, url);
+        let ejected = self.outliers.report_failure(service, url, now);
+        self.prune_outliers(service, now);
+        ejected
+    }
+
+    /// A call to `url` of `service` succeeded: ends its failure streak and a least-request pick.
+    pub fn report_success(&mut self, service: &str, url: &str, now: Millis) {
+        self.cache.release(service, url);
+        self.outliers.report_success(service, url);
+        self.prune_outliers(service, now);
+    }
+
+    /// Outlier state is kept for the services the cache asks about, and for those with an
+    /// ejection running (so that an ejection lasts its time even when the service's answers
+    /// are pushed out of the cache); the failure streaks of a service nobody asks about are
+    /// dropped, so reports about any number of names never grow the client (such a service
+    /// cannot reach an ejection; one that had it is let go once it ends and an eviction sweeps).
+    fn prune_outliers(&mut self, service: &str, now: Millis) {
+        if !self.cache.asks_about(service) {
+            self.outliers.retain_one(service, now);
+        }
     }
 
     /// The slot answering "what does `service` at `requirement` resolve to".

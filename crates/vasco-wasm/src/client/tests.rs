@@ -1098,27 +1098,53 @@ fn pinned_and_fetching_slots_are_never_evicted() {
 }
 
 #[test]
-fn evicting_a_services_last_question_forgets_its_failures() {
+fn outlier_state_is_kept_for_asked_services_and_running_ejections_only() {
     let config = Config {
-        cache_size: 1,
+        cache_size: 2,
         ..Config::default()
     };
     let mut state = State::new(config, SplitMix64::from_seed(4));
     let t0 = 1_000_000;
-    let api = state
-        .cache
-        .slot(Kind::Instances, service("api"), Query::any());
-    let list = vec![instance("api", "1.0.0", "x", "h:1", t0)];
-    state.store(api, list, None, (), t0, 0, RegistryClock::LOCAL);
-    for _ in 0..5 {
-        state.outliers.report_failure("api", "h:1", t0);
+    for name in ["api", "web"] {
+        let slot = state
+            .cache
+            .slot(Kind::Instances, service(name), Query::any());
+        let list = vec![instance(name, "1.0.0", "x", "h:1", t0)];
+        state.store(slot, list, None, (), t0, 0, RegistryClock::LOCAL);
     }
-    let ejected = instance("api", "1.0.0", "x", "h:1", t0);
-    assert!(state.outliers.ejected_until(&ejected, t0).is_some());
-    let other = state.resolve_slot(&service("db"), &VersionReq::any());
-    assert_eq!(state.take_evicted(), vec![api]);
-    assert!(state.cache.get(other).is_some());
-    assert!(state.outliers.ejected_until(&ejected, t0).is_none());
+    let ejected = (0..5).any(|_| state.report_failure("api", "h:1", t0));
+    assert!(ejected, "five failures in a row eject");
+    assert!(
+        !state.report_failure("web", "h:1", t0),
+        "one failure does not"
+    );
+    assert_eq!(state.outliers.services(), 2);
+    // Both questions are pushed out: the running ejection of api stays (it lasts its time),
+    // web's streak goes.
+    state
+        .cache
+        .slot(Kind::Instances, service("db"), Query::any());
+    state
+        .cache
+        .slot(Kind::Instances, service("q"), Query::any());
+    assert_eq!(state.take_evicted(t0).len(), 2);
+    assert_eq!(state.outliers.services(), 1);
+    let api = instance("api", "1.0.0", "x", "h:1", t0);
+    assert!(state.outliers.ejected_until(&api, t0 + 1).is_some());
+    // Reports about a service nobody asks about leave nothing behind, however many.
+    for n in 0..1_000 {
+        for _ in 0..5 {
+            assert!(!state.report_failure(&format!("s{n}"), "h:1", t0));
+        }
+    }
+    assert_eq!(state.outliers.services(), 1);
+    // Once the ejection has ended, the next eviction lets api go too.
+    let later = t0 + 10 * 60 * 1000;
+    state
+        .cache
+        .slot(Kind::Instances, service("r"), Query::any());
+    state.take_evicted(later);
+    assert_eq!(state.outliers.services(), 0);
 }
 
 #[test]
