@@ -14,6 +14,7 @@
 // 3. findDependencies of 3 dependencies against a real local Worker (`wrangler dev`): registry
 //    round trips (counted at `fetch`) and milliseconds, cold (a new client) and warm (cached).
 // 4. The packed tarball's size (`npm pack --dry-run`).
+// 5. A new question to the bounded answer cache, with room and full (evicting), per cacheSize.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -103,6 +104,8 @@ async function stubRegistry(bodies) {
 }
 
 const SIZES = [10, 1_000, 100_000];
+/** Answer-cache sizes of the cache benchmark (the default, and four times it). */
+const CACHE_SIZES = [1_024, 4_096];
 const PICK_STRATEGIES = ['round-robin', 'weighted', 'random', 'least-request', 'maglev'];
 
 async function benchPicks() {
@@ -280,13 +283,45 @@ async function benchFindDependencies() {
   }
 }
 
+// --- 5. the bounded answer cache ---------------------------------------------------------------
+
+/**
+ * The cost of a new question to the answer cache (`await client.instances(name, range)` with a
+ * range never asked before, `memory:` registry, 64 services): while the cache has room, and once
+ * it is full (each new question then evicts the least recently used one), per cache size.
+ */
+async function benchCache() {
+  const rows = [];
+  for (const cacheSize of CACHE_SIZES) {
+    const client = vasco.connect({ url: 'memory:', handleSignals: false, cacheSize });
+    for (let s = 0; s < 64; s += 1) await client.register({ name: `cache-${s}`, version: '1.0.0', url: `10.9.0.${s}:80` });
+    let next = 0;
+    const ask = () => {
+      const i = next++;
+      return client.instances(`cache-${i % 64}`, `>=0.0.${i} || 1.0.0`);
+    };
+    const time = async (count) => {
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < count; i += 1) await ask();
+      return Number(process.hrtime.bigint() - start) / count / 1000;
+    };
+    const filling = await time(cacheSize);
+    const full = await time(QUICK ? 500 : 2_000);
+    rows.push({ cacheSize, filling, full, held: client.cachedQuestions });
+    await client.close({ deregister: false });
+  }
+  return rows;
+}
+
 // --- 4. size --------------------------------------------------------------------------------
 
 async function benchSize() {
   const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: PKG });
   const [info] = JSON.parse(stdout);
   const wasm = await readFile(join(PKG, 'wasm', 'vasco_wasm_bg.wasm'));
+  const { dependencies = {} } = JSON.parse(await readFile(join(PKG, 'package.json'), 'utf8'));
   return {
+    dependencies: Object.keys(dependencies),
     packed: info.size,
     unpacked: info.unpackedSize,
     files: info.entryCount,
@@ -297,7 +332,7 @@ async function benchSize() {
 
 // --- report ---------------------------------------------------------------------------------
 
-function section({ picks, rings, floor, find, size }) {
+function section({ picks, rings, floor, find, cache, size }) {
   const kib = (b) => (b / 1024).toFixed(1);
   const date = new Date().toISOString().slice(0, 10);
   const lines = [];
@@ -350,9 +385,19 @@ function section({ picks, rings, floor, find, size }) {
   lines.push(`| cold, 50 concurrent callers (new client) | ${find.crowdTrips} | ${find.crowdMs.toFixed(1)} ms for all 50 |`);
   lines.push(`| warm (cached) | ${find.warmTrips} in ${fmt(find.warmCalls)} calls (background refreshes) | ${find.warmUs.toFixed(1)} µs |`);
   lines.push('');
+  lines.push('### A new question to the bounded answer cache (`cacheSize`), µs');
+  lines.push('');
+  lines.push('`await client.instances(name, range)` with a range never asked before, against the in-process `memory:` registry (64 services, questions spread over them): while the cache has room, and once it is full, when each new question evicts the least recently used slot (found by a scan of the slots). The difference is the eviction.');
+  lines.push('');
+  lines.push('| cacheSize | with room | full (evicting) | ratio | questions held after |');
+  lines.push('|---:|---:|---:|---:|---:|');
+  for (const r of cache) {
+    lines.push(`| ${fmt(r.cacheSize)} | ${r.filling.toFixed(1)} | ${r.full.toFixed(1)} | ${(r.full / r.filling).toFixed(1)}× | ${fmt(r.held)} |`);
+  }
+  lines.push('');
   lines.push('### Package size');
   lines.push('');
-  lines.push(`\`npm pack\`: ${fmt(size.packed)} bytes packed (${kib(size.packed)} KiB; target under 300 KiB: ${size.packed < 300 * 1024 ? 'met' : 'missed'}), ${kib(size.unpacked)} KiB unpacked, ${size.files} files. The wasm module is ${kib(size.wasm)} KiB (${kib(size.wasmGzip)} KiB gzipped), after \`wasm-opt -Oz\`; one dependency (\`ws\`), not counted.`);
+  lines.push(`\`npm pack\`: ${fmt(size.packed)} bytes packed (${kib(size.packed)} KiB; target under 300 KiB: ${size.packed < 300 * 1024 ? 'met' : 'missed'}), ${kib(size.unpacked)} KiB unpacked, ${size.files} files. The wasm module is ${kib(size.wasm)} KiB (${kib(size.wasmGzip)} KiB gzipped), after \`wasm-opt -Oz\`; dependencies (${size.dependencies.map((d) => `\`${d}\``).join(', ')}) not counted.`);
   lines.push('');
   return lines.join('\n');
 }
@@ -361,8 +406,9 @@ const picks = await benchPicks();
 const rings = await benchHashring();
 const floor = await awaitFloor();
 const find = await benchFindDependencies();
+const cache = await benchCache();
 const size = await benchSize();
-const text = section({ picks, rings, floor, find, size });
+const text = section({ picks, rings, floor, find, cache, size });
 console.log(text);
 if (!QUICK) await writeSection('## npm package (Node)', text);
 await stat(RESULTS);
