@@ -227,8 +227,32 @@ test('live view: empty registry, then instances appear with countdowns and leave
   });
 });
 
+/**
+ * Waits (bounded) until every service's KV snapshot holds its object's latest change index: a
+ * registration's snapshot write is coalesced (written up to a second later, by the object's
+ * alarm or by the next request that reaches the object), so until then a consistent read may
+ * carry that write and its KV operation.
+ */
+async function snapshotsWritten() {
+  const deadline = Date.now() + 10_000;
+  const catalog = await server.fetch('/v1/services?consistent', { headers: server.auth() });
+  const { services } = await catalog.json();
+  for (const { name } of services) {
+    for (;;) {
+      const [kv, object] = await Promise.all(
+        [`/v1/services/${name}?all`, `/v1/services/${name}?consistent&all`].map((path) => server.fetch(path, { headers: server.auth() })),
+      );
+      await Promise.all([kv.arrayBuffer(), object.arrayBuffer()]);
+      if (kv.headers.get('x-vasco-index') === object.headers.get('x-vasco-index')) break;
+      assert.ok(Date.now() < deadline, `the KV snapshot of ${name} did not catch up with its object`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 test('live view follows the change feed: changes need no reload and no request; idle, the page makes none', async () => {
   await put('feedy', '1.0.0', 'f0', { url: '10.4.0.0:80', ttl: 120 });
+  await snapshotsWritten();
   /** The page's API requests (`GET /v1/...`), its feed sockets and the KV operations its requests cost. */
   const requests = [];
   const sockets = [];
