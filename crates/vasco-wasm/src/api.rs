@@ -118,10 +118,8 @@ fn fly(
                     state.cache.set_in_flight(*slot, false);
                 }
             }
-            // Slots let go may take the cache back to its capacity.
-            state.cache.trim();
             drop((flights, state));
-            shared.flush_evicted();
+            shared.let_go();
             Ok(JsValue::UNDEFINED)
         })
     };
@@ -148,6 +146,9 @@ impl Shared {
         let Ok(mut state) = self.state.try_borrow_mut() else {
             return; // the state is in use up the stack: the next flush reports them
         };
+        if !state.cache.has_evicted() {
+            return;
+        }
         let evicted = state.take_evicted(now());
         drop(state);
         if evicted.is_empty() {
@@ -163,6 +164,15 @@ impl Shared {
                 let _ = callback.call1(&JsValue::UNDEFINED, &JsValue::from(handle as f64));
             }
         }
+    }
+
+    /// Slots were let go (unpinned, or their fetch ended): the cache may go back to its
+    /// capacity ([`client::Cache::trim`]), and JavaScript hears of what it evicted.
+    fn let_go(&self) {
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            state.cache.trim();
+        }
+        self.flush_evicted();
     }
 
     fn generation(&self) -> Option<u64> {
@@ -297,9 +307,8 @@ impl Drop for Pins {
         for &handle in &self.handles {
             state.cache.unpin(handle);
         }
-        state.cache.trim();
         drop(state);
-        self.shared.flush_evicted();
+        self.shared.let_go();
     }
 }
 
@@ -469,13 +478,7 @@ impl Client {
     /// Ends one [`Client::hold_slot`].
     #[wasm_bindgen(js_name = releaseSlot)]
     pub fn release_slot(&self, slot: f64) {
-        let slot = handle(slot);
-        {
-            let cache = &mut self.shared.state.borrow_mut().cache;
-            cache.unpin(slot);
-            cache.trim();
-        }
-        self.shared.flush_evicted();
+        drop(Pins::pinned(&self.shared, vec![handle(slot)]));
     }
 
     /// How many distinct questions the answer cache holds now (at most `cacheSize`, but for
@@ -1142,7 +1145,6 @@ async fn resolve(
     dependencies: &Dependencies,
     mocks: &Mocks,
 ) -> Result<client::Answer> {
-    shared.check_open()?;
     let generation = shared.generation();
     let now_ms = now();
     socket::sync_dependencies(shared, dependencies, mocks, now_ms);

@@ -72,6 +72,11 @@ pub const MAX_CAPACITY: usize = 16_384;
 /// How many distinct questions a client keeps answers to unless `cacheSize` says otherwise.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
+/// The place a [`Handle`] names (its low [`PLACE_BITS`] bits).
+fn place_of(handle: Handle) -> usize {
+    (handle & (MAX_PLACES as Handle - 1)) as usize
+}
+
 /// One cached question and its last good answer.
 #[derive(Debug)]
 pub struct Slot<P> {
@@ -305,6 +310,11 @@ impl<P> Cache<P> {
         self.evicted.push((slot.handle, slot.service));
     }
 
+    /// Whether slots were evicted since [`Cache::take_evicted`] was last called.
+    pub fn has_evicted(&self) -> bool {
+        !self.evicted.is_empty()
+    }
+
     /// The slots evicted since the last call, with their services: their handles name nothing
     /// any more, and whatever the caller keeps for them can go.
     pub fn take_evicted(&mut self) -> Vec<(Handle, ServiceName)> {
@@ -328,29 +338,19 @@ impl<P> Cache<P> {
 
     /// The slot `handle` names, if it was not evicted.
     pub fn get(&self, handle: Handle) -> Option<&Slot<P>> {
-        let place = (handle & (MAX_PLACES as Handle - 1)) as usize;
         self.places
-            .get(place)?
+            .get(place_of(handle))?
             .slot
             .as_ref()
             .filter(|s| s.handle == handle)
     }
 
     fn get_mut(&mut self, handle: Handle) -> Option<&mut Slot<P>> {
-        let place = (handle & (MAX_PLACES as Handle - 1)) as usize;
         self.places
-            .get_mut(place)?
+            .get_mut(place_of(handle))?
             .slot
             .as_mut()
             .filter(|s| s.handle == handle)
-    }
-
-    /// The places of `service`'s slots.
-    fn places_of(&self, service: &str) -> Vec<usize> {
-        self.by_service
-            .get(service)
-            .map(|places| places.iter().copied().collect())
-            .unwrap_or_default()
     }
 
     /// Whether any slot asks about `service`.
@@ -633,12 +633,11 @@ impl<P> Cache<P> {
     /// A call to `url` of `service` picked with least-request finished: its in-flight count
     /// goes down again.
     pub fn release(&mut self, service: &str, url: &str) {
-        for place in self.places_of(service) {
-            let Some(entry) = self.places[place]
-                .slot
-                .as_mut()
-                .and_then(|s| s.entry.as_mut())
-            else {
+        let Cache {
+            places, by_service, ..
+        } = self;
+        for &place in by_service.get(service).into_iter().flatten() {
+            let Some(entry) = places[place].slot.as_mut().and_then(|s| s.entry.as_mut()) else {
                 continue;
             };
             for picker in entry
