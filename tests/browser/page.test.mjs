@@ -286,7 +286,9 @@ test('live view follows the change feed: changes need no reload and no request; 
       assert.deepEqual(await row(page, 'feedy@1.0.0', 'f1').locator('.tag').allTextContents(), ['new']);
       await del('feedy', '1.0.0', 'f1');
       await row(page, 'feedy@1.0.0', 'f1').waitFor({ state: 'detached' });
-      assert.match(await page.locator('#live-announcer').textContent(), /Gone: feedy@1\.0\.0 f1/);
+      // The announcement is written on the next animation frame (cleared first, so a repeat is
+      // read again): wait for it rather than read it in between.
+      await page.locator('#live-announcer').filter({ hasText: /Gone: feedy@1\.0\.0 f1/ }).waitFor();
       assert.deepEqual(requests, [], 'changes in a version the page shows cost no request');
 
       // A 3 s lease that keeps renewing: its countdown runs out as last heard of, and the row
